@@ -1,0 +1,27 @@
+import { Command } from 'commander';
+import { MechrouteError } from '../errors.js';
+import { registerEncodeCommand } from './commands/encode.js';
+import { registerModelsCommand } from './commands/models.js';
+import { registerTracesCommand } from './commands/traces.js';
+
+/** The entry file only wires the command modules; each command lives in ./commands/<name>.ts. */
+const program = new Command()
+  .name('mechroute')
+  .description('Mechanistic LLM router: routes each request by reading a small local model’s activations')
+  .showHelpAfterError();
+
+registerModelsCommand(program);
+registerEncodeCommand(program);
+registerTracesCommand(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  // Known failures print one clear line (plus their code); anything else is a bug and keeps its stack.
+  if (error instanceof MechrouteError) {
+    process.stderr.write(`mechroute: ${error.message} [${error.code}]\n`);
+  } else {
+    process.stderr.write(`mechroute: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  }
+  process.exitCode = 1;
+}

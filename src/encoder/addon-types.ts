@@ -1,0 +1,76 @@
+/**
+ * The whole surface of the native activation addon (native/activations.cc), typed by hand in one place.
+ * Keep it in step with the C++ file.
+ */
+export interface AddonDevice {
+  name: string;
+  description: string;
+  type: 'cpu' | 'gpu' | 'other';
+}
+
+export interface AddonModelInfo {
+  layers: number;
+  embeddingWidth: number;
+  trainContext: number;
+  description: string;
+  architecture: string;
+  addsBos: boolean;
+}
+
+export interface AddonCaptureOptions {
+  mean: boolean;
+  last: boolean;
+  /** Cancel the graph right after the deepest requested layer. */
+  stopEarly: boolean;
+}
+
+export interface AddonCaptureResult {
+  /** [sequence][layer slot][embedding] row-major, present when `mean` was asked. */
+  mean?: Float32Array;
+  /** Same layout, the last token's row, present when `last` was asked. */
+  last?: Float32Array;
+  decodeMs: number;
+  stoppedEarly: boolean;
+}
+
+export interface AddonContextOptions {
+  /** Tokens one capture may hold in total across its sequences (one ubatch). */
+  contextTokens: number;
+  maxSequences: number;
+  threads: number;
+  /** Graph tensor name of a block's output, without the "-<layer>" suffix ("l_out" in most decoders). */
+  layerPrefix: string;
+  flashAttention?: boolean;
+  kvUnified?: boolean;
+}
+
+export interface AddonActivationContext {
+  readonly contextTokens: number;
+  readonly maxSequences: number;
+  /** `layers` holds block indices 0..n-1, or n for the output after the final norm. */
+  capture(sequences: Int32Array[], layers: Int32Array, options: AddonCaptureOptions): Promise<AddonCaptureResult>;
+  dispose(): void;
+}
+
+export interface AddonActivationModel {
+  readonly info: AddonModelInfo;
+  tokenize(text: string, addSpecial: boolean): Int32Array;
+  createContext(options: AddonContextOptions): AddonActivationContext;
+  dispose(): void;
+}
+
+export interface AddonLoadOptions {
+  gpuLayers: number;
+  useMmap: boolean;
+  /**
+   * CPU weight repacking (faster GEMM kernels). Off makes a prompt's activations bit-identical whatever
+   * else shares its batch; on, the kernel a row lands in depends on the batch size.
+   */
+  repack?: boolean;
+}
+
+export interface ActivationAddon {
+  initBackends(binsDir: string): AddonDevice[];
+  loadModel(path: string, options: AddonLoadOptions): Promise<AddonActivationModel>;
+  systemInfo(): string;
+}

@@ -1,0 +1,307 @@
+import { availableParallelism } from 'node:os';
+import { z } from 'zod';
+import {
+  EncoderDisposedError,
+  EncoderQueueFullError,
+  InvalidEncodeRequestError,
+  PromptTooLongError,
+} from '../errors.js';
+import type { AddonActivationContext, AddonActivationModel, AddonCaptureResult } from './addon-types.js';
+import { type GpuPreference, loadActivationBinding } from './native-binding.js';
+
+/** Graph tensor names of a block's output per architecture, where it is not llama.cpp's usual `l_out`. */
+const LAYER_TENSOR_PREFIX: Record<string, string> = {};
+
+export const PoolingSchema = z.enum(['last', 'mean', 'both']);
+export type Pooling = z.infer<typeof PoolingSchema>;
+
+export const EncodeOptionsSchema = z.object({
+  /** Block indices 0..n-1; n (the block count) is the output after the final norm. */
+  layers: z.array(z.number().int().nonnegative()).min(1),
+  pooling: PoolingSchema.default('both'),
+});
+export type EncodeOptions = z.input<typeof EncodeOptionsSchema>;
+
+export const EncoderHostOptionsSchema = z.object({
+  modelPath: z.string().min(1),
+  gpu: z.union([z.enum(['auto', 'cuda', 'vulkan']), z.literal(false)]).default('auto'),
+  /** Tokens one batched decode holds across all its prompts. */
+  contextTokens: z.number().int().min(16).default(2048),
+  /** Longest prompt accepted; longer ones are truncated or rejected (see `overflow`). */
+  maxPromptTokens: z.number().int().min(2).optional(),
+  maxBatchPrompts: z.number().int().min(1).max(256).default(16),
+  threads: z.number().int().min(1).default(() => availableParallelism()),
+  /** Prompts allowed to wait; a call that would overflow it is rejected whole. */
+  queueLimit: z.number().int().min(1).default(1024),
+  overflow: z.enum(['truncate-left', 'reject']).default('truncate-left'),
+  /**
+   * Bit-identical activations for a prompt whatever shares its batch (weight repacking off). A router
+   * must not decide differently because of its neighbours; turn off only for throughput experiments.
+   */
+  batchInvariant: z.boolean().default(true),
+});
+export type EncoderHostOptions = z.input<typeof EncoderHostOptionsSchema>;
+
+export interface EncodedPrompt {
+  /** Tokens actually encoded (after truncation). */
+  tokens: number;
+  truncated: boolean;
+  layers: number[];
+  /** Per requested layer, in `layers` order: the last token's residual stream. */
+  last?: Float32Array[];
+  /** Per requested layer: the mean over the prompt's tokens. */
+  mean?: Float32Array[];
+  queuedMs: number;
+  /** Time of the batched decode this prompt was part of. */
+  decodeMs: number;
+  batchSize: number;
+}
+
+export interface EncoderInfo {
+  modelPath: string;
+  architecture: string;
+  description: string;
+  layers: number;
+  embeddingWidth: number;
+  variant: string;
+  gpu: string | false;
+  devices: string[];
+  contextTokens: number;
+  maxPromptTokens: number;
+  maxBatchPrompts: number;
+}
+
+interface QueueItem {
+  tokens: Int32Array;
+  truncated: boolean;
+  layers: number[];
+  pooling: Pooling;
+  enqueuedAt: number;
+  resolve: (result: EncodedPrompt) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Runs prompt prefills through the encoder model and hands back per-layer activations. Concurrent
+ * calls share batched decodes: whatever is waiting when the previous decode ends goes into the next
+ * one (up to `maxBatchPrompts` prompts and `contextTokens` tokens), with no added delay.
+ */
+export class EncoderHost implements AsyncDisposable {
+  readonly info: EncoderInfo;
+  private readonly model: AddonActivationModel;
+  private readonly context: AddonActivationContext;
+  private readonly options: z.output<typeof EncoderHostOptionsSchema>;
+  private readonly maxPromptTokens: number;
+  private readonly addsBos: boolean;
+  private readonly queue: QueueItem[] = [];
+  private draining = false;
+  private idle: Promise<void> = Promise.resolve();
+  private markIdle: () => void = () => {};
+  private disposed = false;
+
+  private constructor(
+    model: AddonActivationModel,
+    context: AddonActivationContext,
+    options: z.output<typeof EncoderHostOptionsSchema>,
+    binding: { variant: string; gpu: string | false; devices: string[] },
+  ) {
+    this.model = model;
+    this.context = context;
+    this.options = options;
+    this.maxPromptTokens = Math.min(options.maxPromptTokens ?? options.contextTokens, options.contextTokens);
+    const info = model.info;
+    this.addsBos = info.addsBos;
+    this.info = {
+      modelPath: options.modelPath,
+      architecture: info.architecture,
+      description: info.description,
+      layers: info.layers,
+      embeddingWidth: info.embeddingWidth,
+      ...binding,
+      contextTokens: options.contextTokens,
+      maxPromptTokens: this.maxPromptTokens,
+      maxBatchPrompts: options.maxBatchPrompts,
+    };
+  }
+
+  static async create(options: EncoderHostOptions): Promise<EncoderHost> {
+    const parsed = EncoderHostOptionsSchema.parse(options);
+    const binding = await loadActivationBinding(parsed.gpu);
+    const model = await binding.addon.loadModel(parsed.modelPath, {
+      gpuLayers: binding.gpu === false ? 0 : -1,
+      useMmap: true,
+      repack: !parsed.batchInvariant,
+    });
+    try {
+      const architecture = model.info.architecture;
+      const context = model.createContext({
+        contextTokens: parsed.contextTokens,
+        maxSequences: parsed.maxBatchPrompts,
+        threads: parsed.threads,
+        layerPrefix: LAYER_TENSOR_PREFIX[architecture] ?? 'l_out',
+        // Flash attention's f16 accumulation also makes results depend on the batch's KV layout.
+        flashAttention: !parsed.batchInvariant,
+      });
+      return new EncoderHost(model, context, parsed, {
+        variant: binding.variant,
+        gpu: binding.gpu,
+        devices: binding.devices.map((d) => `${d.name} (${d.description})`),
+      });
+    } catch (error) {
+      model.dispose();
+      throw error;
+    }
+  }
+
+  /** Token ids the encoder sees for `text` (with the model's BOS where it adds one). */
+  tokenize(text: string): Int32Array {
+    this.assertLive();
+    return this.model.tokenize(text, true);
+  }
+
+  /**
+   * Activations of each prompt at the requested layers. Strings are used as they are (lone surrogates
+   * become U+FFFD); byte arrays must be valid UTF-8 and are rejected with the offending prompt's index
+   * otherwise, so no prompt is silently altered.
+   */
+  async encode(prompts: readonly (string | Uint8Array)[], options: EncodeOptions): Promise<EncodedPrompt[]> {
+    this.assertLive();
+    const parsed = EncodeOptionsSchema.safeParse(options);
+    if (!parsed.success) throw new InvalidEncodeRequestError(`invalid encode options: ${parsed.error.message}`);
+    const { layers, pooling } = parsed.data;
+    const bad = layers.find((l) => l > this.info.layers);
+    if (bad !== undefined) {
+      throw new InvalidEncodeRequestError(
+        `layer ${bad} does not exist: the encoder has blocks 0..${this.info.layers - 1}, and ${this.info.layers} is the final norm`,
+      );
+    }
+    if (new Set(layers).size !== layers.length) throw new InvalidEncodeRequestError('layers must not repeat');
+    if (prompts.length === 0) return [];
+    if (this.queue.length + prompts.length > this.options.queueLimit) {
+      throw new EncoderQueueFullError(this.options.queueLimit);
+    }
+    const prepared = prompts.map((prompt, index) => this.prepare(prompt, index));
+    const enqueuedAt = performance.now();
+    const results = prepared.map(
+      ({ tokens, truncated }) =>
+        new Promise<EncodedPrompt>((resolve, reject) => {
+          this.queue.push({ tokens, truncated, layers, pooling, enqueuedAt, resolve, reject });
+        }),
+    );
+    this.drain();
+    return Promise.all(results);
+  }
+
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const item of this.queue.splice(0)) item.reject(new EncoderDisposedError());
+    await this.idle;
+    this.context.dispose();
+    this.model.dispose();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.dispose();
+  }
+
+  private assertLive(): void {
+    if (this.disposed) throw new EncoderDisposedError();
+  }
+
+  private prepare(prompt: string | Uint8Array, index: number): { tokens: Int32Array; truncated: boolean } {
+    let text: string;
+    if (typeof prompt === 'string') {
+      text = prompt.toWellFormed();
+    } else {
+      try {
+        text = new TextDecoder('utf-8', { fatal: true }).decode(prompt);
+      } catch {
+        throw new InvalidEncodeRequestError(`prompt ${index} is not valid UTF-8`);
+      }
+    }
+    const tokens = this.model.tokenize(text, true);
+    if (tokens.length === 0) throw new InvalidEncodeRequestError(`prompt ${index} has no tokens`);
+    if (tokens.length <= this.maxPromptTokens) return { tokens, truncated: false };
+    if (this.options.overflow === 'reject') throw new PromptTooLongError(tokens.length, this.maxPromptTokens);
+    // Keep the end of the prompt (where the question usually is), and the BOS the model was trained with.
+    const keep = this.addsBos ? 1 : 0;
+    const truncated = new Int32Array(this.maxPromptTokens);
+    truncated.set(tokens.subarray(0, keep), 0);
+    truncated.set(tokens.subarray(tokens.length - (this.maxPromptTokens - keep)), keep);
+    return { tokens: truncated, truncated: true };
+  }
+
+  private drain(): void {
+    if (this.draining) return;
+    this.draining = true;
+    this.idle = new Promise((resolve) => {
+      this.markIdle = resolve;
+    });
+    void this.drainLoop();
+  }
+
+  private async drainLoop(): Promise<void> {
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.takeBatch();
+        await this.runBatch(batch);
+      }
+    } finally {
+      this.draining = false;
+      this.markIdle();
+    }
+  }
+
+  private takeBatch(): QueueItem[] {
+    const batch: QueueItem[] = [];
+    let tokens = 0;
+    while (this.queue.length > 0 && batch.length < this.options.maxBatchPrompts) {
+      const next = this.queue[0]!;
+      if (batch.length > 0 && tokens + next.tokens.length > this.options.contextTokens) break;
+      tokens += next.tokens.length;
+      batch.push(this.queue.shift()!);
+    }
+    return batch;
+  }
+
+  /** One decode for the whole batch, over the union of what its prompts asked for. */
+  private async runBatch(batch: QueueItem[]): Promise<void> {
+    const layers = [...new Set(batch.flatMap((item) => item.layers))].sort((a, b) => a - b);
+    const wantMean = batch.some((item) => item.pooling !== 'last');
+    const wantLast = batch.some((item) => item.pooling !== 'mean');
+    let result: AddonCaptureResult;
+    try {
+      result = await this.context.capture(
+        batch.map((item) => item.tokens),
+        Int32Array.from(layers),
+        { mean: wantMean, last: wantLast, stopEarly: true },
+      );
+    } catch (error) {
+      for (const item of batch) item.reject(error);
+      return;
+    }
+    const finishedAt = performance.now();
+    const width = this.info.embeddingWidth;
+    const slice = (data: Float32Array, seq: number, layer: number) => {
+      const offset = (seq * layers.length + layers.indexOf(layer)) * width;
+      return data.slice(offset, offset + width);
+    };
+    batch.forEach((item, seq) => {
+      item.resolve({
+        tokens: item.tokens.length,
+        truncated: item.truncated,
+        layers: item.layers,
+        last: item.pooling !== 'mean' ? item.layers.map((l) => slice(result.last!, seq, l)) : undefined,
+        mean: item.pooling !== 'last' ? item.layers.map((l) => slice(result.mean!, seq, l)) : undefined,
+        queuedMs: finishedAt - item.enqueuedAt - result.decodeMs,
+        decodeMs: result.decodeMs,
+        batchSize: batch.length,
+      });
+    });
+  }
+}

