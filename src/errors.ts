@@ -94,3 +94,11 @@ export class InvalidMetricInputError extends MechrouteError {
     super('MR_ERR_INVALID_METRIC_INPUT', `${metric}: ${problem}`);
   }
 }
+
+export class FileUnreadableError extends MechrouteError {
+  constructor(file: string, cause: unknown) {
+    const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : String(cause);
+    super('MR_ERR_FILE_UNREADABLE', `cannot read ${file}: ${why}`, { cause });
+  }
+}

@@ -1,0 +1,70 @@
+import type { Command } from 'commander';
+import { type JsonlLineError, readTraces } from '../../traces/jsonl-reader.js';
+import { type RateCount, summarizeTraces, type TraceGroupSummary } from '../../traces/trace-stats.js';
+
+/** `mechroute traces …`: inspect trace files (the JSONL format of src/traces/trace-schema.ts). */
+export function registerTracesCommand(program: Command): void {
+  const traces = program.command('traces').description('inspect and validate trace files (JSONL)');
+
+  traces
+    .command('validate')
+    .description('check every line of a trace file; print counts, base rates and every bad line')
+    .argument('<file>', 'trace file, one JSON object per line')
+    .option('--json', 'print one JSON object instead of text')
+    .action(async (file: string, options: { json?: boolean }, command: Command) => {
+      // Commander's output hook (stdout by default) lets tests capture the report without patching stdout.
+      const write = (text: string) =>
+        (command.configureOutput().writeOut ?? process.stdout.write.bind(process.stdout))(text);
+      const { traces: records, errors, lines } = await readTraces(file);
+      const summary = summarizeTraces(records);
+      if (options.json) {
+        write(`${JSON.stringify({ file, lines, ...summary, bad: errors.length, errors }, jsonNumbers, 2)}\n`);
+      } else {
+        write(renderText(file, lines, summary, errors));
+      }
+      // exitCode, not exit(): a large report must finish flushing to a pipe first.
+      if (errors.length > 0) process.exitCode = 1;
+    });
+}
+
+/** NaN (a rate over zero records) is not JSON; null says "no value" without breaking parsers. */
+function jsonNumbers(_key: string, value: unknown): unknown {
+  return typeof value === 'number' && !Number.isFinite(value) ? null : value;
+}
+
+const percent = (r: RateCount): string =>
+  Number.isNaN(r.rate) ? '   n/a' : `${(r.rate * 100).toFixed(1).padStart(5)} %`;
+
+function rateLines(group: TraceGroupSummary, indent: string): string[] {
+  const names = Object.keys(group.tiers);
+  const width = Math.max('oracle (any tier)'.length, ...names.map((n) => n.length));
+  const row = (name: string, r: RateCount) =>
+    `${indent}${name.padEnd(width)}  ${percent(r)}  (${r.successes}/${r.n})`;
+  return [...names.map((name) => row(name, group.tiers[name]!)), row('oracle (any tier)', group.oracle)];
+}
+
+function renderText(
+  file: string,
+  lines: number,
+  summary: ReturnType<typeof summarizeTraces>,
+  errors: readonly JsonlLineError[],
+): string {
+  const out = [
+    `file: ${file}`,
+    `records: ${summary.records} valid, ${errors.length} bad (${lines} lines)`,
+    'tiers (base success rate):',
+    ...rateLines(summary, '  '),
+    'datasets:',
+  ];
+  for (const [name, group] of Object.entries(summary.datasets)) {
+    out.push(`  ${name}: ${group.records} records`, ...rateLines(group, '    '));
+  }
+  if (errors.length > 0) {
+    out.push(`bad lines (${errors.length}):`);
+    for (const e of errors)
+      out.push(`  line ${e.line}${e.id === undefined ? '' : ` (id ${e.id})`}: ${e.reason}`);
+  } else {
+    out.push('bad lines: none');
+  }
+  return `${out.join('\n')}\n`;
+}
