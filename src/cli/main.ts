@@ -21,7 +21,9 @@ try {
   if (error instanceof MechrouteError) {
     process.stderr.write(`mechroute: ${error.message} [${error.code}]\n`);
   } else {
-    process.stderr.write(`mechroute: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.stderr.write(
+      `mechroute: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
   }
   process.exitCode = 1;
 }

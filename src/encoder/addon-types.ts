@@ -48,7 +48,11 @@ export interface AddonActivationContext {
   readonly contextTokens: number;
   readonly maxSequences: number;
   /** `layers` holds block indices 0..n-1, or n for the output after the final norm. */
-  capture(sequences: Int32Array[], layers: Int32Array, options: AddonCaptureOptions): Promise<AddonCaptureResult>;
+  capture(
+    sequences: Int32Array[],
+    layers: Int32Array,
+    options: AddonCaptureOptions,
+  ): Promise<AddonCaptureResult>;
   dispose(): void;
 }
 

@@ -30,7 +30,11 @@ export const EncoderHostOptionsSchema = z.object({
   /** Longest prompt accepted; longer ones are truncated or rejected (see `overflow`). */
   maxPromptTokens: z.number().int().min(2).optional(),
   maxBatchPrompts: z.number().int().min(1).max(256).default(16),
-  threads: z.number().int().min(1).default(() => availableParallelism()),
+  threads: z
+    .number()
+    .int()
+    .min(1)
+    .default(() => availableParallelism()),
   /** Prompts allowed to wait; a call that would overflow it is rejected whole. */
   queueLimit: z.number().int().min(1).default(1024),
   overflow: z.enum(['truncate-left', 'reject']).default('truncate-left'),
@@ -167,7 +171,8 @@ export class EncoderHost implements AsyncDisposable {
   async encode(prompts: readonly (string | Uint8Array)[], options: EncodeOptions): Promise<EncodedPrompt[]> {
     this.assertLive();
     const parsed = EncodeOptionsSchema.safeParse(options);
-    if (!parsed.success) throw new InvalidEncodeRequestError(`invalid encode options: ${parsed.error.message}`);
+    if (!parsed.success)
+      throw new InvalidEncodeRequestError(`invalid encode options: ${parsed.error.message}`);
     const { layers, pooling } = parsed.data;
     const bad = layers.find((l) => l > this.info.layers);
     if (bad !== undefined) {

@@ -1,0 +1,193 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { EncodedPrompt, EncodeOptions, EncoderHost } from '../../src/encoder/encoder-host.js';
+import { loadActivationBinding } from '../../src/encoder/native-binding.js';
+import {
+  EncoderDisposedError,
+  EncoderQueueFullError,
+  InvalidEncodeRequestError,
+  PromptTooLongError,
+} from '../../src/errors.js';
+import {
+  cosine,
+  createEncoder,
+  defaultEncoderPath,
+  maxRelativeError,
+  sharedEncoder,
+} from '../support/default-encoder.js';
+
+const QUESTION = 'Question: What is the capital of France?\nA. Berlin\nB. Paris\nC. Rome\nD. Madrid\nAnswer:';
+const OTHER = 'Solve for x: 3x + 7 = 22. Show each step of your reasoning.';
+
+describe('EncoderHost with the real encoder model', () => {
+  let encoder: EncoderHost;
+  before(async () => {
+    encoder = await sharedEncoder();
+  });
+  after(async () => {
+    await encoder.dispose();
+  });
+
+  it('returns one vector of the embedding width per requested layer and pooling', async () => {
+    const { layers, embeddingWidth } = encoder.info;
+    assert.equal(layers, 18);
+    assert.equal(embeddingWidth, 640);
+    const all = Array.from({ length: layers + 1 }, (_, i) => i);
+    const [result] = await encoder.encode([QUESTION], { layers: all, pooling: 'both' });
+    assert.ok(result);
+    assert.equal(result.tokens, encoder.tokenize(QUESTION).length);
+    assert.equal(result.truncated, false);
+    assert.deepEqual(result.layers, all);
+    for (const vectors of [result.last!, result.mean!]) {
+      assert.equal(vectors.length, layers + 1);
+      for (const v of vectors) {
+        assert.equal(v.length, embeddingWidth);
+        assert.ok(v.every(Number.isFinite));
+        assert.ok(v.some((x) => x !== 0));
+      }
+    }
+    // The residual stream grows with depth in Gemma; the final norm brings it back down.
+    const norm = (v: Float32Array) => Math.hypot(...v);
+    assert.ok(norm(result.last![12]!) > norm(result.last![1]!));
+    assert.ok(norm(result.last![layers]!) < norm(result.last![layers - 1]!));
+  });
+
+  it('is deterministic and tells different prompts apart', async () => {
+    const [a] = await encoder.encode([QUESTION], { layers: [6, 9], pooling: 'both' });
+    const [b] = await encoder.encode([QUESTION], { layers: [6, 9], pooling: 'both' });
+    const [c] = await encoder.encode([OTHER], { layers: [6, 9], pooling: 'both' });
+    assert.deepEqual(a!.last, b!.last);
+    assert.deepEqual(a!.mean, b!.mean);
+    assert.ok(maxRelativeError(a!.last![0]!, c!.last![0]!) > 0.05);
+    assert.ok(maxRelativeError(a!.mean![1]!, c!.mean![1]!) > 0.05);
+  });
+
+  it('mean pooling is the mean of the per-prefix last tokens it covers', async () => {
+    // The mean over a 2-token prompt equals the mean of the last-token rows of its 1- and 2-token prefixes.
+    const tokens = encoder.tokenize('Paris');
+    assert.equal(tokens.length, 2);
+    const [whole] = await encoder.encode(['Paris'], { layers: [4], pooling: 'both' });
+    const [bosOnly] = await encoder.encode([''], { layers: [4], pooling: 'last' });
+    const expected = whole!.last![0]!.map((x, i) => (x + bosOnly!.last![0]![i]!) / 2);
+    assert.ok(maxRelativeError(whole!.mean![0]!, expected) < 1e-5);
+  });
+
+  it('the final-norm last-token vector equals node-llama-cpp getEmbeddingFor', async () => {
+    const { llama } = await loadActivationBinding();
+    const model = await llama.loadModel({ modelPath: defaultEncoderPath() });
+    // node-llama-cpp runs llama.cpp's repacked CPU kernels; with the same kernels we match it exactly.
+    const sameKernels = await createEncoder({ batchInvariant: false });
+    try {
+      const context = await model.createEmbeddingContext({ contextSize: 512 });
+      const reference = Float32Array.from((await context.getEmbeddingFor(QUESTION)).vector);
+      await context.dispose();
+      const final: EncodeOptions = { layers: [encoder.info.layers], pooling: 'last' };
+      const [exact] = await sameKernels.encode([QUESTION], final);
+      assert.ok(maxRelativeError(exact!.last![0]!, reference) < 1e-6);
+      // The batch-invariant kernels round differently; Gemma's residual stream amplifies that to a few
+      // per cent by the last layer, still the same direction.
+      const [ours] = await encoder.encode([QUESTION], final);
+      assert.ok(cosine(ours!.last![0]!, reference) > 0.99);
+    } finally {
+      await sameKernels.dispose();
+      await model.dispose();
+    }
+  });
+
+  it('early exit returns the same activations as a run through every layer', async () => {
+    const [early] = await encoder.encode([QUESTION], { layers: [3], pooling: 'both' });
+    const [full] = await encoder.encode([QUESTION], { layers: [3, encoder.info.layers], pooling: 'both' });
+    assert.deepEqual(early!.last![0], full!.last![0]);
+    assert.deepEqual(early!.mean![0], full!.mean![0]);
+  });
+
+  it('concurrent calls are batched and match one-by-one results bit for bit', async () => {
+    const prompts = [QUESTION, OTHER, 'Hi', 'The mitochondria is the powerhouse of the cell.'];
+    const alone: EncodedPrompt[] = [];
+    for (const p of prompts)
+      alone.push((await encoder.encode([p], { layers: [2, 9, 17], pooling: 'both' }))[0]!);
+    const together = await Promise.all(prompts.map((p) => encoder.encode([p], { layers: [2, 9, 17] })));
+    assert.ok(
+      together.some(([r]) => r!.batchSize > 1),
+      'concurrent calls should share a decode',
+    );
+    together.forEach(([r], i) => {
+      assert.deepEqual(r!.last, alone[i]!.last);
+      assert.deepEqual(r!.mean, alone[i]!.mean);
+    });
+    // One call with several prompts is one batch too, and callers asking for other layers share it.
+    const [mixedA, mixedB] = await Promise.all([
+      encoder.encode([OTHER], { layers: [9], pooling: 'last' }),
+      encoder.encode([QUESTION], { layers: [2, 17], pooling: 'mean' }),
+    ]);
+    assert.deepEqual(mixedA![0]!.last, [alone[1]!.last![1]]);
+    assert.equal(mixedA![0]!.mean, undefined);
+    assert.deepEqual(mixedB![0]!.mean, [alone[0]!.mean![0], alone[0]!.mean![2]]);
+  });
+
+  it('does not block the event loop while a decode runs', async () => {
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 5);
+    await encoder.encode([QUESTION.repeat(20)], { layers: [encoder.info.layers], pooling: 'both' });
+    clearInterval(timer);
+    assert.ok(ticks >= 3, `the event loop ticked ${ticks} times during the decode`);
+  });
+
+  it('handles empty, non-UTF-8 and ill-formed input clearly', async () => {
+    const [empty] = await encoder.encode([''], { layers: [5] });
+    assert.equal(empty!.tokens, 1, 'an empty prompt is the BOS token alone');
+    await assert.rejects(
+      encoder.encode([new Uint8Array([0x48, 0xc3, 0x28])], { layers: [5] }),
+      (e: unknown) => e instanceof InvalidEncodeRequestError && /prompt 0 is not valid UTF-8/.test(e.message),
+    );
+    const [bytes] = await encoder.encode([new TextEncoder().encode('héllo')], {
+      layers: [5],
+      pooling: 'last',
+    });
+    const [text] = await encoder.encode(['héllo'], { layers: [5], pooling: 'last' });
+    assert.deepEqual(bytes!.last, text!.last);
+    const [lone] = await encoder.encode(['a\uD800b'], { layers: [5], pooling: 'last' });
+    const [replaced] = await encoder.encode(['a\uFFFDb'], { layers: [5], pooling: 'last' });
+    assert.deepEqual(lone!.last, replaced!.last);
+  });
+
+  it('rejects bad layer requests with a clear error', async () => {
+    await assert.rejects(encoder.encode([QUESTION], { layers: [19] }), /layer 19 does not exist/);
+    await assert.rejects(encoder.encode([QUESTION], { layers: [] }), InvalidEncodeRequestError);
+    await assert.rejects(encoder.encode([QUESTION], { layers: [3, 3] }), /must not repeat/);
+    assert.deepEqual(await encoder.encode([], { layers: [3] }), []);
+  });
+});
+
+describe('EncoderHost limits', () => {
+  it('truncates long prompts from the left, keeping BOS, or rejects them', async () => {
+    const encoder = await createEncoder({ contextTokens: 64, maxBatchPrompts: 2 });
+    const strict = await createEncoder({ contextTokens: 64, maxBatchPrompts: 2, overflow: 'reject' });
+    try {
+      const long = `${'filler words '.repeat(60)}${QUESTION}`;
+      const [r] = await encoder.encode([long], { layers: [4], pooling: 'last' });
+      assert.equal(r!.truncated, true);
+      assert.equal(r!.tokens, 64);
+      // The kept tail is the same as encoding exactly those tokens' text would give at the last token.
+      const [tail] = await encoder.encode([`filler words ${QUESTION}`], { layers: [4], pooling: 'last' });
+      assert.ok(maxRelativeError(r!.last![0]!, tail!.last![0]!) < 0.2);
+      await assert.rejects(strict.encode([long], { layers: [4] }), PromptTooLongError);
+      // Prompts that do not fit one decode together are split over several.
+      const results = await encoder.encode([QUESTION, QUESTION, QUESTION], { layers: [4], pooling: 'last' });
+      assert.deepEqual(results[0]!.last, results[2]!.last);
+    } finally {
+      await encoder.dispose();
+      await strict.dispose();
+    }
+  });
+
+  it('bounds its queue and refuses work after dispose', async () => {
+    const encoder = await createEncoder({ queueLimit: 3, maxBatchPrompts: 1 });
+    const running = encoder.encode([QUESTION, OTHER], { layers: [2] });
+    // One prompt is decoding, one waits: three more would make four waiting.
+    await assert.rejects(encoder.encode([QUESTION, QUESTION, OTHER], { layers: [2] }), EncoderQueueFullError);
+    assert.equal((await running).length, 2);
+    await encoder.dispose();
+    await assert.rejects(encoder.encode([QUESTION], { layers: [2] }), EncoderDisposedError);
+  });
+});
