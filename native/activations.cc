@@ -43,8 +43,7 @@ struct CaptureState {
   // Token bookkeeping in batch order (llama.cpp's simple split keeps batch order within one ubatch).
   std::vector<int32_t> token_seq;     // token index -> sequence index
   std::vector<uint8_t> token_is_last;  // token is its sequence's last
-  std::vector<int32_t> output_tokens;  // token indices marked as outputs, in order
-  bool all_outputs = false;
+  std::vector<int32_t> output_tokens;  // token indices marked as outputs (each sequence's last), in order
   std::vector<int64_t> rows_seen;  // per slot
   std::vector<int32_t> seq_len;
   std::vector<float> mean;  // [seq][slot][embd], sums until finalised
@@ -95,8 +94,10 @@ bool eval_callback(struct ggml_tensor* t, bool ask, void* user_data) {
     data = st->scratch.data();
   }
 
-  // The last block and the final norm are computed only for tokens marked as outputs, unless all are.
-  const bool trimmed = il >= st->n_layer - 1 && !st->all_outputs;
+  // llama.cpp computes the last block and the final norm only for tokens marked as outputs. Marking every
+  // token would make it reserve n_tokens x n_vocab logits (1 MiB per token for Gemma's 262k vocabulary),
+  // so these layers give the last token only and the host refuses mean pooling there.
+  const bool trimmed = il >= st->n_layer - 1;
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t row_index = st->rows_seen[slot] + r;
     const int64_t token = trimmed ? (row_index < static_cast<int64_t>(st->output_tokens.size())
@@ -348,7 +349,7 @@ class CaptureWorker : public Napi::AsyncWorker {
         batch.n_seq_id[k] = 1;
         batch.seq_id[k][0] = static_cast<llama_seq_id>(s);
         const bool is_last = i + 1 == seqs_[s].size();
-        batch.logits[k] = (st.all_outputs || is_last) ? 1 : 0;
+        batch.logits[k] = is_last ? 1 : 0;
       }
     }
     const int32_t rc = llama_decode(ctx, batch);
@@ -360,7 +361,7 @@ class CaptureWorker : public Napi::AsyncWorker {
     if (!st.error.empty()) return SetError(st.error);
     if (rc != 0 && !st.stopped_early) return SetError("llama_decode failed with code " + std::to_string(rc));
     for (int slot = 0; slot < st.n_slots; ++slot) {
-      const bool trimmed_slot = st.layer_of_slot[slot] >= st.n_layer - 1 && !st.all_outputs;
+      const bool trimmed_slot = st.layer_of_slot[slot] >= st.n_layer - 1;
       const int64_t expected = trimmed_slot ? static_cast<int64_t>(st.output_tokens.size())
                                             : static_cast<int64_t>(n_tokens);
       if (st.rows_seen[slot] != expected) return SetError("a requested layer was not observed in the graph");
@@ -445,8 +446,6 @@ Napi::Value ActivationContext::Capture(const Napi::CallbackInfo& info) {
       st.deepest = std::max(st.deepest, il);
     }
     if (st.n_slots == 0) throw Napi::Error::New(env, "no layers requested");
-    // Mean pooling of the last block or the final norm needs every token's row, so every token is output.
-    st.all_outputs = st.want_mean && st.deepest >= st.n_layer - 1;
 
     st.token_seq.clear();
     st.token_is_last.clear();
@@ -456,7 +455,7 @@ Napi::Value ActivationContext::Capture(const Napi::CallbackInfo& info) {
       st.seq_len[s] = static_cast<int32_t>(seqs[s].size());
       for (size_t i = 0; i < seqs[s].size(); ++i) {
         const bool is_last = i + 1 == seqs[s].size();
-        if (st.all_outputs || is_last) st.output_tokens.push_back(static_cast<int32_t>(st.token_seq.size()));
+        if (is_last) st.output_tokens.push_back(static_cast<int32_t>(st.token_seq.size()));
         st.token_seq.push_back(static_cast<int32_t>(s));
         st.token_is_last.push_back(is_last ? 1 : 0);
       }

@@ -25,8 +25,14 @@ export type EncodeOptions = z.input<typeof EncodeOptionsSchema>;
 export const EncoderHostOptionsSchema = z.object({
   modelPath: z.string().min(1),
   gpu: z.union([z.enum(['auto', 'cuda', 'vulkan']), z.literal(false)]).default('auto'),
-  /** Tokens one batched decode holds across all its prompts. */
+  /** Tokens the encoder context holds: the longest single decode. */
   contextTokens: z.number().int().min(16).default(2048),
+  /**
+   * Token budget for batching several prompts into one decode (a longer prompt still runs, alone).
+   * Sequences in one decode share a unified KV buffer, so attention work grows with the square of the
+   * batch's tokens; a modest budget keeps batching from costing more than it saves on CPU.
+   */
+  batchTokens: z.number().int().min(16).default(512),
   /** Longest prompt accepted; longer ones are truncated or rejected (see `overflow`). */
   maxPromptTokens: z.number().int().min(2).optional(),
   maxBatchPrompts: z.number().int().min(1).max(256).default(16),
@@ -39,8 +45,9 @@ export const EncoderHostOptionsSchema = z.object({
   queueLimit: z.number().int().min(1).default(1024),
   overflow: z.enum(['truncate-left', 'reject']).default('truncate-left'),
   /**
-   * Bit-identical activations for a prompt whatever shares its batch (weight repacking off). A router
-   * must not decide differently because of its neighbours; turn off only for throughput experiments.
+   * Bit-identical activations for a prompt whatever shares its batch: llama.cpp's repacked CPU kernels
+   * treat a row differently depending on how many rows the batch has, so repacking is turned off. A
+   * router must not decide differently because of its neighbours; turn off only for raw speed.
    */
   batchInvariant: z.boolean().default(true),
 });
@@ -88,7 +95,7 @@ interface QueueItem {
 /**
  * Runs prompt prefills through the encoder model and hands back per-layer activations. Concurrent
  * calls share batched decodes: whatever is waiting when the previous decode ends goes into the next
- * one (up to `maxBatchPrompts` prompts and `contextTokens` tokens), with no added delay.
+ * one (up to `maxBatchPrompts` prompts and `batchTokens` tokens), with no added delay.
  */
 export class EncoderHost implements AsyncDisposable {
   readonly info: EncoderInfo;
@@ -143,8 +150,7 @@ export class EncoderHost implements AsyncDisposable {
         maxSequences: parsed.maxBatchPrompts,
         threads: parsed.threads,
         layerPrefix: LAYER_TENSOR_PREFIX[architecture] ?? 'l_out',
-        // Flash attention's f16 accumulation also makes results depend on the batch's KV layout.
-        flashAttention: !parsed.batchInvariant,
+        flashAttention: true,
       });
       return new EncoderHost(model, context, parsed, {
         variant: binding.variant,
@@ -181,6 +187,13 @@ export class EncoderHost implements AsyncDisposable {
       );
     }
     if (new Set(layers).size !== layers.length) throw new InvalidEncodeRequestError('layers must not repeat');
+    const lastOnly = layers.filter((l) => l >= this.info.layers - 1);
+    if (pooling !== 'last' && lastOnly.length > 0) {
+      throw new InvalidEncodeRequestError(
+        `mean pooling is not available for layer ${lastOnly.join(', ')}: llama.cpp computes the last block ` +
+          'and the final norm for the last token only; use pooling "last" there',
+      );
+    }
     if (prompts.length === 0) return [];
     if (this.queue.length + prompts.length > this.options.queueLimit) {
       throw new EncoderQueueFullError(this.options.queueLimit);
@@ -267,25 +280,42 @@ export class EncoderHost implements AsyncDisposable {
     let tokens = 0;
     while (this.queue.length > 0 && batch.length < this.options.maxBatchPrompts) {
       const next = this.queue[0]!;
-      if (batch.length > 0 && tokens + next.tokens.length > this.options.contextTokens) break;
+      if (batch.length > 0 && tokens + next.tokens.length > this.options.batchTokens) break;
       tokens += next.tokens.length;
       batch.push(this.queue.shift()!);
     }
     return batch;
   }
 
-  /** One decode for the whole batch, over the union of what its prompts asked for. */
+  /**
+   * One decode for the whole batch, over the union of what its prompts asked for. Identical prompts in
+   * flight (retries, several callers, a last-pooling and a mean-pooling request for one prompt) are
+   * decoded once.
+   */
   private async runBatch(batch: QueueItem[]): Promise<void> {
     const layers = [...new Set(batch.flatMap((item) => item.layers))].sort((a, b) => a - b);
     const wantMean = batch.some((item) => item.pooling !== 'last');
     const wantLast = batch.some((item) => item.pooling !== 'mean');
+    const sequenceOf = new Map<string, number>();
+    const sequences: Int32Array[] = [];
+    const itemSequence = batch.map((item) => {
+      const key = Buffer.from(item.tokens.buffer, item.tokens.byteOffset, item.tokens.byteLength).toString(
+        'base64',
+      );
+      let index = sequenceOf.get(key);
+      if (index === undefined) {
+        index = sequences.push(item.tokens) - 1;
+        sequenceOf.set(key, index);
+      }
+      return index;
+    });
     let result: AddonCaptureResult;
     try {
-      result = await this.context.capture(
-        batch.map((item) => item.tokens),
-        Int32Array.from(layers),
-        { mean: wantMean, last: wantLast, stopEarly: true },
-      );
+      result = await this.context.capture(sequences, Int32Array.from(layers), {
+        mean: wantMean,
+        last: wantLast,
+        stopEarly: true,
+      });
     } catch (error) {
       for (const item of batch) item.reject(error);
       return;
@@ -296,7 +326,8 @@ export class EncoderHost implements AsyncDisposable {
       const offset = (seq * layers.length + layers.indexOf(layer)) * width;
       return data.slice(offset, offset + width);
     };
-    batch.forEach((item, seq) => {
+    batch.forEach((item, i) => {
+      const seq = itemSequence[i]!;
       item.resolve({
         tokens: item.tokens.length,
         truncated: item.truncated,
@@ -305,7 +336,7 @@ export class EncoderHost implements AsyncDisposable {
         mean: item.pooling !== 'last' ? item.layers.map((l) => slice(result.mean!, seq, l)) : undefined,
         queuedMs: finishedAt - item.enqueuedAt - result.decodeMs,
         decodeMs: result.decodeMs,
-        batchSize: batch.length,
+        batchSize: sequences.length,
       });
     });
   }

@@ -33,13 +33,24 @@ describe('EncoderHost with the real encoder model', () => {
     assert.equal(layers, 18);
     assert.equal(embeddingWidth, 640);
     const all = Array.from({ length: layers + 1 }, (_, i) => i);
-    const [result] = await encoder.encode([QUESTION], { layers: all, pooling: 'both' });
-    assert.ok(result);
-    assert.equal(result.tokens, encoder.tokenize(QUESTION).length);
-    assert.equal(result.truncated, false);
-    assert.deepEqual(result.layers, all);
-    for (const vectors of [result.last!, result.mean!]) {
-      assert.equal(vectors.length, layers + 1);
+    const meanable = all.slice(0, layers - 1);
+    // Two requests for one prompt: llama.cpp gives the last block and the final norm for the last token
+    // only. They are decoded once (identical prompts in flight are deduplicated).
+    const [[lastResult], [meanResult]] = await Promise.all([
+      encoder.encode([QUESTION], { layers: all, pooling: 'last' }),
+      encoder.encode([QUESTION], { layers: meanable, pooling: 'mean' }),
+    ]);
+    assert.equal(lastResult!.batchSize, 1);
+    assert.equal(lastResult!.tokens, encoder.tokenize(QUESTION).length);
+    assert.equal(lastResult!.truncated, false);
+    assert.deepEqual(lastResult!.layers, all);
+    assert.equal(lastResult!.mean, undefined);
+    assert.equal(meanResult!.last, undefined);
+    for (const [vectors, count] of [
+      [lastResult!.last!, layers + 1],
+      [meanResult!.mean!, layers - 1],
+    ] as const) {
+      assert.equal(vectors.length, count);
       for (const v of vectors) {
         assert.equal(v.length, embeddingWidth);
         assert.ok(v.every(Number.isFinite));
@@ -48,8 +59,13 @@ describe('EncoderHost with the real encoder model', () => {
     }
     // The residual stream grows with depth in Gemma; the final norm brings it back down.
     const norm = (v: Float32Array) => Math.hypot(...v);
-    assert.ok(norm(result.last![12]!) > norm(result.last![1]!));
-    assert.ok(norm(result.last![layers]!) < norm(result.last![layers - 1]!));
+    const last = lastResult!.last!;
+    assert.ok(norm(last[12]!) > norm(last[1]!));
+    assert.ok(norm(last[layers]!) < norm(last[layers - 1]!));
+    await assert.rejects(
+      encoder.encode([QUESTION], { layers: [layers - 1], pooling: 'both' }),
+      /mean pooling is not available for layer 17/,
+    );
   });
 
   it('is deterministic and tells different prompts apart', async () => {
@@ -95,18 +111,21 @@ describe('EncoderHost with the real encoder model', () => {
   });
 
   it('early exit returns the same activations as a run through every layer', async () => {
-    const [early] = await encoder.encode([QUESTION], { layers: [3], pooling: 'both' });
-    const [full] = await encoder.encode([QUESTION], { layers: [3, encoder.info.layers], pooling: 'both' });
+    const final = encoder.info.layers;
+    const [early] = await encoder.encode([QUESTION], { layers: [3], pooling: 'last' });
+    const [full] = await encoder.encode([QUESTION], { layers: [3, final], pooling: 'last' });
     assert.deepEqual(early!.last![0], full!.last![0]);
-    assert.deepEqual(early!.mean![0], full!.mean![0]);
+    const [earlyMean] = await encoder.encode([QUESTION], { layers: [3], pooling: 'mean' });
+    const [deepMean] = await encoder.encode([QUESTION], { layers: [3, final - 2], pooling: 'mean' });
+    assert.deepEqual(earlyMean!.mean![0], deepMean!.mean![0]);
   });
 
   it('concurrent calls are batched and match one-by-one results bit for bit', async () => {
     const prompts = [QUESTION, OTHER, 'Hi', 'The mitochondria is the powerhouse of the cell.'];
     const alone: EncodedPrompt[] = [];
     for (const p of prompts)
-      alone.push((await encoder.encode([p], { layers: [2, 9, 17], pooling: 'both' }))[0]!);
-    const together = await Promise.all(prompts.map((p) => encoder.encode([p], { layers: [2, 9, 17] })));
+      alone.push((await encoder.encode([p], { layers: [2, 9, 16], pooling: 'both' }))[0]!);
+    const together = await Promise.all(prompts.map((p) => encoder.encode([p], { layers: [2, 9, 16] })));
     assert.ok(
       together.some(([r]) => r!.batchSize > 1),
       'concurrent calls should share a decode',
@@ -118,7 +137,7 @@ describe('EncoderHost with the real encoder model', () => {
     // One call with several prompts is one batch too, and callers asking for other layers share it.
     const [mixedA, mixedB] = await Promise.all([
       encoder.encode([OTHER], { layers: [9], pooling: 'last' }),
-      encoder.encode([QUESTION], { layers: [2, 17], pooling: 'mean' }),
+      encoder.encode([QUESTION], { layers: [2, 16], pooling: 'mean' }),
     ]);
     assert.deepEqual(mixedA![0]!.last, [alone[1]!.last![1]]);
     assert.equal(mixedA![0]!.mean, undefined);
@@ -128,7 +147,7 @@ describe('EncoderHost with the real encoder model', () => {
   it('does not block the event loop while a decode runs', async () => {
     let ticks = 0;
     const timer = setInterval(() => ticks++, 5);
-    await encoder.encode([QUESTION.repeat(20)], { layers: [encoder.info.layers], pooling: 'both' });
+    await encoder.encode([QUESTION.repeat(20)], { layers: [encoder.info.layers], pooling: 'last' });
     clearInterval(timer);
     assert.ok(ticks >= 3, `the event loop ticked ${ticks} times during the decode`);
   });

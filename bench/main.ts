@@ -1,0 +1,70 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { packageRoot } from '../src/paths.js';
+import { defaultEncoderPath } from '../test/support/default-encoder.js';
+import { type EncoderBenchResult, runEncoderBench } from './encoder-bench.js';
+
+/**
+ * `npm run bench -- <suite> [--runs N]`: runs a benchmark suite, writes its JSON to bench-results/ and
+ * replaces that suite's section of BENCHMARKS.md with the numbers of this run.
+ */
+const { positionals, values } = parseArgs({
+  allowPositionals: true,
+  options: { runs: { type: 'string', default: '50' }, 'no-markdown': { type: 'boolean', default: false } },
+});
+const suite = positionals[0] ?? 'encoder';
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+function writeResults(name: string, result: unknown, markdown: string, command: string): void {
+  const outDir = join(packageRoot, 'bench-results');
+  mkdirSync(outDir, { recursive: true });
+  const jsonPath = join(outDir, `${name}.json`);
+  writeFileSync(jsonPath, `${JSON.stringify(result, null, 2)}\n`);
+  log(`wrote ${jsonPath}`);
+  if (values['no-markdown']) return;
+  const mdPath = join(packageRoot, 'BENCHMARKS.md');
+  const start = `<!-- bench:${name}:start -->`;
+  const end = `<!-- bench:${name}:end -->`;
+  const section = `${start}\n${markdown}\nCommand: \`${command}\` (${new Date().toISOString().slice(0, 10)})\n${end}`;
+  const current = existsSync(mdPath) ? readFileSync(mdPath, 'utf8') : '# Benchmarks\n';
+  const next = current.includes(start)
+    ? current.replace(new RegExp(`${start}[\\s\\S]*?${end}`), section)
+    : `${current.trimEnd()}\n\n${section}\n`;
+  writeFileSync(mdPath, next);
+  log(`updated ${mdPath}`);
+}
+
+function encoderMarkdown(r: EncoderBenchResult): string {
+  const row = (name: string, s: { p50: number; p95: number }) => `| ${name} | ${s.p50} | ${s.p95} |`;
+  const l = r.latency_ms;
+  return [
+    `Encoder: ${r.prompt_tokens}-token prompt, ${r.runs} interleaved runs per method, ${r.threads} threads, variant \`${r.variant}\`.`,
+    '',
+    '| method | p50 ms | p95 ms |',
+    '|---|---|---|',
+    row('node-llama-cpp full prefill (`evaluateWithoutGeneratingNewTokens`)', l.node_llama_cpp_full_prefill),
+    row('addon, all 18 blocks + final norm, both poolings (batch-invariant)', l.addon_all_layers),
+    row('addon, middle block (9), early exit (batch-invariant)', l.addon_middle_layer_early_exit),
+    row('addon, all layers, repacked kernels', l.addon_all_layers_repacked),
+    row('addon, middle block, early exit, repacked kernels', l.addon_middle_layer_early_exit_repacked),
+    '',
+    `- middle-layer decision / node-llama-cpp full prefill (p50): **${r.ratio_middle_layer_vs_full_prefill.toFixed(2)}** (batch-invariant), ${r.ratio_middle_layer_repacked_vs_full_prefill.toFixed(2)} (repacked); goal ≤ 0.6`,
+    `- tokens/s (p50): node-llama-cpp ${r.tokens_per_s.node_llama_cpp_full_prefill.toFixed(0)}, addon all layers ${r.tokens_per_s.addon_all_layers.toFixed(0)}, addon middle layer ${r.tokens_per_s.addon_middle_layer.toFixed(0)}`,
+    `- throughput, middle layer: ${r.throughput_prompts_per_s.concurrency_1.toFixed(2)} prompts/s at 1 caller, ${r.throughput_prompts_per_s.concurrency_16.toFixed(2)} at 16 callers: **${r.throughput_ratio_16_vs_1.toFixed(2)}×** (goal ≥ 3×)`,
+    `- peak RSS of an encoder-only process (16 concurrent all-layer encodes): **${r.peak_rss_mb_encoder_only.toFixed(0)} MB** (goal ≤ 600 MB)`,
+  ].join('\n');
+}
+
+if (suite === 'encoder') {
+  const runs = Number(values.runs);
+  const result = await runEncoderBench(
+    { modelPath: defaultEncoderPath(), runs, promptTokens: 128, throughputPrompts: 48 },
+    log,
+  );
+  process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  writeResults('encoder', result, encoderMarkdown(result), `npm run bench -- encoder --runs ${runs}`);
+} else {
+  log(`unknown benchmark suite "${suite}"; available: encoder`);
+  process.exitCode = 2;
+}
