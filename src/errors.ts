@@ -102,3 +102,18 @@ export class FileUnreadableError extends MechrouteError {
     super('MR_ERR_FILE_UNREADABLE', `cannot read ${file}: ${why}`, { cause });
   }
 }
+
+export class ModelSizeMismatchError extends MechrouteError {
+  constructor(file: string, expected: number, actual: number) {
+    super(
+      'MR_ERR_MODEL_SIZE',
+      `size mismatch for ${file}: expected ${expected} bytes, got ${actual}; the file was removed`,
+    );
+  }
+}
+
+export class DownloadSourceError extends MechrouteError {
+  constructor(what: string, why: string, options?: { cause?: unknown }) {
+    super('MR_ERR_DOWNLOAD_SOURCE', `${what}: ${why}`, options);
+  }
+}
