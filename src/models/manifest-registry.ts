@@ -1,0 +1,76 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import type { z } from 'zod';
+import { InvalidFileError, ModelNotFoundError } from '../errors.js';
+import { manifestsDir, modelsCacheDir } from '../paths.js';
+import { type ModelManifest, ModelManifestSchema } from './manifest.js';
+
+export interface ManifestRegistry {
+  /** Every manifest, sorted by name. */
+  readonly all: readonly ModelManifest[];
+  readonly names: readonly string[];
+  /** @throws ModelNotFoundError */
+  get(name: string): ModelManifest;
+}
+
+/** One line per zod issue, led by its path, so a bad manifest says exactly which field to fix. */
+export function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
+  return issues
+    .map((issue) => {
+      const path = issue.path.length ? issue.path.map(String).join('.') : '(root)';
+      return `  - ${path}: ${issue.message}`;
+    })
+    .join('\n');
+}
+
+/** Parses and validates one manifest file. @throws InvalidFileError naming the file and every bad field. */
+export function loadManifest(file: string): ModelManifest {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new InvalidFileError('model manifest', file, `  - ${(error as Error).message}`);
+  }
+  const parsed = ModelManifestSchema.safeParse(raw);
+  if (!parsed.success) throw new InvalidFileError('model manifest', file, formatIssues(parsed.error.issues));
+  return parsed.data;
+}
+
+/**
+ * Loads every `*.json` in `dir` (the shipped `models/` folder by default). Reads eagerly: the folder
+ * holds a handful of small files, and one broken manifest should fail loudly, not when first looked up.
+ */
+export function createManifestRegistry(dir: string = manifestsDir): ManifestRegistry {
+  const byName = new Map<string, ModelManifest>();
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort();
+  for (const name of files) {
+    const file = join(dir, name);
+    const manifest = loadManifest(file);
+    if (byName.has(manifest.name)) {
+      throw new InvalidFileError('model manifest', file, `  - name: "${manifest.name}" is declared twice`);
+    }
+    byName.set(manifest.name, manifest);
+  }
+  const all = [...byName.values()].sort((a, b) => a.name.localeCompare(b.name));
+  const names = all.map((m) => m.name);
+  return {
+    all,
+    names,
+    get(name) {
+      const manifest = byName.get(name);
+      if (!manifest) throw new ModelNotFoundError(name, names);
+      return manifest;
+    },
+  };
+}
+
+/** Where the weights of `manifest` live once pulled (`$MECHROUTE_HOME/models/<file>`). */
+export function modelPath(
+  manifest: Pick<ModelManifest, 'file'>,
+  env: NodeJS.ProcessEnv = process.env,
+): string {
+  // `file` is validated as a bare name, but basename() keeps a hand-built manifest from escaping the cache.
+  return join(modelsCacheDir(env), basename(manifest.file));
+}
