@@ -108,7 +108,8 @@ export async function runEncoderBench(
   const encoder = await EncoderHost.create({ modelPath: options.modelPath });
   const repacked = await EncoderHost.create({ modelPath: options.modelPath, batchInvariant: false });
   const model = await llama.loadModel({ modelPath: options.modelPath });
-  const context = await model.createContext({ contextSize: 512, batchSize: 512 });
+  // Same thread count as the encoder: node-llama-cpp's default (maxThreads) oversubscribes small machines.
+  const context = await model.createContext({ contextSize: 512, batchSize: 512, threads: availableParallelism() });
   const sequence = context.getSequence();
   try {
     const prompt = makePrompt(encoder, options.promptTokens, 0);

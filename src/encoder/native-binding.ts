@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { getLlama, type Llama, type LlamaGpuType, LlamaLogLevel } from 'node-llama-cpp';
+import type { Llama, LlamaGpuType } from 'node-llama-cpp';
 import { NoEncoderBinaryError } from '../errors.js';
 import { packageRoot } from '../paths.js';
 import type { ActivationAddon, AddonDevice } from './addon-types.js';
@@ -98,6 +98,9 @@ let loading: Promise<LoadedBinding> | undefined;
  */
 export function loadActivationBinding(gpu: GpuPreference = 'auto'): Promise<LoadedBinding> {
   loading ??= (async () => {
+    // Imported here: node-llama-cpp takes most of a second to load, which CLI commands that never touch
+    // the encoder should not pay.
+    const { getLlama, LlamaLogLevel } = await import('node-llama-cpp');
     const llama = await getLlama({ gpu, build: 'never', logLevel: LlamaLogLevel.error, progressLogs: false });
     const variant = pickVariant(llama.gpu);
     smokeTest(variant);

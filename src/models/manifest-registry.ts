@@ -1,7 +1,7 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { z } from 'zod';
-import { InvalidFileError, ModelNotFoundError } from '../errors.js';
+import { InvalidFileError, ModelNotCachedError, ModelNotFoundError } from '../errors.js';
 import { manifestsDir, modelsCacheDir } from '../paths.js';
 import { type ModelManifest, ModelManifestSchema } from './manifest.js';
 
@@ -73,4 +73,25 @@ export function modelPath(
 ): string {
   // `file` is validated as a bare name, but basename() keeps a hand-built manifest from escaping the cache.
   return join(modelsCacheDir(env), basename(manifest.file));
+}
+
+export interface CachedModel {
+  manifest: ModelManifest;
+  /** Where the downloaded weights are; checked to exist. */
+  path: string;
+}
+
+/**
+ * A named model's manifest and its downloaded weights. The manifest's sha256 is the model's identity
+ * (probe bundles and the activation store key on it); the weights are not re-hashed here, since the
+ * download verified them. @throws ModelNotFoundError, ModelNotCachedError
+ */
+export function resolveCachedModel(
+  name: string,
+  registry: ManifestRegistry = createManifestRegistry(),
+): CachedModel {
+  const manifest = registry.get(name);
+  const path = modelPath(manifest);
+  if (!existsSync(path)) throw new ModelNotCachedError(name, path);
+  return { manifest, path };
 }

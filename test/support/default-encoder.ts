@@ -1,21 +1,10 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { EncoderHost, type EncoderHostOptions } from '../../src/encoder/encoder-host.js';
-import { DEFAULT_ENCODER_MODEL, type ModelManifest } from '../../src/models/manifest.js';
-import { manifestsDir, modelsCacheDir } from '../../src/paths.js';
+import { DEFAULT_ENCODER_MODEL } from '../../src/models/manifest.js';
+import { resolveCachedModel } from '../../src/models/manifest-registry.js';
 
 /** Path of the real default encoder (pulled by `npm test`'s pretest step). */
 export function defaultEncoderPath(): string {
-  const manifest = JSON.parse(
-    readFileSync(join(manifestsDir, `${DEFAULT_ENCODER_MODEL}.json`), 'utf8'),
-  ) as ModelManifest;
-  const path = join(modelsCacheDir(), manifest.file);
-  if (!existsSync(path)) {
-    throw new Error(
-      `the default encoder is missing at ${path}; run \`mechroute models pull\` (npm test does)`,
-    );
-  }
-  return path;
+  return resolveCachedModel(DEFAULT_ENCODER_MODEL).path;
 }
 
 let shared: Promise<EncoderHost> | undefined;
