@@ -103,6 +103,27 @@ export class FileUnreadableError extends MechrouteError {
   }
 }
 
+export class InvalidProbeInputError extends MechrouteError {
+  constructor(problem: string) {
+    super('MR_ERR_INVALID_PROBE_INPUT', problem);
+  }
+}
+
+export class ProbeEncoderMismatchError extends MechrouteError {
+  constructor(
+    file: string,
+    bundle: { name: string; sha256: string },
+    encoder: { name?: string | undefined; sha256: string },
+  ) {
+    super(
+      'MR_ERR_PROBE_ENCODER_MISMATCH',
+      `probe bundle ${file} was trained on encoder "${bundle.name}" (sha256 ${bundle.sha256}) but the loaded ` +
+        `encoder is ${encoder.name ? `"${encoder.name}" ` : ''}(sha256 ${encoder.sha256}); activations of a ` +
+        'different model mean nothing to these probes: retrain with `mechroute train` or load the matching encoder',
+    );
+  }
+}
+
 export class ModelSizeMismatchError extends MechrouteError {
   constructor(file: string, expected: number, actual: number) {
     super(

@@ -1,0 +1,141 @@
+import { InvalidProbeInputError } from '../errors.js';
+import { applyCalibration, type Calibration } from './calibration.js';
+import type { FeatureMatrix, FloatArray } from './matrix.js';
+import { type MlpModel, mlpLogitsOne } from './mlp.js';
+import { bundleFeatureDim, mlpModelOf, type ProbeBundle } from './probe-bundle.js';
+import { standardizeVector } from './standardizer.js';
+
+/**
+ * Serving-side prediction from a loaded probe bundle: a pure function of the bundle and one feature
+ * vector (the concatenated pooled activations, in `features.layers` order).
+ */
+export interface ProbePrediction {
+  /** Calibrated P(success) per tier id. */
+  tiers: Record<string, number>;
+  /** In [0, 1], higher = harder; its meaning is the bundle's `difficulty.kind` (see probe-bundle.ts). */
+  difficulty: number;
+}
+
+interface CompiledLinear {
+  weights: Float64Array;
+  bias: number;
+  calibration: Calibration;
+}
+
+interface CompiledBundle {
+  dim: number;
+  linear: Map<string, CompiledLinear>;
+  mlp?: { model: MlpModel; tiers: string[]; calibration: Calibration[] };
+  preferMlp: boolean;
+  difficultyProbe?: CompiledLinear;
+}
+
+/**
+ * The standardizer folded into each linear probe, w·((x − μ)/σ) + b = (w/σ)·x + (b − Σ wⱼμⱼ/σⱼ), so
+ * scoring a request is one dot product per tier with no standardised copy of the vector. Cached per
+ * bundle object, which is why bundles are treated as immutable once loaded.
+ */
+const compiledBundles = new WeakMap<ProbeBundle, CompiledBundle>();
+
+function compileLinear(
+  bundle: ProbeBundle,
+  probe: { weights: number[]; bias: number; calibration: Calibration },
+): CompiledLinear {
+  const { mean, std } = bundle.standardizer;
+  const weights = new Float64Array(probe.weights.length);
+  let bias = probe.bias;
+  for (let j = 0; j < weights.length; j += 1) {
+    weights[j] = probe.weights[j]! / std[j]!;
+    bias -= weights[j]! * mean[j]!;
+  }
+  return { weights, bias, calibration: probe.calibration };
+}
+
+function compile(bundle: ProbeBundle): CompiledBundle {
+  let compiled = compiledBundles.get(bundle);
+  if (compiled) return compiled;
+  const dim = bundleFeatureDim(bundle);
+  compiled = {
+    dim,
+    linear: new Map(bundle.tiers.map((t) => [t.id, compileLinear(bundle, t)])),
+    preferMlp: bundle.prefer === 'mlp',
+    ...(bundle.mlp
+      ? {
+          mlp: {
+            model: mlpModelOf(bundle.mlp, dim),
+            tiers: bundle.mlp.tiers,
+            calibration: bundle.mlp.calibration,
+          },
+        }
+      : {}),
+    ...(bundle.difficulty.kind === 'linear'
+      ? { difficultyProbe: compileLinear(bundle, bundle.difficulty) }
+      : {}),
+  };
+  compiledBundles.set(bundle, compiled);
+  return compiled;
+}
+
+function scoreLinear(probe: CompiledLinear, x: FloatArray, offset: number): number {
+  let z = probe.bias;
+  const w = probe.weights;
+  for (let j = 0; j < w.length; j += 1) z += w[j]! * x[offset + j]!;
+  return applyCalibration(probe.calibration, z);
+}
+
+function predictAt(
+  bundle: ProbeBundle,
+  compiled: CompiledBundle,
+  x: FloatArray,
+  offset: number,
+): ProbePrediction {
+  const tiers: Record<string, number> = {};
+  for (const [id, probe] of compiled.linear) tiers[id] = scoreLinear(probe, x, offset);
+  const { mlp } = compiled;
+  if (mlp && (compiled.preferMlp || mlp.tiers.some((id) => !(id in tiers)))) {
+    // Only the MLP needs the standardised copy (its first layer could absorb the standardizer like the
+    // linear probes do, but then the stored weights would no longer be the trained ones).
+    const row = x.subarray(offset, offset + compiled.dim);
+    const logits = mlpLogitsOne(mlp.model, standardizeVector(bundle.standardizer, row));
+    for (const [k, id] of mlp.tiers.entries()) {
+      if (compiled.preferMlp || !(id in tiers)) tiers[id] = applyCalibration(mlp.calibration[k]!, logits[k]!);
+    }
+  }
+  const { difficulty } = bundle;
+  let value: number;
+  if (difficulty.kind === 'tier-failure') value = 1 - tiers[difficulty.tier]!;
+  else if (difficulty.kind === 'expected-failures') {
+    const ps = Object.values(tiers);
+    value = ps.reduce((sum, p) => sum + (1 - p), 0) / ps.length;
+  } else value = scoreLinear(compiled.difficultyProbe!, x, offset);
+  return { tiers, difficulty: value };
+}
+
+/** Calibrated P(success) per tier and the difficulty of one prompt's feature vector. */
+export function predictProbes(bundle: ProbeBundle, featureVector: ArrayLike<number>): ProbePrediction {
+  const compiled = compile(bundle);
+  if (featureVector.length !== compiled.dim) {
+    throw new InvalidProbeInputError(
+      `the probe bundle expects ${compiled.dim} features (${bundle.features.layers.length} layers × ` +
+        `${bundle.encoder.embedding_width}, ${bundle.features.pooling} pooling), got ${featureVector.length}`,
+    );
+  }
+  const vector =
+    featureVector instanceof Float32Array || featureVector instanceof Float64Array
+      ? featureVector
+      : Float64Array.from(featureVector);
+  return predictAt(bundle, compiled, vector, 0);
+}
+
+/** `predictProbes` for every row of a matrix (raw, unstandardised features). */
+export function predictProbesBatch(bundle: ProbeBundle, features: FeatureMatrix): ProbePrediction[] {
+  const compiled = compile(bundle);
+  if (features.cols !== compiled.dim) {
+    throw new InvalidProbeInputError(
+      `the probe bundle expects ${compiled.dim} features, got ${features.cols}`,
+    );
+  }
+  return Array.from({ length: features.rows }, (_, i) =>
+    predictAt(bundle, compiled, features.data, i * features.cols),
+  );
+}
