@@ -138,3 +138,29 @@ export class DownloadSourceError extends MechrouteError {
     super('MR_ERR_DOWNLOAD_SOURCE', `${what}: ${why}`, options);
   }
 }
+
+export class TierUnavailableError extends MechrouteError {
+  constructor(message: string) {
+    super('MR_ERR_TIER_UNAVAILABLE', message);
+  }
+}
+
+export class BudgetExceededError extends MechrouteError {
+  constructor(message: string) {
+    super('MR_ERR_BUDGET_EXCEEDED', message);
+  }
+}
+
+export class NoTiersError extends MechrouteError {
+  constructor(message: string) {
+    super('MR_ERR_NO_TIERS', message);
+  }
+}
+
+export class InvalidOverridesError extends MechrouteError {
+  readonly errors: readonly string[];
+  constructor(errors: readonly string[]) {
+    super('MR_ERR_INVALID_OVERRIDES', `invalid routing overrides:\n  - ${errors.join('\n  - ')}`);
+    this.errors = errors;
+  }
+}

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { MechrouteError } from '../errors.js';
+import { registerConfigCommand } from './commands/config.js';
 import { registerEncodeCommand } from './commands/encode.js';
 import { registerModelsCommand } from './commands/models.js';
 import { registerTracesCommand } from './commands/traces.js';
@@ -13,6 +14,7 @@ const program = new Command()
 registerModelsCommand(program);
 registerEncodeCommand(program);
 registerTracesCommand(program);
+registerConfigCommand(program);
 
 try {
   await program.parseAsync(process.argv);
