@@ -1,0 +1,270 @@
+import { availableParallelism } from 'node:os';
+import type {
+  ChatWrapper,
+  Llama,
+  LlamaContext,
+  LlamaContextSequence,
+  LlamaModel,
+  Token,
+} from 'node-llama-cpp';
+import { z } from 'zod';
+import {
+  type CallOptions,
+  collectStream,
+  createPartChannel,
+  type FinishReason,
+  type GenerateResult,
+  LocalModelError,
+  meanLogprob,
+  type StreamPart,
+  stopList,
+  type TierModel,
+  type TierRequest,
+  toTierError,
+  UpstreamAbortedError,
+  UpstreamTimeoutError,
+} from '../../tier-model.js';
+import { endingTokenStop, renderChatPrompt } from './chat-prompt.js';
+import { createSequencePool, type SequencePool } from './sequence-pool.js';
+import { createStopMatcher } from './stop-matcher.js';
+
+export const LocalLlamaOptionsSchema = z.object({
+  modelPath: z.string().min(1),
+  tier: z.string().min(1),
+  deployment: z.string().min(1).default('local'),
+  /** Generations that run at once, each on its own context sequence (batched together by llama.cpp). */
+  sequences: z.number().int().min(1).max(64).default(4),
+  /** Tokens each sequence holds: prompt plus answer. */
+  contextSize: z.number().int().min(64).default(2048),
+  /** Requests allowed to wait for a free sequence; beyond, a retryable 429. */
+  maxQueue: z.number().int().min(0).default(64),
+  /**
+   * ggml worker threads. Half the cores by default: the encoder shares this process's cores, and
+   * ggml's spinning workers on an oversubscribed CPU collapse throughput (measured 16 → 1.3 tok/s on
+   * 2 busy cores going from 1 to 2 threads).
+   */
+  threads: z
+    .number()
+    .int()
+    .min(1)
+    .default(() => Math.max(1, Math.floor(availableParallelism() / 2))),
+  /** max_tokens when the request sets none. */
+  defaultMaxTokens: z.number().int().min(1).default(512),
+  /** Whole-request limit, queueing included. */
+  timeoutMs: z.number().int().min(1).optional(),
+});
+export type LocalLlamaOptions = z.input<typeof LocalLlamaOptionsSchema>;
+
+export interface LocalLlamaModel extends TierModel {
+  readonly provider: 'local';
+  /** Name of the chat template in use (resolved from the GGUF). */
+  readonly chatTemplate: string;
+  readonly contextSize: number;
+  /** Sequences free and requests waiting, for metrics. */
+  load(): { idle: number; waiting: number };
+  dispose(): Promise<void>;
+}
+
+interface SharedModel {
+  model: Promise<LlamaModel>;
+  refs: number;
+}
+// One copy of the weights per file per process, however many tiers or test servers serve it.
+const loadedModels = new Map<string, SharedModel>();
+
+async function acquireModel(llama: Llama, path: string): Promise<LlamaModel> {
+  let shared = loadedModels.get(path);
+  if (!shared) {
+    shared = { model: llama.loadModel({ modelPath: path }), refs: 0 };
+    loadedModels.set(path, shared);
+    shared.model.catch(() => loadedModels.delete(path));
+  }
+  shared.refs++;
+  return shared.model;
+}
+
+async function releaseModel(path: string): Promise<void> {
+  const shared = loadedModels.get(path);
+  if (!shared || --shared.refs > 0) return;
+  loadedModels.delete(path);
+  await (await shared.model).dispose();
+}
+
+/**
+ * Serves a GGUF on this host. `llama` must be the process's one node-llama-cpp instance; by default it
+ * is the encoder's (`loadActivationBinding().llama`), so the addon and the tier share one backend.
+ */
+export async function createLocalLlamaModel(
+  options: LocalLlamaOptions,
+  deps: { llama?: Llama } = {},
+): Promise<LocalLlamaModel> {
+  const opts = LocalLlamaOptionsSchema.parse(options);
+  const deploymentId = `${opts.tier}/${opts.deployment}`;
+  const llama =
+    deps.llama ??
+    (await import('../../../encoder/native-binding.js').then((m) => m.loadActivationBinding())).llama;
+  const { resolveChatWrapper, GeneralChatWrapper } = await import('node-llama-cpp');
+  let model: LlamaModel;
+  try {
+    model = await acquireModel(llama, opts.modelPath);
+  } catch (error) {
+    throw new LocalModelError(
+      deploymentId,
+      `cannot load ${opts.modelPath}: ${(error as Error).message}`,
+      503,
+      error,
+    );
+  }
+  let context: LlamaContext;
+  try {
+    context = await model.createContext({
+      sequences: opts.sequences,
+      contextSize: opts.contextSize,
+      threads: opts.threads,
+    });
+  } catch (error) {
+    await releaseModel(opts.modelPath);
+    throw new LocalModelError(
+      deploymentId,
+      `cannot create a context: ${(error as Error).message}`,
+      503,
+      error,
+    );
+  }
+  // GeneralChatWrapper only for a GGUF with no recognisable template; logged through chatTemplate.
+  const wrapper: ChatWrapper = resolveChatWrapper(model, { warningLogs: false }) ?? new GeneralChatWrapper();
+  const sequences = Array.from({ length: opts.sequences }, () => context.getSequence());
+  const pool: SequencePool<LlamaContextSequence> = createSequencePool(sequences, {
+    maxQueue: opts.maxQueue,
+    onQueueFull: () =>
+      new LocalModelError(
+        deploymentId,
+        `all ${opts.sequences} sequences busy and ${opts.maxQueue} requests queued`,
+        429,
+      ),
+  });
+  let disposed = false;
+
+  async function run(
+    request: TierRequest,
+    signal: AbortSignal,
+    push: (part: StreamPart) => void,
+  ): Promise<void> {
+    const warnings: string[] = [];
+    const prompt = renderChatPrompt(model, wrapper, request.messages, warnings);
+    const room = context.contextSize - prompt.tokens.length;
+    if (room < 1) {
+      throw new LocalModelError(
+        deploymentId,
+        `the prompt has ${prompt.tokens.length} tokens but the context holds ${context.contextSize}`,
+        400,
+      );
+    }
+    const wanted = request.max_tokens ?? opts.defaultMaxTokens;
+    const maxTokens = Math.min(wanted, room);
+    if (maxTokens < wanted)
+      warnings.push(`max_tokens lowered to ${maxTokens}: the context holds ${context.contextSize} tokens`);
+    const temperature = request.temperature ?? 0;
+    if (request.logprobs && temperature > 0) {
+      warnings.push(
+        'logprobs are taken from the sampling distribution (after temperature and top_p), not the raw model',
+      );
+    }
+    const stops = createStopMatcher([...stopList(request.stop), ...prompt.textStops]);
+
+    const sequence = await pool.acquire(signal);
+    try {
+      await sequence.clearHistory();
+      push({ type: 'start', tier: opts.tier, deployment: deploymentId, warnings });
+      const generated: Token[] = [];
+      const logprobs: number[] = [];
+      let finish: FinishReason = 'stop';
+      const evaluation = sequence.evaluateWithMetadata(
+        prompt.tokens,
+        { confidence: true },
+        {
+          temperature,
+          ...(request.top_p !== undefined ? { topP: request.top_p } : {}),
+          ...(request.seed !== undefined ? { seed: request.seed } : {}),
+        },
+      );
+      // The loop ends by itself when the model emits an end-of-generation token.
+      for await (const { token, confidence } of evaluation) {
+        if (signal.aborted) break;
+        generated.push(token);
+        logprobs.push(Math.log(Math.max(confidence, Number.MIN_VALUE)));
+        const tokenStop = endingTokenStop(generated, prompt.tokenStops);
+        const visible = tokenStop ? generated.slice(0, generated.length - tokenStop) : generated;
+        const { emit, stopped } = stops.update(model.detokenize(visible));
+        if (emit) push({ type: 'text-delta', text: emit });
+        if (stopped || tokenStop) break;
+        if (generated.length >= maxTokens) {
+          finish = 'length';
+          break;
+        }
+      }
+      if (signal.aborted) throw signal.reason;
+      const rest = stops.flush();
+      if (rest) push({ type: 'text-delta', text: rest });
+      push({
+        type: 'finish',
+        finish_reason: finish,
+        usage: { input_tokens: prompt.tokens.length, output_tokens: generated.length },
+        ...(request.logprobs
+          ? {
+              logprobs: {
+                mean_logprob: meanLogprob(logprobs),
+                tokens: generated.map((t, i) => ({ token: model.detokenize([t]), logprob: logprobs[i]! })),
+              },
+            }
+          : {}),
+      });
+    } finally {
+      pool.release(sequence);
+    }
+  }
+
+  function stream(request: TierRequest, callOptions: CallOptions = {}): AsyncIterable<StreamPart> {
+    const controller = new AbortController();
+    const channel = createPartChannel(() => controller.abort(new UpstreamAbortedError(deploymentId)));
+    const onCallerAbort = () => controller.abort(new UpstreamAbortedError(deploymentId));
+    callOptions.signal?.addEventListener('abort', onCallerAbort, { once: true });
+    if (callOptions.signal?.aborted) onCallerAbort();
+    const timer =
+      opts.timeoutMs === undefined
+        ? undefined
+        : setTimeout(
+            () => controller.abort(new UpstreamTimeoutError(deploymentId, 'total', opts.timeoutMs!)),
+            opts.timeoutMs,
+          );
+    const done = disposed
+      ? Promise.reject(new LocalModelError(deploymentId, 'the model has been disposed', 503))
+      : run(request, controller.signal, channel.push);
+    done
+      .catch((error: unknown) => channel.push({ type: 'error', error: toTierError(error, deploymentId) }))
+      .finally(() => {
+        clearTimeout(timer);
+        callOptions.signal?.removeEventListener('abort', onCallerAbort);
+        channel.close();
+      });
+    return channel.iterable;
+  }
+
+  return {
+    specificationVersion: 'v1',
+    id: deploymentId,
+    provider: 'local',
+    chatTemplate: wrapper.wrapperName,
+    contextSize: context.contextSize,
+    stream,
+    generate: (request, callOptions): Promise<GenerateResult> => collectStream(stream(request, callOptions)),
+    load: () => ({ idle: pool.idle, waiting: pool.waiting }),
+    async dispose() {
+      if (disposed) return;
+      disposed = true;
+      pool.close(new LocalModelError(deploymentId, 'the model has been disposed', 503));
+      await context.dispose();
+      await releaseModel(opts.modelPath);
+    },
+  };
+}

@@ -1,0 +1,64 @@
+import { z } from 'zod';
+
+/**
+ * What we read from an OpenAI-compatible upstream, validated because upstreams are a boundary: vLLM,
+ * llama.cpp's server, OpenRouter and LiteLLM all differ a little. Only the fields we use are required;
+ * unknown fields are dropped, nullable ones tolerate both null and absence.
+ */
+
+const LogprobsWire = z
+  .object({ content: z.array(z.object({ token: z.string(), logprob: z.number() })).nullish() })
+  .nullish();
+
+export const UsageWireSchema = z.object({
+  prompt_tokens: z.number().int().nonnegative(),
+  completion_tokens: z.number().int().nonnegative(),
+});
+
+export const ChatCompletionWireSchema = z.object({
+  id: z.string().optional(),
+  choices: z
+    .array(
+      z.object({
+        message: z.object({ content: z.string().nullish() }),
+        finish_reason: z.string().nullish(),
+        logprobs: LogprobsWire,
+      }),
+    )
+    .min(1),
+  usage: UsageWireSchema.nullish(),
+});
+
+export const ChatCompletionChunkWireSchema = z.object({
+  choices: z.array(
+    z.object({
+      index: z.number().int().optional(),
+      delta: z.object({ content: z.string().nullish() }).nullish(),
+      finish_reason: z.string().nullish(),
+      logprobs: LogprobsWire,
+    }),
+  ),
+  usage: UsageWireSchema.nullish(),
+});
+
+/** `{"error": {...}}`: the error body of a non-2xx answer, and an in-band event some upstreams send. */
+export const ErrorWireSchema = z.object({
+  error: z.union([
+    z.object({
+      message: z.string().optional(),
+      type: z.string().nullish(),
+      code: z.union([z.string(), z.number()]).nullish(),
+    }),
+    z.string(),
+  ]),
+});
+
+export type UsageWire = z.infer<typeof UsageWireSchema>;
+export type LogprobTokenWire = { token: string; logprob: number };
+
+/** Values beyond OpenAI's four (e.g. vLLM's "abort", llama.cpp's "eos") read as "stop". */
+export function toFinishReason(value: string): 'stop' | 'length' | 'content_filter' | 'tool_calls' {
+  if (value === 'length' || value === 'content_filter' || value === 'tool_calls') return value;
+  if (value === 'function_call') return 'tool_calls';
+  return 'stop';
+}

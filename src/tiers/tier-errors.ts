@@ -1,0 +1,223 @@
+import { MechrouteError } from '../errors.js';
+
+/**
+ * Failures of a tier call. `isRetryable` says whether the same call may succeed if repeated (it drives
+ * retries and failover); `status` is the upstream's HTTP status where one answered, else the status that
+ * best describes the failure (504 timeout, 502 bad upstream, 503 unavailable, 499 caller gone).
+ * Messages never contain credentials: upstream bodies are redacted before they are quoted.
+ */
+export class TierError extends MechrouteError {
+  readonly status: number;
+  readonly isRetryable: boolean;
+  /** How long the upstream asked us to wait before trying it again (`retry-after`), in ms. */
+  readonly retryAfterMs: number | undefined;
+  /** `tier/deployment` that failed, where known. */
+  readonly deployment: string | undefined;
+
+  constructor(
+    code: string,
+    message: string,
+    fields: {
+      status: number;
+      isRetryable?: boolean;
+      retryAfterMs?: number | undefined;
+      deployment?: string | undefined;
+      cause?: unknown;
+    },
+  ) {
+    super(code, message, fields.cause === undefined ? undefined : { cause: fields.cause });
+    this.status = fields.status;
+    this.isRetryable = fields.isRetryable ?? isRetryableStatus(fields.status);
+    this.retryAfterMs = fields.retryAfterMs;
+    this.deployment = fields.deployment;
+  }
+}
+
+/** The AI SDK's table: timeouts, conflicts, rate limits and server errors may pass on a retry. */
+export function isRetryableStatus(status: number): boolean {
+  return status === 408 || status === 409 || status === 429 || status >= 500;
+}
+
+/**
+ * 401/403/404 are faults of one deployment (key, permissions, model name), not of the request, so
+ * another deployment may well serve it even though repeating the same call would not.
+ */
+export function isDeploymentFault(error: TierError): boolean {
+  return error.status === 401 || error.status === 403 || error.status === 404;
+}
+
+const at = (deployment: string | undefined) => (deployment ? ` (${deployment})` : '');
+
+export class UpstreamStatusError extends TierError {
+  constructor(status: number, deployment: string | undefined, detail: string, retryAfterMs?: number) {
+    super(
+      'MR_ERR_UPSTREAM_STATUS',
+      `upstream answered HTTP ${status}${at(deployment)}${detail ? `: ${detail}` : ''}`,
+      {
+        status,
+        retryAfterMs,
+        deployment,
+      },
+    );
+  }
+}
+
+export class UpstreamTimeoutError extends TierError {
+  constructor(deployment: string | undefined, phase: 'first byte' | 'total', ms: number) {
+    super(
+      'MR_ERR_UPSTREAM_TIMEOUT',
+      `upstream timed out${at(deployment)}: no ${phase === 'first byte' ? 'first byte' : 'complete answer'} within ${ms} ms`,
+      {
+        status: 504,
+        deployment,
+      },
+    );
+  }
+}
+
+export class UpstreamNetworkError extends TierError {
+  constructor(deployment: string | undefined, cause: unknown) {
+    super(
+      'MR_ERR_UPSTREAM_NETWORK',
+      `network error talking to upstream${at(deployment)}: ${describeNetworkError(cause)}`,
+      {
+        status: 502,
+        deployment,
+        cause,
+      },
+    );
+  }
+}
+
+/** A body or chunk that is not what the OpenAI wire format promises. */
+export class UpstreamProtocolError extends TierError {
+  constructor(deployment: string | undefined, problem: string) {
+    super('MR_ERR_UPSTREAM_PROTOCOL', `malformed upstream response${at(deployment)}: ${problem}`, {
+      status: 502,
+      deployment,
+    });
+  }
+}
+
+/** The stream ended before a finish: reported, never passed on as a complete answer. */
+export class UpstreamTruncatedError extends TierError {
+  constructor(deployment: string | undefined, deltas: number) {
+    super(
+      'MR_ERR_UPSTREAM_TRUNCATED',
+      `upstream stream ended without a finish after ${deltas} text deltas${at(deployment)}`,
+      {
+        status: 502,
+        deployment,
+      },
+    );
+  }
+}
+
+/** The caller went away; nothing to retry and no fault of the deployment. */
+export class UpstreamAbortedError extends TierError {
+  constructor(deployment: string | undefined) {
+    super('MR_ERR_UPSTREAM_ABORTED', `request aborted by the caller${at(deployment)}`, {
+      status: 499,
+      isRetryable: false,
+      deployment,
+    });
+  }
+}
+
+export class MissingCredentialsError extends TierError {
+  constructor(deployment: string, envVar: string) {
+    super(
+      'MR_ERR_UPSTREAM_NO_CREDENTIALS',
+      `${deployment} needs environment variable ${envVar}, which is not set`,
+      {
+        status: 503,
+        isRetryable: false,
+        deployment,
+      },
+    );
+  }
+}
+
+export class TierUnavailableError extends TierError {
+  constructor(tier: string, reason: string, retryAfterMs?: number) {
+    super('MR_ERR_UPSTREAM_UNAVAILABLE', `tier "${tier}" is unavailable: ${reason}`, {
+      status: 503,
+      isRetryable: false,
+      retryAfterMs,
+    });
+  }
+}
+
+export class UnknownTierError extends TierError {
+  constructor(tier: string, known: readonly string[]) {
+    super(
+      'MR_ERR_UPSTREAM_UNKNOWN_TIER',
+      `unknown tier "${tier}"; known tiers: ${known.join(', ') || '(none)'}`,
+      {
+        status: 404,
+        isRetryable: false,
+      },
+    );
+  }
+}
+
+/** Every deployment of a tier was tried (or cooling down) and none answered. */
+export class TierExhaustedError extends TierError {
+  readonly attempts: readonly TierError[];
+  constructor(tier: string, attempts: readonly TierError[]) {
+    const last = attempts.at(-1);
+    const lines = attempts.map((e) => `  - ${e.message}`).join('\n');
+    super(
+      'MR_ERR_UPSTREAM_EXHAUSTED',
+      `every deployment of tier "${tier}" failed (${attempts.length} attempts):\n${lines}`,
+      {
+        status: last && last.status < 500 ? 502 : (last?.status ?? 502),
+        // Another tier (or a later call) may still succeed: the policy decides whether to escalate.
+        isRetryable: true,
+        retryAfterMs: last?.retryAfterMs,
+      },
+    );
+    this.attempts = attempts;
+  }
+}
+
+/** The local model rejected or failed the request (prompt too long, queue full, model gone). */
+export class LocalModelError extends TierError {
+  constructor(deployment: string | undefined, problem: string, status: number, cause?: unknown) {
+    super('MR_ERR_UPSTREAM_LOCAL', `local model${at(deployment)}: ${problem}`, { status, deployment, cause });
+  }
+}
+
+function describeNetworkError(error: unknown): string {
+  const cause = (error as { cause?: { code?: string; message?: string } } | undefined)?.cause;
+  const code = cause?.code ?? (error as NodeJS.ErrnoException | undefined)?.code;
+  const message = cause?.message ?? (error as Error | undefined)?.message ?? String(error);
+  return code && !message.includes(code) ? `${code} ${message}` : message;
+}
+
+/**
+ * `retry-after-ms` (OpenAI's) or `retry-after` (seconds or an HTTP date), in ms; undefined if absent or
+ * unreadable. Negative waits become 0.
+ */
+export function parseRetryAfter(headers: Headers, now: number = Date.now()): number | undefined {
+  const ms = headers.get('retry-after-ms');
+  if (ms !== null && ms.trim() !== '' && Number.isFinite(Number(ms))) return Math.max(0, Number(ms));
+  const value = headers.get('retry-after');
+  if (value === null || value.trim() === '') return undefined;
+  if (/^\s*\d+(\.\d+)?\s*$/.test(value)) return Math.max(0, Number(value) * 1000);
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/** Replaces every secret in `text`; used on upstream bodies, which sometimes echo the key back. */
+export function redact(text: string, secrets: readonly (string | undefined)[]): string {
+  let out = text;
+  for (const secret of secrets) if (secret && secret.length >= 4) out = out.split(secret).join('[redacted]');
+  return out;
+}
+
+/** Any thrown value as a TierError, so callers see one error type. */
+export function toTierError(error: unknown, deployment: string | undefined): TierError {
+  if (error instanceof TierError) return error;
+  return new LocalModelError(deployment, (error as Error)?.message ?? String(error), 500, error);
+}

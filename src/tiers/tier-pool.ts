@@ -1,0 +1,382 @@
+import { setTimeout as sleepTimer } from 'node:timers/promises';
+import { backoffDelay, type CircuitBreaker, createCircuitBreaker } from './circuit-breaker.js';
+import { createOpenAICompatibleModel } from './providers/openai-compatible/openai-compatible-model.js';
+import {
+  type CallOptions,
+  createPartChannel,
+  type GenerateResult,
+  isDeploymentFault,
+  MissingCredentialsError,
+  type StreamPart,
+  type TierError,
+  TierExhaustedError,
+  type TierModel,
+  type TierRequest,
+  TierUnavailableError,
+  toTierError,
+  UnknownTierError,
+  UpstreamAbortedError,
+  UpstreamTruncatedError,
+} from './tier-model.js';
+import type {
+  TierAvailability,
+  TierClock,
+  TierConfig,
+  TierLogger,
+  TierPool,
+  TierPoolDeps,
+} from './tier-pool-types.js';
+
+export type * from './tier-pool-types.js';
+
+interface Deployment {
+  id: string;
+  model: TierModel;
+  breaker: CircuitBreaker;
+  /** Environment variables it needs that are unset now (API key, base URL). */
+  missingEnv(): string[];
+}
+
+interface TierRuntime {
+  config: TierConfig;
+  deployments: Deployment[];
+  loadError?: string;
+  dispose?: () => Promise<void>;
+}
+
+/** A failure after text already left: it ends the stream and must not fail over. */
+class CommittedFailure {
+  constructor(readonly error: TierError) {}
+}
+
+const silentLogger: TierLogger = { debug() {}, info() {}, warn() {}, error() {} };
+const systemClock: TierClock = {
+  now: () => Date.now(),
+  sleep: async (ms, signal) => {
+    try {
+      await sleepTimer(ms, undefined, signal ? { signal } : {});
+    } catch (error) {
+      throw signal?.aborted ? signal.reason : error;
+    }
+  },
+};
+
+export async function createTierPool(
+  tiers: readonly TierConfig[],
+  deps: TierPoolDeps = {},
+): Promise<TierPool> {
+  const env = deps.env ?? process.env;
+  const logger = deps.logger ?? silentLogger;
+  const clock = deps.clock ?? systemClock;
+  const random = deps.random ?? Math.random;
+  const backoff = deps.backoff ?? { baseMs: 250, maxMs: 8_000 };
+  const maxRetryAfterMs = deps.maxRetryAfterMs ?? 10_000;
+  const runtimes = new Map<string, TierRuntime>();
+
+  for (const config of tiers) {
+    if (runtimes.has(config.id)) throw new Error(`tier "${config.id}" is declared twice`);
+    runtimes.set(config.id, await buildTier(config));
+  }
+
+  async function buildTier(config: TierConfig): Promise<TierRuntime> {
+    const breaker = () =>
+      createCircuitBreaker({
+        failures: config.cooldown.failures,
+        cooldownMs: config.cooldown.seconds * 1000,
+        now: () => clock.now(),
+      });
+    if (config.provider === 'local') {
+      try {
+        const model = await (deps.createLocalModel ?? loadLocal)(config);
+        const deployment: Deployment = { id: model.id, model, breaker: breaker(), missingEnv: () => [] };
+        return {
+          config,
+          deployments: [deployment],
+          ...(model.dispose ? { dispose: () => model.dispose!() } : {}),
+        };
+      } catch (error) {
+        // One broken local tier must not take the router down: it is reported unavailable instead.
+        const message = (error as Error).message;
+        logger.error({ tier: config.id, err: message }, 'local tier failed to load');
+        return { config, deployments: [], loadError: message };
+      }
+    }
+    const deployments = config.deployments.map((d, index): Deployment => {
+      const id = `${config.id}/${index}`;
+      // A base URL from the environment is read once: moving an endpoint takes a restart.
+      const baseUrl = d.base_url ?? (d.base_url_env ? env[d.base_url_env] : undefined);
+      if (!baseUrl) {
+        const missing = [d.base_url_env ?? 'base_url'];
+        return { id, model: unconfigured(id), breaker: breaker(), missingEnv: () => missing };
+      }
+      const model = createOpenAICompatibleModel(
+        {
+          tier: config.id,
+          deployment: String(index),
+          baseUrl,
+          model: d.model ?? config.model,
+          ...(d.api_key_env ? { apiKeyEnv: d.api_key_env } : {}),
+          timeoutMs: d.timeout_ms ?? config.timeout_ms,
+          ...(deps.firstByteTimeoutMs ? { firstByteTimeoutMs: deps.firstByteTimeoutMs } : {}),
+        },
+        { env, ...(deps.fetch ? { fetch: deps.fetch } : {}) },
+      );
+      const keyEnv = d.api_key_env;
+      return { id, model, breaker: breaker(), missingEnv: () => (keyEnv && !env[keyEnv] ? [keyEnv] : []) };
+    });
+    return { config, deployments };
+  }
+
+  function unconfigured(id: string): TierModel {
+    const fail = () => new TierUnavailableError(id, 'its base URL is not configured');
+    return {
+      specificationVersion: 'v1',
+      id,
+      provider: 'openai',
+      generate: () => Promise.reject(fail()),
+      stream: async function* () {
+        yield { type: 'error', error: fail() };
+      },
+    };
+  }
+
+  async function loadLocal(config: TierConfig) {
+    const [{ createLocalLlamaModel }, { resolveCachedModel }] = await Promise.all([
+      import('./providers/local-llama/local-llama-model.js'),
+      import('../models/manifest-registry.js'),
+    ]);
+    const modelPath = /\.gguf$/i.test(config.model) ? config.model : resolveCachedModel(config.model).path;
+    const local = deps.local ?? {};
+    return createLocalLlamaModel(
+      {
+        modelPath,
+        tier: config.id,
+        timeoutMs: config.timeout_ms,
+        contextSize: Math.min(config.context_window, local.contextSize ?? 4096),
+        ...(local.sequences ? { sequences: local.sequences } : {}),
+        ...(local.threads ? { threads: local.threads } : {}),
+        ...(local.maxQueue !== undefined ? { maxQueue: local.maxQueue } : {}),
+      },
+      deps.llama ? { llama: deps.llama } : {},
+    );
+  }
+
+  function runtime(id: string): TierRuntime {
+    const tier = runtimes.get(id);
+    if (!tier) throw new UnknownTierError(id, [...runtimes.keys()]);
+    return tier;
+  }
+
+  /**
+   * Deployments in order; each gets 1 + max_retries attempts with backoff while its breaker stays
+   * closed. Retryable failures and deployment faults (401/403/404) move on to the next deployment; any
+   * other failure (a bad request) is the caller's and returns at once.
+   */
+  async function withFailover<T>(
+    tier: TierRuntime,
+    signal: AbortSignal,
+    attempt: (d: Deployment) => Promise<T>,
+  ): Promise<T> {
+    const { config } = tier;
+    if (tier.loadError) throw new TierUnavailableError(config.id, tier.loadError);
+    const maxRetries = config.max_retries;
+    const failures: TierError[] = [];
+    let skipped = 0;
+    for (const d of tier.deployments) {
+      const missing = d.missingEnv();
+      if (missing.length > 0) {
+        failures.push(new MissingCredentialsError(d.id, missing.join(', ')));
+        continue;
+      }
+      for (let retry = 0; retry <= maxRetries; retry++) {
+        if (signal.aborted) throw toTierError(signal.reason, d.id);
+        if (!d.breaker.tryAcquire()) {
+          if (retry === 0) skipped++;
+          break;
+        }
+        let error: TierError;
+        try {
+          const value = await attempt(d);
+          d.breaker.success();
+          return value;
+        } catch (thrown) {
+          if (thrown instanceof CommittedFailure) {
+            if (signal.aborted || thrown.error instanceof UpstreamAbortedError) {
+              d.breaker.release();
+              throw thrown;
+            }
+            d.breaker.failure();
+            logFailure(d, thrown.error, retry, 'after text was sent; not failing over');
+            throw thrown;
+          }
+          error = toTierError(thrown, d.id);
+        }
+        if (signal.aborted || error instanceof UpstreamAbortedError) {
+          d.breaker.release();
+          throw error;
+        }
+        if (!error.isRetryable && !isDeploymentFault(error)) {
+          // The upstream answered, so the deployment is healthy; the request itself was refused.
+          d.breaker.release();
+          throw error;
+        }
+        d.breaker.failure();
+        failures.push(error);
+        logFailure(
+          d,
+          error,
+          retry,
+          d.breaker.state() === 'closed' ? 'will retry or fail over' : 'breaker open',
+        );
+        if (!error.isRetryable || d.breaker.state() !== 'closed' || retry === maxRetries) break;
+        if (error.retryAfterMs !== undefined && error.retryAfterMs > maxRetryAfterMs) {
+          d.breaker.openFor(error.retryAfterMs);
+          break;
+        }
+        await clock.sleep(backoffDelay(retry + 1, error.retryAfterMs, { ...backoff, random }), signal);
+      }
+    }
+    if (failures.every((f) => f instanceof MissingCredentialsError)) {
+      if (skipped > 0) {
+        throw new TierUnavailableError(
+          config.id,
+          'every deployment is cooling down after repeated failures',
+          soonestProbe(tier),
+        );
+      }
+      throw new TierUnavailableError(
+        config.id,
+        failures.length ? missingCredentialsReason(tier) : 'it has no deployments',
+      );
+    }
+    throw new TierExhaustedError(config.id, failures);
+  }
+
+  function logFailure(d: Deployment, error: TierError, retry: number, next: string) {
+    logger.warn(
+      { deployment: d.id, attempt: retry + 1, code: error.code, status: error.status, err: error.message },
+      `tier attempt failed: ${next}`,
+    );
+  }
+
+  function soonestProbe(tier: TierRuntime): number | undefined {
+    const until = tier.deployments
+      .map((d) => d.breaker.openUntil())
+      .filter((t): t is number => t !== undefined);
+    return until.length ? Math.max(0, Math.min(...until) - clock.now()) : undefined;
+  }
+
+  function missingCredentialsReason(tier: TierRuntime): string {
+    const vars = [...new Set(tier.deployments.flatMap((d) => d.missingEnv()))];
+    return `no deployment is configured: set ${vars.join(' or ')}`;
+  }
+
+  function linkedController(signal: AbortSignal | undefined): AbortController {
+    const controller = new AbortController();
+    if (signal?.aborted) controller.abort(new UpstreamAbortedError(undefined));
+    signal?.addEventListener('abort', () => controller.abort(new UpstreamAbortedError(undefined)), {
+      once: true,
+    });
+    return controller;
+  }
+
+  async function generate(
+    id: string,
+    request: TierRequest,
+    options: CallOptions = {},
+  ): Promise<GenerateResult> {
+    const tier = runtime(id);
+    const { signal } = linkedController(options.signal);
+    const result = await withFailover(tier, signal, (d) => d.model.generate(request, { signal }));
+    return { ...result, tier: id };
+  }
+
+  function stream(id: string, request: TierRequest, options: CallOptions = {}): AsyncIterable<StreamPart> {
+    const tier = runtime(id);
+    const controller = linkedController(options.signal);
+    const { signal } = controller;
+    const channel = createPartChannel(() => controller.abort(new UpstreamAbortedError(undefined)));
+
+    const attempt = async (d: Deployment): Promise<void> => {
+      let start: Extract<StreamPart, { type: 'start' }> | undefined;
+      let committed = false;
+      // Held back until the first delta: until then nothing has left, so failing over stays invisible.
+      const commit = () => {
+        if (committed) return;
+        committed = true;
+        channel.push({ type: 'start', tier: id, deployment: d.id, warnings: start?.warnings ?? [] });
+      };
+      for await (const part of d.model.stream(request, { signal })) {
+        if (part.type === 'start') start = part;
+        else if (part.type === 'text-delta') {
+          commit();
+          channel.push(part);
+        } else if (part.type === 'finish') {
+          commit();
+          channel.push(part);
+          return;
+        } else if (committed) throw new CommittedFailure(part.error);
+        else throw part.error;
+      }
+      const truncated = new UpstreamTruncatedError(d.id, 0);
+      throw committed ? new CommittedFailure(truncated) : truncated;
+    };
+
+    withFailover(tier, signal, attempt)
+      .catch((error: unknown) => {
+        const failure = error instanceof CommittedFailure ? error.error : toTierError(error, undefined);
+        channel.push({ type: 'error', error: failure });
+      })
+      .finally(() => channel.close());
+    return channel.iterable;
+  }
+
+  return {
+    ids: [...runtimes.keys()],
+    tier(id) {
+      const tier = runtime(id);
+      return {
+        specificationVersion: 'v1',
+        id,
+        provider: 'pool',
+        generate: (request, options) => generate(tier.config.id, request, options),
+        stream: (request, options) => stream(tier.config.id, request, options),
+      };
+    },
+    generate,
+    stream,
+    availability() {
+      const out: Record<string, TierAvailability> = {};
+      for (const [id, tier] of runtimes) {
+        const usable = tier.deployments.filter((d) => d.missingEnv().length === 0);
+        if (tier.loadError) out[id] = { available: false, reason: tier.loadError };
+        else if (tier.deployments.length === 0)
+          out[id] = { available: false, reason: 'no deployments configured' };
+        else if (usable.length === 0) out[id] = { available: false, reason: missingCredentialsReason(tier) };
+        else if (usable.every((d) => d.breaker.state() === 'open')) {
+          const wait = soonestProbe(tier);
+          out[id] = {
+            available: false,
+            reason: 'every deployment is cooling down after repeated failures',
+            ...(wait !== undefined ? { retry_after_ms: wait } : {}),
+          };
+        } else {
+          const ready = usable.filter((d) => d.breaker.state() !== 'open').length;
+          out[id] = { available: true, reason: `${ready} of ${tier.deployments.length} deployments ready` };
+        }
+      }
+      return out;
+    },
+    deployments(id) {
+      return runtime(id).deployments.map((d) => ({
+        id: d.id,
+        state: d.breaker.state(),
+        consecutive_failures: d.breaker.consecutiveFailures,
+        missing_env: d.missingEnv(),
+      }));
+    },
+    async close() {
+      await Promise.all([...runtimes.values()].map((t) => t.dispose?.()));
+    },
+  };
+}

@@ -1,0 +1,133 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { createOpenAICompatibleModel } from '../../../src/tiers/providers/openai-compatible/openai-compatible-model.js';
+import {
+  MissingCredentialsError,
+  UpstreamAbortedError,
+  UpstreamProtocolError,
+  UpstreamTimeoutError,
+} from '../../../src/tiers/tier-model.js';
+import {
+  chunk,
+  collect,
+  completion,
+  goodStream,
+  hangingFetch,
+  jsonResponse,
+  request,
+  sseResponse,
+} from './wire-fixtures.js';
+
+const base = { tier: 't', deployment: '0', baseUrl: 'http://up.test/v1/', model: 'm' };
+
+describe('openai-compatible provider', () => {
+  test('sends the OpenAI body and reads a JSON answer', async () => {
+    let sent: { url: string; body: Record<string, unknown> } | undefined;
+    const model = createOpenAICompatibleModel(base, {
+      fetch: async (url, init) => {
+        sent = { url: String(url), body: JSON.parse(String(init?.body)) };
+        return jsonResponse(completion('Hi'));
+      },
+    });
+    const result = await model.generate({
+      ...request,
+      temperature: 0,
+      stop: ['\n'],
+      seed: 3,
+      logprobs: true,
+    });
+    assert.equal(sent?.url, 'http://up.test/v1/chat/completions');
+    assert.deepEqual(sent?.body, {
+      model: 'm',
+      messages: request.messages,
+      max_tokens: 8,
+      temperature: 0,
+      stop: ['\n'],
+      seed: 3,
+      logprobs: true,
+      stream: false,
+    });
+    assert.equal(result.text, 'Hi');
+    assert.deepEqual(result.usage, { input_tokens: 5, output_tokens: 2 });
+    assert.match(result.warnings.join(), /no logprobs/);
+  });
+
+  test('streams with include_usage', async () => {
+    let body: Record<string, unknown> = {};
+    const model = createOpenAICompatibleModel(base, {
+      fetch: async (_url, init) => {
+        body = JSON.parse(String(init?.body));
+        return sseResponse([goodStream]);
+      },
+    });
+    const parts = await collect(model.stream(request));
+    assert.deepEqual(body.stream_options, { include_usage: true });
+    assert.deepEqual(parts[0], { type: 'start', tier: 't', deployment: 't/0', warnings: [] });
+    assert.equal(parts.at(-1)!.type, 'finish');
+  });
+
+  test('a JSON body of the wrong shape is a protocol error', async () => {
+    const model = createOpenAICompatibleModel(base, { fetch: async () => jsonResponse({ choices: [] }) });
+    await assert.rejects(model.generate(request), UpstreamProtocolError);
+  });
+
+  test('first-byte timeout on a hung stream; a JSON call is bounded by the total timeout', async () => {
+    const model = createOpenAICompatibleModel(
+      { ...base, timeoutMs: 200, firstByteTimeoutMs: 30 },
+      { fetch: hangingFetch },
+    );
+    const started = Date.now();
+    const parts = await collect(model.stream(request));
+    assert.ok(parts[0]!.type === 'error' && parts[0]!.error instanceof UpstreamTimeoutError);
+    assert.match(parts[0]!.error.message, /first byte within 30 ms/);
+    assert.ok(Date.now() - started < 150);
+    await assert.rejects(
+      model.generate(request),
+      (e) => e instanceof UpstreamTimeoutError && /complete answer within 200 ms/.test(e.message),
+    );
+  });
+
+  test('total timeout on a stream that stalls after its first bytes', async () => {
+    const stalled = () =>
+      new Response(
+        new ReadableStream({
+          start(controller) {
+            controller.enqueue(new TextEncoder().encode(`data: ${chunk('a')}\n\n`));
+          },
+        }),
+        { headers: { 'content-type': 'text/event-stream' } },
+      );
+    const model = createOpenAICompatibleModel({ ...base, timeoutMs: 50 }, { fetch: async () => stalled() });
+    const parts = await collect(model.stream(request));
+    const last = parts.at(-1)!;
+    assert.ok(last.type === 'error' && last.error instanceof UpstreamTimeoutError, JSON.stringify(last));
+    assert.match(last.error.message, /complete answer within 50 ms/);
+  });
+
+  test('a caller abort is reported as such, not as a timeout', async () => {
+    const model = createOpenAICompatibleModel(base, { fetch: hangingFetch });
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 10);
+    await assert.rejects(model.generate(request, { signal: controller.signal }), UpstreamAbortedError);
+  });
+
+  test('an unset key variable fails before any request, naming the variable', async () => {
+    let called = false;
+    const model = createOpenAICompatibleModel(
+      { ...base, apiKeyEnv: 'NOPE_KEY' },
+      {
+        env: {},
+        fetch: async () => {
+          called = true;
+          return jsonResponse(completion(''));
+        },
+      },
+    );
+    assert.equal(model.hasCredentials(), false);
+    await assert.rejects(
+      model.generate(request),
+      (e) => e instanceof MissingCredentialsError && /NOPE_KEY/.test(e.message),
+    );
+    assert.equal(called, false);
+  });
+});
