@@ -2,8 +2,12 @@ import { Command } from 'commander';
 import { MechrouteError } from '../errors.js';
 import { registerConfigCommand } from './commands/config.js';
 import { registerEncodeCommand } from './commands/encode.js';
+import { registerEvalCommand } from './commands/eval.js';
+import { registerExtractCommand } from './commands/extract.js';
 import { registerModelsCommand } from './commands/models.js';
+import { registerServeCommand } from './commands/serve.js';
 import { registerTracesCommand } from './commands/traces.js';
+import { registerTrainCommand } from './commands/train.js';
 
 /** The entry file only wires the command modules; each command lives in ./commands/<name>.ts. */
 const program = new Command()
@@ -14,7 +18,11 @@ const program = new Command()
 registerModelsCommand(program);
 registerEncodeCommand(program);
 registerTracesCommand(program);
+registerExtractCommand(program);
+registerTrainCommand(program);
+registerEvalCommand(program);
 registerConfigCommand(program);
+registerServeCommand(program);
 
 try {
   await program.parseAsync(process.argv);

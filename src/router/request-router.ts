@@ -1,0 +1,98 @@
+import type { PolicyStore } from '../config/policy-file.js';
+import type { EncoderHost } from '../encoder/encoder-host.js';
+import type { BudgetLedger } from '../policy/budget-ledger.js';
+import type { RouteDecision, RouteOverrides, RouteTier } from '../policy/policy-schema.js';
+import { route } from '../policy/route.js';
+import type { ProbeBundle } from '../probes/probe-bundle.js';
+import { type ProbePrediction, predictProbes } from '../probes/probe-predict.js';
+import { type Message, promptText } from '../traces/trace-schema.js';
+
+export interface RequestRouterDeps {
+  encoder: EncoderHost;
+  /** Read on every request, so a reloaded bundle or policy applies to the next decision. */
+  bundle: () => ProbeBundle;
+  policies: PolicyStore;
+  /** Live availability: credentials, and deployments cooling down after failures. */
+  tiers: () => RouteTier[];
+  ledger?: BudgetLedger;
+  now?: () => number;
+}
+
+export interface RouteRequest {
+  /** The prompt as the probes were trained on it (`promptText` of the trace format). */
+  prompt: string;
+  overrides?: RouteOverrides;
+  maxOutputTokens?: number;
+  /** Whose rolling budget applies (the bearer token's id, or the client address). */
+  budgetKey?: string;
+}
+
+export interface RoutedRequest {
+  decision: RouteDecision;
+  prediction: ProbePrediction;
+  inputTokens: number;
+  truncated: boolean;
+  /** Encoder prefill plus probes. */
+  encoderMs: number;
+}
+
+/** Concatenates the pooled activations in the bundle's layer order: the probes' feature vector. */
+export function featureVector(layers: readonly Float32Array[]): Float32Array {
+  const width = layers[0]?.length ?? 0;
+  const out = new Float32Array(width * layers.length);
+  layers.forEach((v, i) => out.set(v, i * width));
+  return out;
+}
+
+/**
+ * The routing decision for one prompt: encoder prefill (early exit at the bundle's deepest layer),
+ * probes, then the current policy — a thin shell around pure functions.
+ */
+export function createRequestRouter(deps: RequestRouterDeps) {
+  const now = deps.now ?? Date.now;
+  return {
+    async decide(request: RouteRequest): Promise<RoutedRequest> {
+      const bundle = deps.bundle();
+      const started = performance.now();
+      const [encoded] = await deps.encoder.encode([request.prompt], {
+        layers: bundle.features.layers,
+        pooling: bundle.features.pooling,
+      });
+      const pooled = bundle.features.pooling === 'last' ? encoded!.last! : encoded!.mean!;
+      const prediction = predictProbes(bundle, featureVector(pooled));
+      const encoderMs = performance.now() - started;
+      const policy = deps.policies.current();
+      const budget =
+        deps.ledger && request.budgetKey !== undefined
+          ? deps.ledger.state(request.budgetKey, now())
+          : undefined;
+      const decision = route(
+        {
+          prediction,
+          tiers: deps.tiers(),
+          input_tokens: encoded!.tokens,
+          ...(request.maxOutputTokens === undefined ? {} : { max_output_tokens: request.maxOutputTokens }),
+          ...(request.overrides ? { overrides: request.overrides } : {}),
+          ...(budget ? { budget } : {}),
+        },
+        policy,
+        now(),
+      );
+      return { decision, prediction, inputTokens: encoded!.tokens, truncated: encoded!.truncated, encoderMs };
+    },
+  };
+}
+
+export type RequestRouter = ReturnType<typeof createRequestRouter>;
+
+/**
+ * The text the probes see for a chat. The probes are trained on bare prompts (a question as asked), so
+ * a chat that is one user turn (with or without a system turn) is routed on that turn's text alone;
+ * longer chats use the trace format's flattening, the same one training uses for chat traces.
+ */
+export function routingPrompt(messages: readonly Message[]): string {
+  const turns = messages.filter((m) => m.role !== 'system' && m.role !== 'developer');
+  if (turns.length === 1 && turns[0]!.role === 'user')
+    return promptText({ messages: [turns[0]!] }).replace(/^user: /, '');
+  return promptText({ messages: [...messages] });
+}

@@ -1,0 +1,113 @@
+import type { LoadedConfig, ResolvedSecrets } from '../config/config-loader.js';
+import { policyFromConfigFile, resolveSecrets, routeTiers } from '../config/config-loader.js';
+import { createPolicyStore, type PolicyLogger, type PolicyStore } from '../config/policy-file.js';
+import { EncoderHost } from '../encoder/encoder-host.js';
+import { resolveCachedModel } from '../models/manifest-registry.js';
+import { type BudgetLedger, createBudgetLedger } from '../policy/budget-ledger.js';
+import type { RouteTier } from '../policy/policy-schema.js';
+import { loadProbeBundle, type ProbeBundle } from '../probes/probe-bundle.js';
+import { createRequestRouter, type RequestRouter } from '../router/request-router.js';
+import { createTierPool, type TierLogger, type TierPool } from '../tiers/tier-pool.js';
+import { Telemetry } from './telemetry.js';
+
+/** Everything the HTTP layer needs; built once per process, released by `close()`. */
+export interface RouterServices {
+  config: LoadedConfig;
+  secrets: ResolvedSecrets;
+  encoder: EncoderHost;
+  bundle: () => ProbeBundle;
+  policies: PolicyStore;
+  pool: TierPool;
+  telemetry: Telemetry;
+  router: RequestRouter;
+  ledger?: BudgetLedger;
+  /** Tiers as the policy sees them now: credentials and deployment breakers included. */
+  routeTiers(): RouteTier[];
+  close(): Promise<void>;
+}
+
+export interface ServiceOptions {
+  env?: NodeJS.ProcessEnv;
+  logger?: TierLogger & PolicyLogger;
+  fetch?: typeof fetch;
+}
+
+/**
+ * Loads the encoder named by the config, the probe bundle (refusing one trained for another encoder),
+ * the policy and the tier pool. On any failure whatever was already loaded is released.
+ */
+export async function createServices(
+  config: LoadedConfig,
+  options: ServiceOptions = {},
+): Promise<RouterServices> {
+  const env = options.env ?? process.env;
+  const secrets = resolveSecrets(config, env);
+  const { manifest, path } = resolveCachedModel(config.encoder.model);
+  const bundle = await loadProbeBundle(config.probes.path, {
+    encoderSha256: manifest.sha256,
+    encoderName: manifest.name,
+  });
+  const encoder = await EncoderHost.create({
+    modelPath: path,
+    gpu: config.encoder.gpu,
+    contextTokens: config.encoder.context_tokens,
+    batchTokens: config.encoder.batch_tokens,
+    maxBatchPrompts: config.encoder.max_batch_prompts,
+    queueLimit: config.encoder.queue_limit,
+    overflow: config.encoder.overflow,
+    ...(config.encoder.max_prompt_tokens === undefined
+      ? {}
+      : { maxPromptTokens: config.encoder.max_prompt_tokens }),
+  });
+  let pool: TierPool;
+  try {
+    pool = await createTierPool(config.tiers, {
+      env,
+      ...(options.logger ? { logger: options.logger } : {}),
+      ...(options.fetch ? { fetch: options.fetch } : {}),
+    });
+  } catch (error) {
+    await encoder.dispose();
+    throw error;
+  }
+  const policies = createPolicyStore(config.policy, {
+    knownTiers: config.tiers.map((t) => t.id),
+    ...(options.logger ? { logger: options.logger } : {}),
+    // A policy written inline is reloaded from the config file itself.
+    ...(config.policy_file ? {} : { load: policyFromConfigFile }),
+  });
+  const rolling = config.policy.budget?.rolling;
+  const ledger = rolling ? createBudgetLedger(rolling) : undefined;
+  const telemetry = new Telemetry();
+  const liveTiers = (): RouteTier[] => {
+    const live = pool.availability();
+    return routeTiers(config, secrets).map((tier) => {
+      const state = live[tier.id];
+      if (!tier.available || !state || state.available) return tier;
+      return { ...tier, available: false, unavailable_reason: state.reason ?? 'unavailable' };
+    });
+  };
+  const router = createRequestRouter({
+    encoder,
+    bundle: () => bundle,
+    policies,
+    tiers: liveTiers,
+    ...(ledger ? { ledger } : {}),
+  });
+  return {
+    config,
+    secrets,
+    encoder,
+    bundle: () => bundle,
+    policies,
+    pool,
+    telemetry,
+    router,
+    ...(ledger ? { ledger } : {}),
+    routeTiers: liveTiers,
+    async close() {
+      await pool.close();
+      await encoder.dispose();
+    },
+  };
+}
