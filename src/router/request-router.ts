@@ -40,7 +40,7 @@ export interface RoutedRequest {
 export function featureVector(layers: readonly Float32Array[]): Float32Array {
   const width = layers[0]?.length ?? 0;
   const out = new Float32Array(width * layers.length);
-  layers.forEach((v, i) => out.set(v, i * width));
+  for (const [i, v] of layers.entries()) out.set(v, i * width);
   return out;
 }
 
