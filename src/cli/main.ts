@@ -4,6 +4,7 @@ import { registerConfigCommand } from './commands/config.js';
 import { registerEncodeCommand } from './commands/encode.js';
 import { registerEvalCommand } from './commands/eval.js';
 import { registerExtractCommand } from './commands/extract.js';
+import { registerLabelCommand } from './commands/label.js';
 import { registerModelsCommand } from './commands/models.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerTracesCommand } from './commands/traces.js';
@@ -18,6 +19,7 @@ const program = new Command()
 registerModelsCommand(program);
 registerEncodeCommand(program);
 registerTracesCommand(program);
+registerLabelCommand(program);
 registerExtractCommand(program);
 registerTrainCommand(program);
 registerEvalCommand(program);
