@@ -164,3 +164,9 @@ export class InvalidOverridesError extends MechrouteError {
     this.errors = errors;
   }
 }
+
+export class TrainingDataError extends MechrouteError {
+  constructor(problem: string) {
+    super('MR_ERR_TRAINING_DATA', problem);
+  }
+}

@@ -1,0 +1,152 @@
+import { basename, extname, join } from 'node:path';
+import type { Command } from 'commander';
+import { z } from 'zod';
+import { renderTrainReport } from '../../../training/render-report.js';
+import { parseOutputTokens, parsePrices } from '../../../training/tier-costs.js';
+import { trainProbes } from '../../../training/train-probes.js';
+import { extractActivations } from '../../activations/extract-activations.js';
+import { InvalidFileError } from '../../errors.js';
+import { formatZodIssues } from '../../traces/jsonl-reader.js';
+
+const list = (what: string) =>
+  z
+    .string()
+    .transform((s) => s.split(',').map((p) => p.trim()))
+    .pipe(z.array(z.string().min(1, `${what}: empty entry`)));
+const positive = z.coerce.number().int().min(1);
+
+const TrainFlagsSchema = z.object({
+  traces: z.string().min(1),
+  model: z.string().min(1).optional(),
+  out: z.string().min(1).optional(),
+  tiers: list('--tiers').optional(),
+  groupBy: z.string().min(1).default('auto'),
+  layers: z
+    .string()
+    .regex(/^(auto|\d+(,\d+)*)$/, 'is "auto" or layer indices like 6,9')
+    .default('auto'),
+  pooling: z.enum(['auto', 'last', 'mean']).default('auto'),
+  seed: z.coerce.number().int().min(0).max(0xffffffff).default(1),
+  json: z.boolean().default(false),
+  steps: z.boolean().default(false),
+  prices: z.string().optional(),
+  outputTokens: z.string().optional(),
+  store: z.string().min(1).optional(),
+  extract: z.boolean().default(false),
+  folds: positive.min(2).default(5),
+  lambdas: z
+    .string()
+    .transform((s) => s.split(',').map(Number))
+    .pipe(z.array(z.number().positive('--lambdas: each λ is a positive number')))
+    .optional(),
+  calibration: z.enum(['platt', 'isotonic']).default('platt'),
+  mlp: z.boolean().default(true),
+  cv: z.boolean().default(true),
+  layerRows: positive.min(50).default(1000),
+  cvLayerStride: positive.default(1),
+});
+
+/** `mechroute train`: traces + cached activations → a probe bundle with cross-validated metrics. */
+export function registerTrainCommand(program: Command): void {
+  program
+    .command('train')
+    .description(
+      'fit per-tier probes (and a shared-trunk MLP) on a trace file’s cached activations, choose the layer(s) ' +
+        'by inner cross-validation, report 5-fold CV metrics on random and whole-subject folds with baselines, ' +
+        'and write a probe bundle',
+    )
+    .requiredOption('--traces <file>', 'trace file (JSONL); its prompts need activations (mechroute extract)')
+    .option('--model <name>', 'encoder model (a manifest in models/); default: the default encoder')
+    .option('--out <file>', 'bundle to write (default: probes/<traces name>.json)')
+    .option('--tiers <ids>', 'only these tiers, comma-separated (default: every tier with outcomes)')
+    .option(
+      '--group-by <field>',
+      'trace field whole groups are held out by: auto (subject, else dataset), a field, or none',
+      'auto',
+    )
+    .option('--layers <spec>', 'auto, or fixed layer indices such as 6,9', 'auto')
+    .option('--pooling <kind>', 'auto, last or mean', 'auto')
+    .option('--seed <n>', 'seed of every split, subsample and initialisation', '1')
+    .option(
+      '--prices <spec>',
+      'tier=in/out,… in USD per million tokens (defaults: the shared data’s list prices; unknown tiers 0/0)',
+    )
+    .option(
+      '--output-tokens <spec>',
+      'output tokens assumed where a trace has none: N or tier=N,… (default 1: multiple choice)',
+    )
+    .option(
+      '--store <dir>',
+      'activation store directory (default: <mechroute home>/activations/<encoder sha256>/)',
+    )
+    .option('--extract', 'run `mechroute extract` on the traces first (only uncached prompts are encoded)')
+    .option('--folds <n>', 'outer cross-validation folds', '5')
+    .option('--lambdas <list>', 'λ grid of the per-tier probes (default 10,1,0.1)')
+    .option('--calibration <kind>', 'platt or isotonic', 'platt')
+    .option('--no-mlp', 'skip the shared-trunk MLP')
+    .option('--no-cv', 'skip cross-validation (the bundle then carries no CV metrics)')
+    .option('--layer-rows <n>', 'rows subsampled for layer scoring', '1000')
+    .option('--cv-layer-stride <n>', 'in the outer CV folds, score only every n-th layer (for speed)', '1')
+    .option('--steps', 'per-reasoning-step probes (not built yet)')
+    .option('--json', 'print the report as one JSON object')
+    .action(async (raw: Record<string, unknown>) => {
+      const parsed = TrainFlagsSchema.safeParse(raw);
+      if (!parsed.success) throw new InvalidFileError('options for', 'train', formatZodIssues(parsed.error));
+      const flags = parsed.data;
+      if (flags.steps) {
+        process.stderr.write(
+          'mechroute train: --steps (per-step probes over reasoning traces) is not built yet (issue 6)\n',
+        );
+        process.exitCode = 2;
+        return;
+      }
+      const out = flags.out ?? join('probes', `${basename(flags.traces, extname(flags.traces))}.json`);
+      const say = (line: string) => process.stderr.write(`train: ${line}\n`);
+      if (flags.extract) {
+        say('extracting activations of uncached prompts first…');
+        const summary = await extractActivations({
+          tracesFile: flags.traces,
+          ...(flags.model ? { model: flags.model } : {}),
+          ...(flags.store ? { storeDir: flags.store } : {}),
+        });
+        say(
+          `extract: ${summary.encoded} encoded, ${summary.skipped_cached} cached, ${summary.failed.length} failed`,
+        );
+      }
+      const { report } = await trainProbes({
+        tracesFile: flags.traces,
+        out,
+        seed: flags.seed,
+        groupBy: flags.groupBy,
+        folds: flags.folds,
+        cvLayerStride: flags.cvLayerStride,
+        skipCv: !flags.cv,
+        command: `mechroute ${process.argv.slice(2).join(' ')}`,
+        costs: {
+          ...(flags.prices ? { prices: parsePrices(flags.prices) } : {}),
+          ...(flags.outputTokens ? { outputTokens: parseOutputTokens(flags.outputTokens) } : {}),
+        },
+        fit: {
+          calibration: flags.calibration,
+          layerRows: flags.layerRows,
+          ...(flags.lambdas ? { lambdas: flags.lambdas } : {}),
+          ...(flags.mlp ? {} : { mlp: false as const }),
+        },
+        ...(flags.model ? { model: flags.model } : {}),
+        ...(flags.store ? { storeDir: flags.store } : {}),
+        ...(flags.tiers ? { tiers: flags.tiers } : {}),
+        ...(flags.layers === 'auto' ? {} : { layers: flags.layers.split(',').map(Number) }),
+        ...(flags.pooling === 'auto' ? {} : { pooling: flags.pooling }),
+        onProgress: say,
+      });
+      process.stdout.write(
+        flags.json ? `${JSON.stringify(report, jsonNumbers, 2)}\n` : renderTrainReport(report),
+      );
+    });
+}
+
+/** NaN and ±Infinity are not JSON: null says "undefined for this split". */
+export function jsonNumbers(_key: string, value: unknown): unknown {
+  if (value instanceof Float64Array || value instanceof Float32Array) return Array.from(value);
+  return typeof value === 'number' && !Number.isFinite(value) ? null : value;
+}

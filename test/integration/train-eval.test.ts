@@ -1,0 +1,118 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { modelsCacheDir, packageRoot } from '../../src/paths.js';
+
+const run = promisify(execFile);
+const CLI = join(packageRoot, 'bin', 'mechroute.js');
+const MMLU = join(packageRoot, '..', 'shared', 'data', 'mmlu-traces.jsonl');
+const TIERS = ['mixtral-8x7b-instruct', 'gpt-4-1106-preview'];
+
+/**
+ * The real pipeline on a little real data: 60 MMLU traces (the 6 shortest questions of each of 10
+ * subjects, so whole-subject folds exist) are extracted with the real encoder into a temporary store,
+ * trained on, and evaluated through the CLI — plus 4 traces that were never extracted, which `eval` must
+ * encode itself. The numbers are meaningless at this size; the test checks the plumbing and the ranges.
+ */
+async function writeSample(file: string, extraFile: string): Promise<void> {
+  const bySubject = new Map<string, { line: string; length: number }[]>();
+  for (const line of (await readFile(MMLU, 'utf8')).split('\n')) {
+    if (line.trim() === '') continue;
+    const trace = JSON.parse(line) as { subject: string; prompt: string };
+    const list = bySubject.get(trace.subject) ?? [];
+    list.push({ line, length: trace.prompt.length });
+    bySubject.set(trace.subject, list);
+  }
+  const subjects = [...bySubject.keys()].sort().slice(0, 11);
+  const shortest = subjects.map((s) => [...bySubject.get(s)!].sort((a, b) => a.length - b.length));
+  const sample = shortest.slice(0, 10).flatMap((list) => list.slice(0, 6).map((e) => e.line));
+  const extra = shortest[10]!.slice(0, 4).map((e) => e.line);
+  await writeFile(file, `${sample.join('\n')}\n`);
+  await writeFile(extraFile, `${[...sample, ...extra].join('\n')}\n`);
+}
+
+describe('mechroute train and eval with the real encoder', () => {
+  let dir: string;
+  let env: NodeJS.ProcessEnv;
+  let traces: string;
+  let withUnextracted: string;
+  let bundle: string;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'mechroute-train-eval-'));
+    // A fresh home for the store; the downloaded weights are linked in, not copied.
+    const home = join(dir, 'home');
+    await mkdir(home);
+    await symlink(modelsCacheDir(), join(home, 'models'));
+    env = { ...process.env, MECHROUTE_HOME: home };
+    traces = join(dir, 'sample.jsonl');
+    withUnextracted = join(dir, 'sample-plus-4.jsonl');
+    bundle = join(dir, 'probes.json');
+    await writeSample(traces, withUnextracted);
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('extracts, trains a bundle with both splits, and evaluates it with --json', async () => {
+    await run('node', [CLI, 'extract', '--traces', traces, '--batch', '8'], { env });
+    const trained = await run(
+      'node',
+      [CLI, 'train', '--traces', traces, '--out', bundle, '--json', '--layer-rows', '200'],
+      { env, maxBuffer: 64 << 20 },
+    );
+    const report = JSON.parse(trained.stdout);
+    assert.equal(report.rows, 60);
+    assert.equal(report.missing_activations, 0);
+    assert.deepEqual(
+      report.tiers.map((t: { id: string }) => t.id),
+      TIERS,
+    );
+    assert.equal(report.layer_table.length, 19 + 17);
+    assert.ok(report.splits.random && report.splits.group, 'both splits');
+    assert.ok(report.splits.group.baselines['subject-prior']);
+
+    const evaluated = await run(
+      'node',
+      [CLI, 'eval', '--probes', bundle, '--traces', withUnextracted, '--json'],
+      {
+        env,
+      },
+    );
+    const result = JSON.parse(evaluated.stdout);
+    assert.equal(result.n, 64);
+    assert.deepEqual(result.features.encoded, 4);
+    const inUnit = (v: unknown) => typeof v === 'number' && v >= 0 && v <= 1;
+    for (const key of ['auroc', 'brier', 'ece']) {
+      assert.deepEqual(Object.keys(result[key]).sort(), [...TIERS].sort(), key);
+      for (const tier of TIERS) assert.ok(inUnit(result[key][tier]), `${key} ${tier}: ${result[key][tier]}`);
+    }
+    for (const key of ['cpt50', 'cpt80', 'cost_saving'])
+      assert.ok(inUnit(result[key]), `${key}: ${result[key]}`);
+    assert.ok(typeof result.apgr === 'number' && result.apgr > -1 && result.apgr < 2, `apgr ${result.apgr}`);
+    assert.ok(
+      typeof result.oracle_gap_closed === 'number' && result.oracle_gap_closed <= 1,
+      `oracle_gap_closed ${result.oracle_gap_closed}`,
+    );
+    assert.ok(result.cost_per_correct > 0);
+  });
+
+  it('refuses a bundle made for another encoder with a clear error', async () => {
+    const other = join(dir, 'other-encoder.json');
+    const json = JSON.parse(await readFile(bundle, 'utf8'));
+    json.encoder.sha256 = 'b'.repeat(64);
+    await writeFile(other, JSON.stringify(json));
+    const failed = await run('node', [CLI, 'eval', '--probes', other, '--traces', traces, '--json'], {
+      env,
+    }).then(
+      () => undefined,
+      (error: { code: number; stderr: string }) => error,
+    );
+    assert.equal(failed?.code, 1);
+    assert.match(failed.stderr, /MR_ERR_PROBE_ENCODER_MISMATCH/);
+  });
+});

@@ -1,0 +1,196 @@
+import { type ActivationStore, promptHash } from '../src/activations/activation-store.js';
+import { EncoderHost } from '../src/encoder/encoder-host.js';
+import { TrainingDataError } from '../src/errors.js';
+import { resolveCachedModel } from '../src/models/manifest-registry.js';
+import { createMatrix } from '../src/probes/matrix.js';
+import { loadProbeBundle, type ProbeBundle } from '../src/probes/probe-bundle.js';
+import { predictProbesBatch } from '../src/probes/probe-predict.js';
+import { readTraces } from '../src/traces/jsonl-reader.js';
+import { promptText, successOf } from '../src/traces/trace-schema.js';
+import { headMetrics, type RoutingMetricsOut, type TierMetricsOut } from './split-metrics.js';
+import { type CostOptions, costTable } from './tier-costs.js';
+import { encoderIdentity, openStoreReadOnly } from './training-data.js';
+
+/**
+ * `mechroute eval`: a bundle's metrics on a trace file. Features come from the activation store where the
+ * prompt is cached and from the encoder otherwise (only the bundle's layers are encoded), so any trace
+ * file can be scored, including one never extracted. Routing is between the bundle's cheapest tier and
+ * its dearest tier that the traces have outcomes for; definitions as in split-metrics.ts.
+ */
+export interface EvaluateOptions {
+  probes: string;
+  tracesFile: string;
+  /** The encoder that produces the features (default the default encoder); must match the bundle's. */
+  model?: string;
+  storeDir?: string;
+  /** An already loaded host of the same model (tests share one). */
+  encoder?: EncoderHost;
+  costs?: CostOptions;
+}
+
+export interface EvalResult {
+  n: number;
+  auroc: Record<string, number>;
+  brier: Record<string, number>;
+  ece: Record<string, number>;
+  /** At 0.5 on the calibrated probability. */
+  accuracy: Record<string, number>;
+  apgr: number | null;
+  cpt50: number | null;
+  cpt80: number | null;
+  oracle_gap_closed: number | null;
+  cost_saving: number | null;
+  cost_per_correct: number | null;
+  tiers: Record<string, TierMetricsOut>;
+  routing: RoutingMetricsOut | null;
+  head: 'linear' | 'mlp';
+  features: { layers: number[]; pooling: string; from_store: number; encoded: number };
+  probes: string;
+  traces_file: string;
+  lines: number;
+  bad_lines: number;
+  /** Traces with none of the bundle's tiers' outcomes (not scored). */
+  without_outcomes: number;
+}
+
+async function tryOpenStore(bundle: ProbeBundle, storeDir: string | undefined, traces: string) {
+  try {
+    return await openStoreReadOnly(bundle.encoder, storeDir, traces);
+  } catch (error) {
+    if (error instanceof TrainingDataError && storeDir === undefined) return undefined;
+    throw error;
+  }
+}
+
+/** Features (rows × layers·width, the bundle's order) and encoder token counts of the prompts. */
+async function featuresOf(
+  bundle: ProbeBundle,
+  texts: readonly string[],
+  store: ActivationStore | undefined,
+  options: EvaluateOptions,
+): Promise<{ data: Float32Array; tokens: number[]; fromStore: number; encoded: number }> {
+  const { layers, pooling } = bundle.features;
+  const width = bundle.encoder.embedding_width;
+  const dim = layers.length * width;
+  const data = new Float32Array(texts.length * dim);
+  const tokens = new Array<number>(texts.length).fill(0);
+  const hashes = texts.map((t) => promptHash(t));
+  const cached = hashes.flatMap((h, i) => (store?.has(h) ? [i] : []));
+  if (store && cached.length > 0) {
+    for (const [l, layer] of layers.entries()) {
+      const block = store.matrix(
+        cached.map((i) => hashes[i]!),
+        layer,
+        pooling,
+      );
+      for (const [r, i] of cached.entries())
+        data.set(block.subarray(r * width, (r + 1) * width), i * dim + l * width);
+    }
+    for (const i of cached) tokens[i] = store.get(hashes[i]!)!.tokens;
+  }
+  const inStore = new Set(cached);
+  const todo = texts.flatMap((_, i) => (inStore.has(i) ? [] : [i]));
+  if (todo.length > 0) {
+    let encoder = options.encoder;
+    if (!encoder) {
+      const { path } = resolveCachedModel(options.model ?? bundle.encoder.name);
+      encoder = await EncoderHost.create({ modelPath: path });
+    }
+    try {
+      for (let start = 0; start < todo.length; start += 256) {
+        const chunk = todo.slice(start, start + 256);
+        const results = await encoder.encode(
+          chunk.map((i) => texts[i]!),
+          { layers: [...layers], pooling },
+        );
+        for (const [r, i] of chunk.entries()) {
+          const vectors = results[r]![pooling]!;
+          for (const [l, v] of vectors.entries()) data.set(v, i * dim + l * width);
+          tokens[i] = results[r]!.tokens;
+        }
+      }
+    } finally {
+      if (!options.encoder) await encoder.dispose();
+    }
+  }
+  return { data, tokens, fromStore: cached.length, encoded: todo.length };
+}
+
+const orNull = (v: number | undefined) => (v !== undefined && Number.isFinite(v) ? v : null);
+
+export async function evaluateBundle(options: EvaluateOptions): Promise<EvalResult> {
+  const identity = encoderIdentity(options.model ?? undefined);
+  const bundle = await loadProbeBundle(options.probes, {
+    encoderSha256: identity.sha256,
+    encoderName: identity.name,
+  });
+  const { traces: all, errors, lines } = await readTraces(options.tracesFile);
+  const bundleTiers = bundle.tiers.map((t) => t.id);
+  const traces = all.filter((t) => bundleTiers.some((id) => t.outcomes[id] !== undefined));
+  if (traces.length === 0) {
+    throw new TrainingDataError(
+      `no trace in ${options.tracesFile} has an outcome for the bundle's tiers (${bundleTiers.join(', ')})`,
+    );
+  }
+  const texts = traces.map((t) => promptText(t));
+  const store = await tryOpenStore(bundle, options.storeDir, options.tracesFile);
+  let features: Awaited<ReturnType<typeof featuresOf>>;
+  try {
+    features = await featuresOf(bundle, texts, store, options);
+  } finally {
+    await store?.close();
+  }
+  const dim = bundle.features.layers.length * bundle.encoder.embedding_width;
+  const predictions = predictProbesBatch(bundle, createMatrix(features.data, traces.length, dim));
+
+  // Routing: the bundle's cheapest tier against its dearest one that the traces have outcomes for.
+  const present = bundleTiers.filter((id) => traces.some((t) => t.outcomes[id] !== undefined));
+  const tiers = present.includes(bundleTiers[0]!) ? present : [bundleTiers[0]!, ...present];
+  const prices = Object.fromEntries(bundle.tiers.flatMap((t) => (t.price ? [[t.id, t.price]] : [])));
+  const costs = costTable(traces, features.tokens, tiers, {
+    ...options.costs,
+    prices: { ...prices, ...options.costs?.prices },
+  });
+  const labels = tiers.map((id) =>
+    traces.map((t) => (t.outcomes[id] === undefined ? null : successOf(t.outcomes[id]!))),
+  );
+  const probs = tiers.map((id) => Float64Array.from(predictions, (p) => p.tiers[id]!));
+  const rows = traces.map((_, i) => i);
+  const metrics = headMetrics(
+    tiers,
+    probs,
+    labels,
+    tiers.map((id) => costs.costs[id]!),
+    rows,
+  );
+  const pick = (key: 'auroc' | 'brier' | 'ece' | 'accuracy') =>
+    Object.fromEntries(Object.entries(metrics.tiers).map(([id, m]) => [id, m[key]]));
+  const r = metrics.routing;
+  return {
+    n: traces.length,
+    auroc: pick('auroc'),
+    brier: pick('brier'),
+    ece: pick('ece'),
+    accuracy: pick('accuracy'),
+    apgr: orNull(r?.apgr),
+    cpt50: orNull(r?.cpt50),
+    cpt80: orNull(r?.cpt80),
+    oracle_gap_closed: orNull(r?.oracle_gap_closed),
+    cost_saving: orNull(r?.cost_saving),
+    cost_per_correct: orNull(r?.cost_per_correct),
+    tiers: metrics.tiers,
+    routing: r ?? null,
+    head: bundle.prefer ?? 'linear',
+    features: {
+      layers: bundle.features.layers,
+      pooling: bundle.features.pooling,
+      from_store: features.fromStore,
+      encoded: features.encoded,
+    },
+    probes: options.probes,
+    traces_file: options.tracesFile,
+    lines,
+    bad_lines: errors.length,
+    without_outcomes: all.length - traces.length,
+  };
+}

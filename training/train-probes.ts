@@ -1,0 +1,312 @@
+import { TrainingDataError } from '../src/errors.js';
+import {
+  layerTableJson,
+  linearTier,
+  mlpHead,
+  PROBE_BUNDLE_FORMAT,
+  PROBE_BUNDLE_VERSION,
+  type ProbeBundle,
+  type SplitMetrics,
+  saveProbeBundle,
+} from '../src/probes/probe-bundle.js';
+import { createRng } from '../src/probes/rng.js';
+import { type CvResult, crossValidate, groupSplitProblem, type SplitKind } from './cross-validate.js';
+import { allCandidates, type FitOptions, type FittedProbes, fitProbes } from './fit-probes.js';
+import type { HeadMetrics } from './split-metrics.js';
+import { loadTrainingData, type TrainingData, type TrainingDataOptions } from './training-data.js';
+
+/**
+ * `mechroute train`: traces + the activation store → a probe bundle, with the procedure's
+ * cross-validated metrics on random and on whole-group folds. The shipped bundle is the same procedure
+ * fit on every row; the CV numbers it carries are the estimate of how that procedure does on new data.
+ */
+export interface TrainOptions extends TrainingDataOptions {
+  out: string;
+  seed?: number;
+  /** Fixed layers (else automatic selection over every stored layer). */
+  layers?: number[];
+  /** Restricts the candidates (or sets the pooling of fixed layers). */
+  pooling?: 'last' | 'mean';
+  folds?: number;
+  fit?: Omit<FitOptions, 'rng' | 'candidates' | 'layers' | 'pooling' | 'groups' | 'onLayer'>;
+  /** Outer folds score every `cvLayerStride`-th layer only (default 1: all of them), for speed. */
+  cvLayerStride?: number;
+  /** Skip cross-validation (the bundle then carries no CV metrics): for quick experiments only. */
+  skipCv?: boolean;
+  /** The command line, recorded in the bundle's notes. */
+  command?: string;
+  onProgress?: (line: string) => void;
+}
+
+export interface TrainReport {
+  out: string;
+  traces_file: string;
+  store: string;
+  encoder: TrainingData['encoder'];
+  lines: number;
+  bad_lines: number;
+  rows: number;
+  missing_activations: number;
+  missing_activation_ids: string[];
+  without_outcomes: number;
+  tiers: {
+    id: string;
+    n: number;
+    base_rate: number;
+    price: { input_usd_per_mtok: number; output_usd_per_mtok: number };
+    price_assumed_local: boolean;
+    assumed_output_tokens: number;
+    cost_sources: { trace_cost: number; trace_tokens: number; encoder_tokens: number };
+    mean_cost_usd: number;
+  }[];
+  group_by: string | null;
+  layer_selection_tier: string;
+  layer_table: ReturnType<typeof layerTableJson>;
+  chosen: {
+    layers: number[];
+    pooling: string;
+    mode: string;
+    single_cv_auroc: number | null;
+    concat_layers: number[] | null;
+    concat_cv_auroc: number | null;
+    lambdas: Record<string, number>;
+    prefer: 'linear' | 'mlp';
+    prefer_reason: string;
+  };
+  splits: Partial<Record<SplitKind, CvResult>>;
+  skipped_splits: Record<string, string>;
+  settings: Record<string, unknown>;
+  notes: string;
+  seconds: number;
+}
+
+const meanAuroc = (head: HeadMetrics | undefined) => {
+  if (!head) return Number.NaN;
+  const values = Object.values(head.tiers)
+    .map((m) => m.auroc)
+    .filter(Number.isFinite);
+  return values.length === 0 ? Number.NaN : values.reduce((s, v) => s + v, 0) / values.length;
+};
+
+/** A CV result in the bundle's metrics shape; the routing of the preferred head is the headline one. */
+function splitMetrics(cv: CvResult, prefer: 'linear' | 'mlp'): SplitMetrics {
+  const tierMap = (head: HeadMetrics) =>
+    Object.fromEntries(Object.entries(head.tiers).map(([t, m]) => [t, { ...m }]));
+  const heads: Record<string, HeadMetrics | undefined> = { linear: cv.linear, mlp: cv.mlp, ...cv.baselines };
+  const main = (prefer === 'mlp' ? cv.mlp : cv.linear) ?? cv.linear;
+  const routing: Record<string, number | string | null> = main.routing
+    ? { ...main.routing, head: prefer }
+    : {};
+  for (const [name, head] of Object.entries(heads)) {
+    if (!head?.routing || head === main) continue;
+    for (const key of ['apgr', 'cpt50', 'cpt80', 'oracle_gap_closed', 'cost_saving'] as const)
+      routing[`${name}:${key}`] = head.routing[key];
+  }
+  return {
+    description: cv.description,
+    n: cv.n,
+    linear: tierMap(cv.linear),
+    ...(cv.mlp ? { mlp: tierMap(cv.mlp) } : {}),
+    baselines: Object.fromEntries(Object.entries(cv.baselines).map(([k, h]) => [k, tierMap(h)])),
+    ...(main.routing ? { routing: routing as SplitMetrics['routing'] } : {}),
+    difficulty: { ...cv.difficulty },
+  };
+}
+
+export async function trainProbes(
+  options: TrainOptions,
+): Promise<{ report: TrainReport; bundle: ProbeBundle }> {
+  const started = performance.now();
+  const say = options.onProgress ?? (() => {});
+  const seed = options.seed ?? 1;
+  const data = await loadTrainingData(options);
+  try {
+    const n = data.traces.length;
+    say(
+      `${n} traces with activations (${data.missingActivations.length} without, not used), tiers cheapest first: ${data.tiers.join(', ')}`,
+    );
+    if (options.layers) {
+      const pooling = options.pooling ?? 'last';
+      const count = pooling === 'mean' ? data.features.meanLayers : data.features.lastLayers;
+      const bad = options.layers.filter((l) => !(Number.isInteger(l) && l >= 0 && l < count));
+      if (bad.length > 0 || new Set(options.layers).size !== options.layers.length) {
+        throw new TrainingDataError(
+          `--layers ${options.layers.join(',')}: the store has ${pooling}-pooled layers 0..${count - 1} ` +
+            '(mean pooling stops before the last block) and layers must not repeat',
+        );
+      }
+    }
+    const candidates = allCandidates(data.features);
+    const stride = options.cvLayerStride ?? 1;
+    const cvCandidates = candidates.filter((c) => c.layer % stride === 0);
+    const fixed = options.layers ? { layers: options.layers, pooling: options.pooling ?? 'last' } : {};
+    const restrict = !options.layers && options.pooling ? { pooling: options.pooling } : {};
+    const fitSettings = { ...options.fit, ...fixed, ...restrict };
+    const k = options.folds ?? 5;
+
+    const splits: TrainReport['splits'] = {};
+    const skipped: Record<string, string> = {};
+    if (options.skipCv) skipped.all = 'cross-validation skipped (--no-cv)';
+    else {
+      const kinds: SplitKind[] = ['random', 'group'];
+      for (const kind of kinds) {
+        const problem = kind === 'group' ? groupSplitProblem(data, k) : undefined;
+        if (problem) {
+          skipped.group = problem;
+          say(`no group split: ${problem}`);
+          continue;
+        }
+        say(`cross-validating (${kind === 'group' ? `by ${data.groupBy}` : 'random'}, ${k} folds)…`);
+        splits[kind] = crossValidate(data, kind, cvCandidates, {
+          ...fitSettings,
+          // Fisher J and the participation ratio of the outer folds' layer tables are never reported
+          // (only their CV AUROC decides), so a token row count keeps them from costing anything.
+          statsRows: 64,
+          folds: k,
+          seed: seed + (kind === 'group' ? 1 : 0),
+          onFold: (f, total, s) => say(`  ${kind} fold ${f}/${total}: ${s.toFixed(1)} s`),
+        });
+      }
+    }
+
+    say('fitting the bundle on every row…');
+    const all = Array.from({ length: n }, (_, i) => i);
+    const final: FittedProbes = fitProbes(data, all, {
+      ...fitSettings,
+      candidates,
+      rng: createRng(seed * 7 + 3),
+      ...(data.groups && new Set(data.groups).size >= 5 ? { groups: data.groups } : {}),
+      onLayer: (d, total) => {
+        if (d === total || d % 6 === 0) say(`  layers scored: ${d}/${total}`);
+      },
+    });
+
+    // The head that predicts: the one with the higher mean out-of-fold AUROC, on whole held-out groups
+    // when that split exists (the deployment case: prompts unlike the training ones), else random.
+    const judge = splits.group ?? splits.random;
+    const linearAuroc = meanAuroc(judge?.linear);
+    const mlpAuroc = meanAuroc(judge?.mlp);
+    const prefer: 'linear' | 'mlp' = final.mlp && mlpAuroc > linearAuroc ? 'mlp' : 'linear';
+    const preferReason = judge
+      ? `mean out-of-fold AUROC over tiers on the ${judge.kind === 'group' ? `by-${data.groupBy}` : 'random'} split: ` +
+        `linear ${linearAuroc.toFixed(4)}, MLP ${Number.isNaN(mlpAuroc) ? 'n/a' : mlpAuroc.toFixed(4)}`
+      : 'no cross-validation: linear by default';
+
+    const notes = notesFor(data, options, final, stride);
+    const bundleSplits: Record<string, SplitMetrics> = {};
+    if (splits.random) bundleSplits['random-cv'] = splitMetrics(splits.random, prefer);
+    if (splits.group) bundleSplits[`${data.groupBy}-cv`] = splitMetrics(splits.group, prefer);
+    const bundle: ProbeBundle = {
+      format: PROBE_BUNDLE_FORMAT,
+      version: PROBE_BUNDLE_VERSION,
+      encoder: data.encoder,
+      features: { layers: final.layers, pooling: final.pooling },
+      standardizer: final.standardizer,
+      tiers: data.tiers.map((id, t) =>
+        linearTier(id, final.linear[t]!.model, final.linear[t]!.calibration, data.costTable.prices[id]),
+      ),
+      ...(final.mlp ? { mlp: mlpHead(final.mlp.model, data.tiers, final.mlp.calibration) } : {}),
+      prefer,
+      difficulty: { kind: 'tier-failure', tier: data.tiers[0]! },
+      metrics: {
+        splits: bundleSplits,
+        ...(final.layerTable.length > 0 ? { layers: layerTableJson(final.layerTable) } : {}),
+        layer_selection_tier: data.tiers[0]!,
+      },
+      trained_at: new Date().toISOString(),
+      traces_sha256: data.tracesSha256,
+      notes,
+    };
+    await saveProbeBundle(options.out, bundle);
+
+    const report: TrainReport = {
+      out: options.out,
+      traces_file: data.tracesFile,
+      store: data.store,
+      encoder: data.encoder,
+      lines: data.lines,
+      bad_lines: data.badLines.length,
+      rows: n,
+      missing_activations: data.missingActivations.length,
+      missing_activation_ids: data.missingActivations.slice(0, 20).map((m) => m.id),
+      without_outcomes: data.withoutOutcomes.length,
+      tiers: data.tiers.map((id, t) => {
+        const labels = data.labels[t]!.filter((l): l is boolean => l !== null);
+        const costs = data.costs[t]!;
+        return {
+          id,
+          n: labels.length,
+          base_rate: labels.filter(Boolean).length / labels.length,
+          price: data.costTable.prices[id]!,
+          price_assumed_local: data.costTable.assumedLocal.includes(id),
+          assumed_output_tokens: data.costTable.assumedOutputTokens[id]!,
+          cost_sources: data.costTable.sources[id]!,
+          mean_cost_usd: costs.reduce((s, c) => s + c, 0) / costs.length,
+        };
+      }),
+      group_by: data.groupBy ?? null,
+      layer_selection_tier: data.tiers[0]!,
+      layer_table: layerTableJson(final.layerTable),
+      chosen: {
+        layers: final.layers,
+        pooling: final.pooling,
+        mode: final.selection.mode,
+        single_cv_auroc: final.selection.single?.cvAuroc ?? null,
+        concat_layers: final.selection.concat?.layers ?? null,
+        concat_cv_auroc: final.selection.concat?.cvAuroc ?? null,
+        lambdas: Object.fromEntries(data.tiers.map((id, t) => [id, final.linear[t]!.model.lambda])),
+        prefer,
+        prefer_reason: preferReason,
+      },
+      splits,
+      skipped_splits: skipped,
+      settings: {
+        seed,
+        folds: k,
+        cv_layer_stride: stride,
+        ...options.fit,
+        ...fixed,
+        ...restrict,
+      },
+      notes,
+      seconds: (performance.now() - started) / 1000,
+    };
+    return { report, bundle };
+  } finally {
+    await data.close();
+  }
+}
+
+function notesFor(data: TrainingData, options: TrainOptions, final: FittedProbes, stride: number): string {
+  const tokens = data.tiers
+    .map((t) => `${t}: ${data.costTable.assumedOutputTokens[t]} output token(s)`)
+    .join(', ');
+  const local = data.costTable.assumedLocal;
+  return [
+    options.command ? `Trained with: ${options.command}` : undefined,
+    `Data: ${data.traces.length} traces of ${data.tracesFile} with activations in the store` +
+      (data.missingActivations.length > 0
+        ? ` (${data.missingActivations.length} traces had no activations and were not used)`
+        : '') +
+      '.',
+    `Costs: per-trace cost or token counts when the trace has them; otherwise prompt tokens counted with ` +
+      `the encoder's tokenizer (${data.encoder.name}) and assumed outputs of ${tokens}. Prices (USD/Mtok in/out): ` +
+      data.tiers
+        .map(
+          (t) =>
+            `${t} ${data.costTable.prices[t]!.input_usd_per_mtok}/${data.costTable.prices[t]!.output_usd_per_mtok}`,
+        )
+        .join(', ') +
+      (local.length > 0 ? ` (${local.join(', ')}: no price known, taken as a free local tier)` : '') +
+      '.',
+    `Features: ${final.pooling} pooling of layer(s) ${final.layers.join('+')} (${final.selection.mode}), ` +
+      `chosen by ${options.layers ? 'the command line' : `inner-CV AUROC for ${data.tiers[0]} on the training rows`}.`,
+    'Metrics: outer 5-fold CV of the whole procedure (layer choice, λ, calibration refit per fold), on random ' +
+      `folds and on folds of whole ${data.groupBy ?? 'groups'}` +
+      (stride > 1 ? `; in the outer folds only every ${stride}th layer was a candidate` : '') +
+      '. Routing: score 1 − P(cheapest tier succeeds); oracle_gap_closed and cost_saving at the ' +
+      'highest-quality point of the deferral curve, *_at_p50 where P(cheapest) < 0.5.',
+  ]
+    .filter((s) => s !== undefined)
+    .join('\n');
+}
