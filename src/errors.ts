@@ -124,6 +124,35 @@ export class ProbeEncoderMismatchError extends MechrouteError {
   }
 }
 
+export class ActivationStoreMismatchError extends MechrouteError {
+  constructor(dir: string, problems: readonly string[]) {
+    super(
+      'MR_ERR_ACTIVATION_STORE_MISMATCH',
+      `the activation store ${dir} was written for another encoder or setting:\n  - ${problems.join('\n  - ')}\n` +
+        'use the encoder it was written with, or another store directory',
+    );
+  }
+}
+
+export class ActivationStoreLockedError extends MechrouteError {
+  constructor(lockFile: string, pid: number | undefined) {
+    super(
+      'MR_ERR_ACTIVATION_STORE_LOCKED',
+      `another process${pid === undefined ? '' : ` (pid ${pid})`} is writing to this activation store ` +
+        `(${lockFile}); wait for it to finish or stop it`,
+    );
+  }
+}
+
+export class ActivationNotCachedError extends MechrouteError {
+  constructor(dir: string, hash: string) {
+    super(
+      'MR_ERR_ACTIVATION_NOT_CACHED',
+      `no activations for prompt ${hash} in ${dir}; run \`mechroute extract --traces FILE\` on the traces first`,
+    );
+  }
+}
+
 export class ModelSizeMismatchError extends MechrouteError {
   constructor(file: string, expected: number, actual: number) {
     super(
