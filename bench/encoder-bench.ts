@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { Token } from 'node-llama-cpp';
 import { EncoderHost } from '../src/encoder/encoder-host.js';
 import { loadActivationBinding } from '../src/encoder/native-binding.js';
-import { summarize, type LatencySummary } from './stats.js';
+import { type LatencySummary, summarize } from './stats.js';
 
 export interface EncoderBenchOptions {
   modelPath: string;
@@ -56,7 +56,12 @@ export function makePrompt(encoder: EncoderHost, tokens: number, seed: number): 
   return words.join(' ');
 }
 
-async function measureThroughput(encoder: EncoderHost, prompts: string[], concurrency: number, layer: number) {
+async function measureThroughput(
+  encoder: EncoderHost,
+  prompts: string[],
+  concurrency: number,
+  layer: number,
+) {
   const start = performance.now();
   let next = 0;
   const worker = async () => {
@@ -109,7 +114,11 @@ export async function runEncoderBench(
   const repacked = await EncoderHost.create({ modelPath: options.modelPath, batchInvariant: false });
   const model = await llama.loadModel({ modelPath: options.modelPath });
   // Same thread count as the encoder: node-llama-cpp's default (maxThreads) oversubscribes small machines.
-  const context = await model.createContext({ contextSize: 512, batchSize: 512, threads: availableParallelism() });
+  const context = await model.createContext({
+    contextSize: 512,
+    batchSize: 512,
+    threads: availableParallelism(),
+  });
   const sequence = context.getSequence();
   try {
     const prompt = makePrompt(encoder, options.promptTokens, 0);
@@ -136,7 +145,9 @@ export async function runEncoderBench(
       await timed('addon_all_layers', () => encodeAllLayers(encoder, prompt));
       await timed('addon_middle_layer_early_exit', () => encoder.encode([prompt], { layers: [middle] }));
       await timed('addon_all_layers_repacked', () => encodeAllLayers(repacked, prompt));
-      await timed('addon_middle_layer_early_exit_repacked', () => repacked.encode([prompt], { layers: [middle] }));
+      await timed('addon_middle_layer_early_exit_repacked', () =>
+        repacked.encode([prompt], { layers: [middle] }),
+      );
       if (run === 0) for (const list of Object.values(samples)) list.length = 0;
       if (run % 10 === 0 && run > 0) log(`encoder bench: ${run}/${options.runs} runs`);
     }

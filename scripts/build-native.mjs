@@ -118,7 +118,10 @@ function link(obj, variant) {
     ],
     { stdio: 'inherit' },
   );
-  writeFileSync(join(outDir, 'variant.json'), `${JSON.stringify({ binsDir: variant.dir, libs: variant.libs })}\n`);
+  writeFileSync(
+    join(outDir, 'variant.json'),
+    `${JSON.stringify({ binsDir: variant.dir, libs: variant.libs })}\n`,
+  );
   log(`built ${relative(root, out)}`);
 }
 

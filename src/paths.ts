@@ -28,5 +28,6 @@ export function mechrouteHome(env: NodeJS.ProcessEnv = process.env): string {
   return join(cacheRoot, 'mechroute');
 }
 
-export const modelsCacheDir = (env: NodeJS.ProcessEnv = process.env): string => join(mechrouteHome(env), 'models');
+export const modelsCacheDir = (env: NodeJS.ProcessEnv = process.env): string =>
+  join(mechrouteHome(env), 'models');
 export const manifestsDir = join(packageRoot, 'models');

@@ -7,7 +7,7 @@ import {
   PromptTooLongError,
 } from '../errors.js';
 import type { AddonActivationContext, AddonActivationModel, AddonCaptureResult } from './addon-types.js';
-import { type GpuPreference, loadActivationBinding } from './native-binding.js';
+import { loadActivationBinding } from './native-binding.js';
 
 /** Graph tensor names of a block's output per architecture, where it is not llama.cpp's usual `l_out`. */
 const LAYER_TENSOR_PREFIX: Record<string, string> = {};
