@@ -9,6 +9,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { EncoderHost } from '../src/encoder/encoder-host.js';
+import { cosine, relativeError } from '../src/encoder/vector-math.js';
 import { DEFAULT_ENCODER_MODEL } from '../src/models/manifest.js';
 import { resolveCachedModel } from '../src/models/manifest-registry.js';
 
@@ -50,19 +51,10 @@ async function capture(gpu: 'cuda' | false): Promise<Capture> {
   return { variant: encoder.info.variant, devices: encoder.info.devices, layers, vectors, middleLayerMs };
 }
 
-function compare(a: number[], b: number[]) {
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i]! * b[i]!;
-    na += a[i]! ** 2;
-    nb += b[i]! ** 2;
-    diff += (a[i]! - b[i]!) ** 2;
-  }
-  return { cosine: dot / Math.sqrt(na * nb), relative: Math.sqrt(diff / nb) };
-}
+const compare = (gpu: number[], cpu: number[]) => ({
+  cosine: cosine(gpu, cpu),
+  relative: relativeError(gpu, cpu),
+});
 
 const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
 

@@ -1,4 +1,4 @@
-import type { Rng } from '../src/probes/rng.js';
+import type { Rng } from '../src/seeded-rng.js';
 
 /**
  * The yardsticks scored on the same folds as the probes, with only the training rows to learn from.

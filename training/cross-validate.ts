@@ -1,5 +1,5 @@
-import { createRng } from '../src/probes/rng.js';
 import { type Fold, groupKFold, kFold } from '../src/probes/splits.js';
+import { createRng } from '../src/seeded-rng.js';
 import { groupPrior, randomBaseline } from './baselines.js';
 import { type FitOptions, fitProbes, type LayerSpec } from './fit-probes.js';
 import { type HeadMetrics, headMetrics, type TierMetricsOut, tierMetrics } from './split-metrics.js';

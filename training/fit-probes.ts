@@ -8,9 +8,9 @@ import {
 } from '../src/probes/logistic-regression.js';
 import { type FeatureMatrix, selectRows } from '../src/probes/matrix.js';
 import { type MlpModel, mlpLogits, trainMlp } from '../src/probes/mlp.js';
-import type { Rng } from '../src/probes/rng.js';
 import { type Fold, groupKFold, kFold, mapFolds } from '../src/probes/splits.js';
 import { applyStandardizer, fitStandardizer, type StandardizerStats } from '../src/probes/standardizer.js';
+import type { Rng } from '../src/seeded-rng.js';
 import type { FeatureSource } from './training-data.js';
 
 /**

@@ -9,7 +9,7 @@ import {
   type SplitMetrics,
   saveProbeBundle,
 } from '../src/probes/probe-bundle.js';
-import { createRng } from '../src/probes/rng.js';
+import { createRng } from '../src/seeded-rng.js';
 import { type CvResult, crossValidate, groupSplitProblem, type SplitKind } from './cross-validate.js';
 import { allCandidates, type FitOptions, type FittedProbes, fitProbes } from './fit-probes.js';
 import type { HeadMetrics } from './split-metrics.js';

@@ -1,6 +1,7 @@
 import { EncoderHost, EncoderHostOptionsSchema } from '../encoder/encoder-host.js';
 import { InvalidFileError } from '../errors.js';
 import { DEFAULT_ENCODER_MODEL } from '../models/manifest.js';
+import { resolveCachedModel } from '../models/manifest-registry.js';
 import { type JsonlLineError, readTraces } from '../traces/jsonl-reader.js';
 import { promptText, type Trace } from '../traces/trace-schema.js';
 import { ActivationStore } from './activation-store.js';
@@ -12,7 +13,6 @@ import {
   type StoreShape,
   storeShape,
 } from './encode-steps.js';
-import { resolveEncoderModel } from './encoder-model.js';
 import { stratifiedSample } from './sampling.js';
 import { promptHash } from './store-format.js';
 
@@ -101,7 +101,7 @@ export async function extractActivations(options: ExtractOptions): Promise<Extra
     if (!prompts.has(hash)) prompts.set(hash, { text, id: trace.id });
   }
 
-  const { manifest, path } = await resolveEncoderModel(options.model ?? DEFAULT_ENCODER_MODEL);
+  const { manifest, path } = resolveCachedModel(options.model ?? DEFAULT_ENCODER_MODEL);
   const encoderId = { name: manifest.name, sha256: manifest.sha256 };
   const defaults = EncoderHostOptionsSchema.parse({ modelPath: path });
   const limits: StepLimits = {

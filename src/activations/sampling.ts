@@ -1,19 +1,9 @@
+import { createRng } from '../seeded-rng.js';
+
 /**
  * Seeded, reproducible subsets: the same seed picks the same prompts on every machine and every run,
  * which is what lets an interrupted `extract --sample` resume onto the same subset.
  */
-
-/** mulberry32: a tiny 32-bit PRNG, plenty for sampling (not for anything secret). Returns [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Picks `n` of `items`, stratified by `stratum`: each stratum gets its proportional share (largest
@@ -53,7 +43,7 @@ export function stratifiedSample<T>(
     left -= 1;
   }
 
-  const random = mulberry32(seed);
+  const random = createRng(seed).next;
   const chosen: number[] = [];
   // Strata in first-appearance order, so the draws (and so the subset) depend only on the seed and data.
   for (const { members, take } of shares) {

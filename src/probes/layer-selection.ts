@@ -1,7 +1,7 @@
 import { InvalidProbeInputError } from '../errors.js';
+import type { Rng } from '../seeded-rng.js';
 import { selectLambda } from './logistic-regression.js';
 import { checkLabels, type FeatureMatrix } from './matrix.js';
-import type { Rng } from './rng.js';
 import type { Fold } from './splits.js';
 import { applyStandardizer, fitStandardizer } from './standardizer.js';
 

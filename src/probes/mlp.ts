@@ -1,7 +1,7 @@
 import { InvalidProbeInputError } from '../errors.js';
+import type { Rng } from '../seeded-rng.js';
 import { sigmoid } from './logistic-regression.js';
 import { checkLabels, type FeatureMatrix, type FloatArray } from './matrix.js';
-import type { Rng } from './rng.js';
 
 /**
  * A shared-trunk multi-output MLP: input → one hidden layer → one logit per tier. The trunk is shared

@@ -1,5 +1,5 @@
 import { InvalidProbeInputError } from '../errors.js';
-import type { Rng } from './rng.js';
+import type { Rng } from '../seeded-rng.js';
 
 /**
  * Deterministic data splits (the randomness comes from the seeded `Rng` passed in). Evaluation stays

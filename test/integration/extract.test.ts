@@ -11,7 +11,7 @@ import { type ExtractSummary, extractActivations } from '../../src/activations/e
 import type { EncoderHost } from '../../src/encoder/encoder-host.js';
 import { DEFAULT_ENCODER_MODEL } from '../../src/models/manifest.js';
 import { packageRoot } from '../../src/paths.js';
-import { maxRelativeError, sharedEncoder } from '../support/default-encoder.js';
+import { relativeError, sharedEncoder } from '../support/default-encoder.js';
 
 const run = promisify(execFile);
 const CLI = join(packageRoot, 'bin', 'mechroute.js');
@@ -47,10 +47,10 @@ async function assertMatchesFreshEncode(encoder: EncoderHost, store: ActivationS
   assert.equal(stored.last.length, blocks + 1);
   assert.equal(stored.mean.length, blocks - 1);
   for (const [l, v] of stored.last.entries()) {
-    assert.ok(maxRelativeError(last!.last![l]!, v) < 1e-3, `last, layer ${l}`);
+    assert.ok(relativeError(last!.last![l]!, v) < 1e-3, `last, layer ${l}`);
   }
   for (const [l, v] of stored.mean.entries()) {
-    assert.ok(maxRelativeError(mean!.mean![l]!, v) < 1e-3, `mean, layer ${l}`);
+    assert.ok(relativeError(mean!.mean![l]!, v) < 1e-3, `mean, layer ${l}`);
   }
 }
 
@@ -135,7 +135,7 @@ describe('mechroute extract with the real encoder', () => {
       const hash = promptHash(question(200 + i));
       const [a, b] = [one.get(hash)!, four.get(hash)!];
       for (const [l, v] of a.last.entries()) {
-        assert.ok(maxRelativeError(v, b.last[l]!) < 1e-3, `prompt ${i}, last, layer ${l}`);
+        assert.ok(relativeError(v, b.last[l]!) < 1e-3, `prompt ${i}, last, layer ${l}`);
       }
     }
   });

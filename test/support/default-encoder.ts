@@ -20,24 +20,4 @@ export function createEncoder(options: Omit<EncoderHostOptions, 'modelPath'>): P
   return EncoderHost.create({ modelPath: defaultEncoderPath(), ...options });
 }
 
-export function maxRelativeError(a: Float32Array, b: Float32Array): number {
-  let diff = 0;
-  let norm = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff += (a[i]! - b[i]!) ** 2;
-    norm += a[i]! ** 2;
-  }
-  return Math.sqrt(diff / norm);
-}
-
-export function cosine(a: Float32Array, b: Float32Array): number {
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i]! * b[i]!;
-    na += a[i]! ** 2;
-    nb += b[i]! ** 2;
-  }
-  return dot / Math.sqrt(na * nb);
-}
+export { cosine, relativeError } from '../../src/encoder/vector-math.js';

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { type EncodedPrompt, EncoderHost, type Pooling, PoolingSchema } from '../../encoder/encoder-host.js';
+import { cosine } from '../../encoder/vector-math.js';
 import { InvalidEncodeRequestError } from '../../errors.js';
 import { DEFAULT_ENCODER_MODEL } from '../../models/manifest.js';
 import { resolveCachedModel } from '../../models/manifest-registry.js';
@@ -110,18 +111,6 @@ async function runDemo(encoder: EncoderHost, write: (s: string) => void): Promis
     const row = results.map((_, j) => cosine(vec(i), vec(j)).toFixed(3));
     write(`   #${i + 1}  ${row.join('  ')}\n`);
   }
-}
-
-function cosine(a: Float32Array, b: Float32Array): number {
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i]! * b[i]!;
-    na += a[i]! ** 2;
-    nb += b[i]! ** 2;
-  }
-  return dot / Math.sqrt(na * nb);
 }
 
 /** `mechroute encode`: one prompt's activations at chosen layers, from the real encoder model. */

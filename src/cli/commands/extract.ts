@@ -1,13 +1,9 @@
-import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { z } from 'zod';
-import {
-  type ExtractProgress,
-  type ExtractSummary,
-  extractActivations,
-} from '../../activations/extract-activations.js';
+import { type ExtractSummary, extractActivations } from '../../activations/extract-activations.js';
 import { InvalidFileError } from '../../errors.js';
 import { formatZodIssues } from '../../traces/jsonl-reader.js';
+import { createCountProgress } from '../count-progress.js';
 
 const count = z.coerce.number().int().min(1);
 const ExtractFlagsSchema = z.object({
@@ -63,7 +59,7 @@ export function registerExtractCommand(program: Command): void {
       };
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
-      const progress = createProgress();
+      const progress = createCountProgress('extract', 'prompts');
       try {
         const summary = await extractActivations({
           tracesFile: flags.traces,
@@ -75,7 +71,7 @@ export function registerExtractCommand(program: Command): void {
           flushEvery: flags.flushEvery,
           ...(flags.store === undefined ? {} : { storeDir: flags.store }),
           signal: controller.signal,
-          onProgress: progress.update,
+          onProgress: (p) => progress.update(p.done, p.total, p.elapsedMs, `${p.tokens} tokens`),
         });
         progress.stop();
         process.stdout.write(flags.json ? `${JSON.stringify(summary, null, 2)}\n` : renderSummary(summary));
@@ -87,59 +83,6 @@ export function registerExtractCommand(program: Command): void {
         process.off('SIGTERM', onSignal);
       }
     });
-}
-
-/** A bar on a terminal; in a log (no TTY), one line per ~5 % so the log stays readable. */
-function createProgress(): { update: (p: ExtractProgress) => void; stop: () => void } {
-  if (process.stderr.isTTY) {
-    const bar = new cliProgress.SingleBar(
-      {
-        stream: process.stderr,
-        format:
-          'extract [{bar}] {percentage}% | {value}/{total} prompts | {rate} prompts/s | ETA {eta_formatted}',
-        hideCursor: true,
-        etaBuffer: 50,
-      },
-      cliProgress.Presets.shades_classic,
-    );
-    let started = false;
-    return {
-      update: (p) => {
-        const rate = rateOf(p).toFixed(2);
-        if (!started) bar.start(p.total, p.done, { rate });
-        else bar.update(p.done, { rate });
-        started = true;
-      },
-      stop: () => {
-        if (started) bar.stop();
-        started = false;
-      },
-    };
-  }
-  let nextMark = 0;
-  return {
-    update: (p) => {
-      if (p.total === 0 || p.done < nextMark) return;
-      const step = Math.max(1, Math.ceil(p.total / 20));
-      nextMark = (Math.floor(p.done / step) + 1) * step;
-      const rate = rateOf(p);
-      const eta = rate > 0 ? formatSeconds((p.total - p.done) / rate) : '?';
-      process.stderr.write(
-        `extract: ${p.done}/${p.total} (${Math.floor((100 * p.done) / p.total)} %), ${rate.toFixed(2)} prompts/s, ` +
-          `${p.tokens} tokens, ETA ${eta}\n`,
-      );
-    },
-    stop: () => {},
-  };
-}
-
-const rateOf = (p: ExtractProgress) => (p.elapsedMs > 0 ? (1000 * p.done) / p.elapsedMs : 0);
-
-function formatSeconds(seconds: number): string {
-  const s = Math.round(seconds);
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
 
 function renderSummary(s: ExtractSummary): string {

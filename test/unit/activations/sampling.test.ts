@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { mulberry32, stratifiedSample } from '../../../src/activations/sampling.js';
+import { stratifiedSample } from '../../../src/activations/sampling.js';
+import { createRng } from '../../../src/seeded-rng.js';
+
+const mulberry32 = (seed: number) => createRng(seed).next;
 
 describe('seeded sampling', () => {
-  it('mulberry32 is deterministic per seed and in [0, 1)', () => {
+  it('the seeded generator is deterministic per seed and in [0, 1)', () => {
     const a = mulberry32(1);
     const b = mulberry32(1);
     const c = mulberry32(2);

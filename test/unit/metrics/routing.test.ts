@@ -9,20 +9,13 @@ import {
   pointAtThreshold,
   type RoutingInput,
 } from '../../../src/metrics/routing.js';
+import { createRng } from '../../../src/seeded-rng.js';
 
 const close = (actual: number, expected: number, tolerance = 1e-12) =>
   assert.ok(Math.abs(actual - expected) <= tolerance, `${actual} is not within ${tolerance} of ${expected}`);
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded, so the randomised cases are the same on every run. */
+const rng = (seed: number): (() => number) => createRng(seed).next;
 
 /**
  * Five items, chosen so that every kind of item appears:

@@ -9,7 +9,7 @@ import {
   fitPlatt,
 } from '../../../src/probes/calibration.js';
 import { sigmoid } from '../../../src/probes/logistic-regression.js';
-import { createRng, type Rng } from '../../../src/probes/rng.js';
+import { createRng, type Rng } from '../../../src/seeded-rng.js';
 
 /**
  * A skewed, miscalibrated probe: its logits z are over-confident (spread 3× too wide) and its base rate

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { fisherSeparability, participationRatio, scoreLayers } from '../../../src/probes/layer-selection.js';
 import { createMatrix } from '../../../src/probes/matrix.js';
-import { createRng, type Rng } from '../../../src/probes/rng.js';
 import { kFold } from '../../../src/probes/splits.js';
+import { createRng, type Rng } from '../../../src/seeded-rng.js';
 import { gaussianClasses } from './synthetic.js';
 
 /** n rows spread over k orthonormal directions of d with equal variance (a random rotation of eᵢ). */

@@ -9,9 +9,9 @@ import {
   sigmoid,
 } from '../../../src/probes/logistic-regression.js';
 import { createMatrix, selectRows } from '../../../src/probes/matrix.js';
-import { createRng } from '../../../src/probes/rng.js';
 import { kFold } from '../../../src/probes/splits.js';
 import { applyStandardizer, fitStandardizer, standardizeVector } from '../../../src/probes/standardizer.js';
+import { createRng } from '../../../src/seeded-rng.js';
 import { gaussianClasses, range } from './synthetic.js';
 
 const norm = (w: Float64Array) => Math.sqrt(w.reduce((s, v) => s + v * v, 0));

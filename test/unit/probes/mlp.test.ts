@@ -4,7 +4,7 @@ import { auroc } from '../../../src/metrics/classification.js';
 import { fitLogistic, logisticLogits } from '../../../src/probes/logistic-regression.js';
 import { createMatrix, type FeatureMatrix } from '../../../src/probes/matrix.js';
 import { mlpLogits, mlpLogitsOne, trainMlp } from '../../../src/probes/mlp.js';
-import { createRng, type Rng } from '../../../src/probes/rng.js';
+import { createRng, type Rng } from '../../../src/seeded-rng.js';
 import { range } from './synthetic.js';
 
 /** Two informative coordinates and four noise ones; "XOR" = the first two have the same sign. */

@@ -21,8 +21,8 @@ import {
   saveProbeBundle,
 } from '../../../src/probes/probe-bundle.js';
 import { predictProbes, predictProbesBatch } from '../../../src/probes/probe-predict.js';
-import { createRng } from '../../../src/probes/rng.js';
 import { applyStandardizer, fitStandardizer } from '../../../src/probes/standardizer.js';
+import { createRng } from '../../../src/seeded-rng.js';
 import { gaussianClasses, range } from './synthetic.js';
 
 const SHA_A = 'a'.repeat(64);

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { createRng } from '../../../src/probes/rng.js';
 import {
   type Fold,
   groupKFold,
@@ -8,6 +7,7 @@ import {
   mapFolds,
   trainCalibrationTestSplit,
 } from '../../../src/probes/splits.js';
+import { createRng } from '../../../src/seeded-rng.js';
 import { range } from './synthetic.js';
 
 function assertPartition(folds: Fold[], n: number): void {

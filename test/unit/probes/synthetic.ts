@@ -1,5 +1,5 @@
 import { createMatrix, type FeatureMatrix } from '../../../src/probes/matrix.js';
-import type { Rng } from '../../../src/probes/rng.js';
+import type { Rng } from '../../../src/seeded-rng.js';
 
 /** Shared synthetic data for the probe tests (not a test file itself). */
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { TrainingDataError } from '../../../src/errors.js';
-import { createRng } from '../../../src/probes/rng.js';
+import { createRng } from '../../../src/seeded-rng.js';
 import { groupPrior } from '../../../training/baselines.js';
 import { outerFolds } from '../../../training/cross-validate.js';
 import { holdOut, innerFolds } from '../../../training/fit-probes.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { ActivationStore, promptHash } from '../../../src/activations/activation-store.js';
 import { DEFAULT_ENCODER_MODEL } from '../../../src/models/manifest.js';
 import { createManifestRegistry } from '../../../src/models/manifest-registry.js';
-import { createRng } from '../../../src/probes/rng.js';
+import { createRng } from '../../../src/seeded-rng.js';
 
 /**
  * A temporary activation store and trace file with a planted signal: a latent difficulty z per prompt
