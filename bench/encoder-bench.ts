@@ -111,7 +111,7 @@ export async function runEncoderBench(
 ): Promise<EncoderBenchResult> {
   const { llama } = await loadActivationBinding();
   const encoder = await EncoderHost.create({ modelPath: options.modelPath });
-  const repacked = await EncoderHost.create({ modelPath: options.modelPath, batchInvariant: false });
+  const repacked = await EncoderHost.create({ modelPath: options.modelPath, repackWeights: true });
   const model = await llama.loadModel({ modelPath: options.modelPath });
   // Same thread count as the encoder: node-llama-cpp's default (maxThreads) oversubscribes small machines.
   const context = await model.createContext({

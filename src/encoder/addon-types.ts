@@ -67,8 +67,8 @@ export interface AddonLoadOptions {
   gpuLayers: number;
   useMmap: boolean;
   /**
-   * CPU weight repacking (faster GEMM kernels). Off makes a prompt's activations bit-identical whatever
-   * else shares its batch; on, the kernel a row lands in depends on the batch size.
+   * CPU weight repacking (faster GEMM kernels). On, the kernel a row lands in depends on the batch size,
+   * so a prompt's activations change with what shares its batch (see EncoderHostOptions.repackWeights).
    */
   repack?: boolean;
 }

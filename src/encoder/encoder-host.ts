@@ -45,11 +45,14 @@ export const EncoderHostOptionsSchema = z.object({
   queueLimit: z.number().int().min(1).default(1024),
   overflow: z.enum(['truncate-left', 'reject']).default('truncate-left'),
   /**
-   * Bit-identical activations for a prompt whatever shares its batch: llama.cpp's repacked CPU kernels
-   * treat a row differently depending on how many rows the batch has, so repacking is turned off. A
-   * router must not decide differently because of its neighbours; turn off only for raw speed.
+   * llama.cpp's repacked CPU weights (faster GEMM kernels). Off by default: with them a row's result
+   * depends on how many rows its batch has, so the same prompt alone and in a batch differ (6 % at the
+   * final norm measured). Without them a prompt is bit-identical alone and in small batches; past
+   * ~64 tokens per decode the shared (unified) KV buffer still makes attention round differently for
+   * every sequence but the first (1e-7 relative at block 0 up to a few 1e-2 at the last blocks,
+   * measured) — a known limit: a router's decision may move that little with its neighbours.
    */
-  batchInvariant: z.boolean().default(true),
+  repackWeights: z.boolean().default(false),
 });
 export type EncoderHostOptions = z.input<typeof EncoderHostOptionsSchema>;
 
@@ -141,7 +144,7 @@ export class EncoderHost implements AsyncDisposable {
     const model = await binding.addon.loadModel(parsed.modelPath, {
       gpuLayers: binding.gpu === false ? 0 : -1,
       useMmap: true,
-      repack: !parsed.batchInvariant,
+      repack: parsed.repackWeights,
     });
     try {
       const architecture = model.info.architecture;
