@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { packageRoot } from '../src/paths.js';
 import { defaultEncoderPath } from '../test/support/default-encoder.js';
 import { type EncoderBenchResult, runEncoderBench } from './encoder-bench.js';
+import { runServerBench, type ServerBenchResult } from './server-bench.js';
 
 /**
  * `npm run bench -- <suite> [--runs N]`: runs a benchmark suite, writes its JSON to bench-results/ and
@@ -11,7 +12,11 @@ import { type EncoderBenchResult, runEncoderBench } from './encoder-bench.js';
  */
 const { positionals, values } = parseArgs({
   allowPositionals: true,
-  options: { runs: { type: 'string', default: '50' }, 'no-markdown': { type: 'boolean', default: false } },
+  options: {
+    runs: { type: 'string', default: '50' },
+    seconds: { type: 'string', default: '10' },
+    'no-markdown': { type: 'boolean', default: false },
+  },
 });
 const suite = positionals[0] ?? 'encoder';
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -56,7 +61,41 @@ function encoderMarkdown(r: EncoderBenchResult): string {
   ].join('\n');
 }
 
-if (suite === 'encoder') {
+function serverMarkdown(r: ServerBenchResult): string {
+  const o = r.chat_overhead;
+  return [
+    '`/v1/route` (encoder prefill at the bundle layers + probes + policy) under autocannon, loopback:',
+    '',
+    '| connections | p50 ms | p97.5 ms | requests/s | errors |',
+    '|---|---|---|---|---|',
+    ...(['concurrency_1', 'concurrency_16'] as const).map((k) => {
+      const c = r.route[k];
+      return `| ${k === 'concurrency_1' ? 1 : 16} | ${c.p50_ms} | ${c.p95_ms} | ${c.requests_per_s.toFixed(2)} | ${c.errors} |`;
+    }),
+    '',
+    `Chat completion (1 output token) to a loopback upstream serving the local model, ${o.direct_upstream_ms.n} interleaved requests per path:`,
+    '',
+    '| path | p50 ms | p95 ms |',
+    '|---|---|---|',
+    `| straight to the upstream | ${o.direct_upstream_ms.p50} | ${o.direct_upstream_ms.p95} |`,
+    `| through the router, tier named (no routing) | ${o.via_router_bypass_ms.p50} | ${o.via_router_bypass_ms.p95} |`,
+    `| through the router, \`model: mechroute\` | ${o.via_router_routed_ms.p50} | ${o.via_router_routed_ms.p95} |`,
+    '',
+    `Routing overhead (p50, routed − direct): **${o.routing_overhead_p50_ms} ms**.`,
+  ].join('\n');
+}
+
+if (suite === 'server') {
+  const seconds = Number(values.seconds);
+  const result = await runServerBench({ seconds, chatRequests: Number(values.runs) }, log);
+  process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  writeResults(
+    'server',
+    result,
+    serverMarkdown(result),
+    `npm run bench -- server --seconds ${seconds} --runs ${values.runs}`,
+  );
+} else if (suite === 'encoder') {
   const runs = Number(values.runs);
   const result = await runEncoderBench(
     { modelPath: defaultEncoderPath(), runs, promptTokens: 128, throughputPrompts: 48 },
@@ -65,6 +104,6 @@ if (suite === 'encoder') {
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   writeResults('encoder', result, encoderMarkdown(result), `npm run bench -- encoder --runs ${runs}`);
 } else {
-  log(`unknown benchmark suite "${suite}"; available: encoder`);
+  log(`unknown benchmark suite "${suite}"; available: encoder, server`);
   process.exitCode = 2;
 }
