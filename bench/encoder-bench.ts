@@ -28,7 +28,7 @@ export interface EncoderBenchResult {
   tokens_per_s: { node_llama_cpp_full_prefill: number; addon_all_layers: number; addon_middle_layer: number };
   ratio_middle_layer_vs_full_prefill: number;
   ratio_middle_layer_repacked_vs_full_prefill: number;
-  throughput_prompts_per_s: { concurrency_1: number; concurrency_16: number };
+  throughput_prompts_per_s: { concurrency_1: number; concurrency_16: number; concurrency_16_batched: number };
   throughput_ratio_16_vs_1: number;
   peak_rss_mb_encoder_only: number;
 }
@@ -161,6 +161,10 @@ export async function runEncoderBench(
     log('encoder bench: throughput at concurrency 1 and 16');
     const c1 = await measureThroughput(encoder, prompts, 1, middle);
     const c16 = await measureThroughput(encoder, prompts, 16, middle);
+    // Batching distinct prompts (off by default: it changes their activations slightly).
+    const batching = await EncoderHost.create({ modelPath: options.modelPath, maxBatchPrompts: 16 });
+    const c16Batched = await measureThroughput(batching, prompts, 16, middle);
+    await batching.dispose();
     log('encoder bench: peak RSS of an encoder-only process');
     const rss = measurePeakRss(options.modelPath, prompt);
     const perSecond = (ms: number) => (options.promptTokens * 1000) / ms;
@@ -179,7 +183,11 @@ export async function runEncoderBench(
         latency.addon_middle_layer_early_exit.p50 / latency.node_llama_cpp_full_prefill.p50,
       ratio_middle_layer_repacked_vs_full_prefill:
         latency.addon_middle_layer_early_exit_repacked.p50 / latency.node_llama_cpp_full_prefill.p50,
-      throughput_prompts_per_s: { concurrency_1: c1, concurrency_16: c16 },
+      throughput_prompts_per_s: {
+        concurrency_1: c1,
+        concurrency_16: c16,
+        concurrency_16_batched: c16Batched,
+      },
       throughput_ratio_16_vs_1: c16 / c1,
       peak_rss_mb_encoder_only: rss,
     };

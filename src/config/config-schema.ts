@@ -93,7 +93,15 @@ export const EncoderConfigSchema = z.strictObject({
   gpu: z.union([z.enum(['auto', 'cuda', 'vulkan']), z.literal(false)]).default('auto'),
   context_tokens: z.number().int().min(16).default(2048),
   batch_tokens: z.number().int().min(16).default(512),
-  max_batch_prompts: z.number().int().min(1).max(256).default(16),
+  max_batch_prompts: z
+    .number()
+    .int()
+    .min(1)
+    .max(256)
+    .default(1)
+    .describe(
+      'Distinct prompts per encoder decode; >1 trades exact per-prompt activations for GPU throughput.',
+    ),
   max_prompt_tokens: z.number().int().min(2).optional(),
   queue_limit: z.number().int().min(1).default(1024),
   overflow: z.enum(['truncate-left', 'reject']).default('truncate-left'),

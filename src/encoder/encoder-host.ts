@@ -35,7 +35,13 @@ export const EncoderHostOptionsSchema = z.object({
   batchTokens: z.number().int().min(16).default(512),
   /** Longest prompt accepted; longer ones are truncated or rejected (see `overflow`). */
   maxPromptTokens: z.number().int().min(2).optional(),
-  maxBatchPrompts: z.number().int().min(1).max(256).default(16),
+  /**
+   * Distinct prompts per decode. 1 by default: llama.cpp's CPU kernels give a prompt slightly different
+   * activations in a batch than alone (up to a few per cent at the middle blocks, measured), which would
+   * make a routing decision depend on concurrent traffic — and on CPU batching gains no throughput
+   * (BENCHMARKS.md). Raise it for throughput on a GPU. Identical prompts in flight share a decode either way.
+   */
+  maxBatchPrompts: z.number().int().min(1).max(256).default(1),
   threads: z
     .number()
     .int()
@@ -263,7 +269,9 @@ export class EncoderHost implements AsyncDisposable {
     this.idle = new Promise((resolve) => {
       this.markIdle = resolve;
     });
-    void this.drainLoop();
+    // Started on a microtask, not inline: calls made back to back in one tick (Promise.all over several
+    // encode calls) then land in the same decode instead of the first one running alone.
+    queueMicrotask(() => void this.drainLoop());
   }
 
   private async drainLoop(): Promise<void> {
@@ -278,14 +286,31 @@ export class EncoderHost implements AsyncDisposable {
     }
   }
 
+  /**
+   * The next decode's items in queue order: up to `maxBatchPrompts` distinct prompts within the token
+   * budget, plus every waiting duplicate of a prompt already taken (they cost nothing extra).
+   */
   private takeBatch(): QueueItem[] {
     const batch: QueueItem[] = [];
+    const distinct = new Set<string>();
     let tokens = 0;
-    while (this.queue.length > 0 && batch.length < this.options.maxBatchPrompts) {
-      const next = this.queue[0]!;
-      if (batch.length > 0 && tokens + next.tokens.length > this.options.batchTokens) break;
-      tokens += next.tokens.length;
-      batch.push(this.queue.shift()!);
+    for (let i = 0; i < this.queue.length; ) {
+      const next = this.queue[i]!;
+      const key = tokenKey(next.tokens);
+      const fits =
+        distinct.has(key) ||
+        (distinct.size < this.options.maxBatchPrompts &&
+          (distinct.size === 0 || tokens + next.tokens.length <= this.options.batchTokens));
+      if (!fits) {
+        i += 1;
+        continue;
+      }
+      if (!distinct.has(key)) {
+        distinct.add(key);
+        tokens += next.tokens.length;
+      }
+      batch.push(next);
+      this.queue.splice(i, 1);
     }
     return batch;
   }
@@ -302,9 +327,7 @@ export class EncoderHost implements AsyncDisposable {
     const sequenceOf = new Map<string, number>();
     const sequences: Int32Array[] = [];
     const itemSequence = batch.map((item) => {
-      const key = Buffer.from(item.tokens.buffer, item.tokens.byteOffset, item.tokens.byteLength).toString(
-        'base64',
-      );
+      const key = tokenKey(item.tokens);
       let index = sequenceOf.get(key);
       if (index === undefined) {
         index = sequences.push(item.tokens) - 1;
@@ -343,4 +366,9 @@ export class EncoderHost implements AsyncDisposable {
       });
     });
   }
+}
+
+/** Identity of a tokenized prompt, for spotting the same prompt twice in flight. */
+function tokenKey(tokens: Int32Array): string {
+  return Buffer.from(tokens.buffer, tokens.byteOffset, tokens.byteLength).toString('base64');
 }
