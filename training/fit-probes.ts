@@ -1,6 +1,7 @@
 import { applyCalibrationAll, type Calibration, fitCalibration } from '../src/probes/calibration.js';
 import { type LayerScore, type Pooling, rankLayers, scoreLayers } from '../src/probes/layer-selection.js';
 import {
+  fitLogistic,
   fitLogisticCV,
   type LogisticModel,
   logisticLogits,
@@ -222,11 +223,20 @@ export function fitProbes(data: ProbeData, trainRows: readonly number[], options
 
   const linear = data.labels.map((labels) => {
     const rows = labelled(labels, fitRows);
-    const folds = innerFolds(rows, options.innerFolds ?? 3, rng, filled(labels), groups);
-    const { model } = fitLogisticCV(x, filled(labels), {
-      folds,
-      lambdas: options.lambdas ?? [10, 1, 0.1],
-    });
+    const lambdas = options.lambdas ?? [10, 1, 0.1];
+    const k = options.innerFolds ?? 3;
+    const positives = rows.filter((i) => labels[i]).length;
+    // Too few rows (or one class) for inner CV — a tier with outcomes on few traces: the grid's middle λ.
+    const model =
+      Math.min(positives, rows.length - positives) >= k
+        ? fitLogisticCV(x, filled(labels), {
+            folds: innerFolds(rows, k, rng, filled(labels), groups),
+            lambdas,
+          }).model
+        : fitLogistic(x, filled(labels), {
+            lambda: [...lambdas].sort((a, b) => a - b)[Math.floor(lambdas.length / 2)]!,
+            rows: rows.length > 0 ? rows : fitRows,
+          }).model;
     const held = labelled(labels, calibrationRows);
     const calibration =
       held.length > 0

@@ -163,7 +163,7 @@ describe('EncoderHost with the real encoder model', () => {
     const defaults = await Promise.all(
       prompts.map((p) => encoder.encode([p], { layers: [2, 9, 16], pooling: 'last' })),
     );
-    defaults.forEach(([r], i) => assert.deepEqual(r!.last, alone[i]!.last));
+    for (const [i, [r]] of defaults.entries()) assert.deepEqual(r!.last, alone[i]!.last);
     together.forEach(([r], i) => {
       assert.equal(r!.batchSize, prompts.length);
       const [early, middle, late] = r!.last!.map((v, k) => relativeError(v, alone[i]!.last![k]!));
