@@ -22,13 +22,13 @@ export interface StepLimits {
 }
 
 /**
- * The host options that make each step exactly one decode: every prompt is two requests (see
- * `encodeStep`), which the host counts twice but decodes once.
+ * The host options that make each step exactly one decode: the host counts distinct prompts (a prompt's
+ * two requests, see `encodeStep`, share one sequence).
  */
 export function hostLimitsFor(limits: StepLimits, maxPromptTokens: number) {
   return {
-    maxBatchPrompts: Math.min(256, 2 * limits.prompts),
-    batchTokens: 2 * Math.max(limits.tokens, maxPromptTokens),
+    maxBatchPrompts: Math.min(256, limits.prompts),
+    batchTokens: Math.max(limits.tokens, maxPromptTokens),
   };
 }
 
@@ -58,13 +58,12 @@ export type StepOutcome = { ok: true; record: ActivationRecord } | { ok: false; 
 /**
  * Encodes one step's prompts at every stored layer, as one decode.
  *
- * The host starts decoding the first request it gets when idle, alone; everything queued meanwhile forms
- * the next decode. So a tiny request (the bare BOS, layer 0, early exit) goes first, and the step's
- * requests, queued while it runs, make up exactly one decode: each prompt's two requests (last-token at
- * every layer; mean where the host has it) share one sequence, and no prompt is split across decodes or
- * decoded next to prompts of another step. That makes what is stored independent of timing, and with
- * one prompt per step equal to what a lone request computes. The host must be used by this caller alone
- * meanwhile (other requests would join the decode).
+ * The host batches the requests made in one turn of the event loop into one decode, counting distinct
+ * prompts: each prompt's two requests (last-token at every layer; mean where the host has it) share one
+ * sequence, and the step's prompts — within the host limits set by `hostLimitsFor` — make up exactly one
+ * decode, never split across decodes nor mixed with another step's. That makes what is stored
+ * independent of timing, and with one prompt per step equal to what a lone request computes. The host
+ * must be used by this caller alone meanwhile (other requests would join the decode).
  */
 export async function encodeStep(
   encoder: EncoderHost,
@@ -74,10 +73,6 @@ export async function encodeStep(
   const range = (n: number) => Array.from({ length: n }, (_, i) => i);
   const lastLayers = range(shape.layers);
   const meanLayers = range(shape.meanLayers);
-  // The host leaves its drain loop a few microtasks after resolving the last decode; a macrotask turn
-  // makes sure it has, or the barrier would join the step's decode instead of going alone.
-  await new Promise((resolve) => setImmediate(resolve));
-  const barrier = encoder.encode([''], { layers: [0], pooling: 'last' }).catch(() => undefined);
   const outcomes = texts.map(async (text): Promise<StepOutcome> => {
     try {
       const [[last], mean] = await Promise.all([
@@ -97,6 +92,5 @@ export async function encodeStep(
       return { ok: false, error };
     }
   });
-  await barrier;
   return Promise.all(outcomes);
 }

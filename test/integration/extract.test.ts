@@ -7,11 +7,12 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { ActivationStore, promptHash } from '../../src/activations/activation-store.js';
+import { hostLimitsFor } from '../../src/activations/encode-steps.js';
 import { type ExtractSummary, extractActivations } from '../../src/activations/extract-activations.js';
 import type { EncoderHost } from '../../src/encoder/encoder-host.js';
 import { DEFAULT_ENCODER_MODEL } from '../../src/models/manifest.js';
 import { packageRoot } from '../../src/paths.js';
-import { relativeError, sharedEncoder } from '../support/default-encoder.js';
+import { createEncoder, relativeError, sharedEncoder } from '../support/default-encoder.js';
 
 const run = promisify(execFile);
 const CLI = join(packageRoot, 'bin', 'mechroute.js');
@@ -207,7 +208,9 @@ describe('mechroute extract with the real encoder', () => {
       const part = join(dir, `part-${from}.jsonl`);
       await writeFile(part, `${lines.slice(from, to).join('\n')}\n`);
       const reference = join(dir, `reference-${from}`);
-      await extractActivations({ tracesFile: part, storeDir: reference, encoder, batch: 4 });
+      // Sized as the CLI sizes its own host for --batch 4, so a step is one decode here too.
+      await using batching = await createEncoder(hostLimitsFor({ prompts: 4, tokens: 512 }, 2048));
+      await extractActivations({ tracesFile: part, storeDir: reference, encoder: batching, batch: 4 });
       await using fresh = await ActivationStore.open({
         encoder: resumed.encoder,
         dir: reference,

@@ -27,10 +27,10 @@ describe('extraction steps', () => {
     );
   });
 
-  it('sizes the host so a step fits one decode, its two requests per prompt counted twice', () => {
+  it('sizes the host so a step fits one decode (the host counts distinct prompts)', () => {
     assert.deepEqual(hostLimitsFor({ prompts: 8, tokens: 512 }, 2048), {
-      maxBatchPrompts: 16,
-      batchTokens: 4096,
+      maxBatchPrompts: 8,
+      batchTokens: 2048,
     });
     assert.deepEqual(storeShape(18), { layers: 19, meanLayers: 17 });
   });
