@@ -301,8 +301,12 @@ function notesFor(data: TrainingData, options: TrainOptions, final: FittedProbes
       '.',
     `Features: ${final.pooling} pooling of layer(s) ${final.layers.join('+')} (${final.selection.mode}), ` +
       `chosen by ${options.layers ? 'the command line' : `inner-CV AUROC for ${data.tiers[0]} on the training rows`}.`,
-    'Metrics: outer 5-fold CV of the whole procedure (layer choice, λ, calibration refit per fold), on random ' +
-      `folds and on folds of whole ${data.groupBy ?? 'groups'}` +
+    `Probes: per-tier L2 logistic (λ by inner CV), ${options.fit?.calibration ?? 'platt'} calibration on a held-out ` +
+      `${Math.round(100 * (options.fit?.calibrationShare ?? 0.2))} % of the training rows` +
+      (data.groups ? ` (whole ${data.groupBy} groups)` : '') +
+      `; difficulty = P(${data.tiers[0]} fails).`,
+    `Metrics: outer ${options.folds ?? 5}-fold CV of the whole procedure (layer choice, λ, calibration refit per fold), on random ` +
+      `folds and on folds of whole ${data.groupBy ?? 'group'} groups` +
       (stride > 1 ? `; in the outer folds only every ${stride}th layer was a candidate` : '') +
       '. Routing: score 1 − P(cheapest tier succeeds); oracle_gap_closed and cost_saving at the ' +
       'highest-quality point of the deferral curve, *_at_p50 where P(cheapest) < 0.5.',
