@@ -1,7 +1,7 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ActivationStoreMismatchError, FileUnreadableError, InvalidFileError } from '../errors.js';
-import { formatZodIssues } from '../traces/jsonl-reader.js';
+import { formatIssuesInline } from '../zod-issues.js';
 import { POOLINGS, STORE_FORMAT_VERSION, type StoreMeta, StoreMetaSchema } from './store-format.js';
 
 /** What a writer or reader expects of a store (the parsed ActivationStoreOptions). */
@@ -34,7 +34,7 @@ export async function loadOrCreateMeta(dir: string, options: ExpectedStore): Pro
   }
   const parsed = StoreMetaSchema.safeParse(json);
   if (!parsed.success)
-    throw new InvalidFileError('activation store meta', file, formatZodIssues(parsed.error));
+    throw new InvalidFileError('activation store meta', file, formatIssuesInline(parsed.error));
   const meta = parsed.data;
   const problems: string[] = [];
   if (meta.encoder.sha256 !== options.encoder.sha256) {

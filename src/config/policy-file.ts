@@ -1,8 +1,8 @@
 import { type FSWatcher, watch } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { InvalidFileError, MechrouteError } from '../errors.js';
-import { formatIssues } from '../models/manifest-registry.js';
 import { type Policy, PolicySchema } from '../policy/policy-schema.js';
+import { formatIssues } from '../zod-issues.js';
 import { unknownTierIssues } from './config-schema.js';
 import { readStructuredFile } from './structured-file.js';
 

@@ -1,8 +1,8 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import type { z } from 'zod';
 import { InvalidFileError, ModelNotCachedError, ModelNotFoundError } from '../errors.js';
 import { manifestsDir, modelsCacheDir } from '../paths.js';
+import { formatIssues } from '../zod-issues.js';
 import { type ModelManifest, ModelManifestSchema } from './manifest.js';
 
 export interface ManifestRegistry {
@@ -11,16 +11,6 @@ export interface ManifestRegistry {
   readonly names: readonly string[];
   /** @throws ModelNotFoundError */
   get(name: string): ModelManifest;
-}
-
-/** One line per zod issue, led by its path, so a bad manifest says exactly which field to fix. */
-export function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
-  return issues
-    .map((issue) => {
-      const path = issue.path.length ? issue.path.map(String).join('.') : '(root)';
-      return `  - ${path}: ${issue.message}`;
-    })
-    .join('\n');
 }
 
 /** Parses and validates one manifest file. @throws InvalidFileError naming the file and every bad field. */

@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import { z } from 'zod';
 import { FileUnreadableError, InvalidFileError, ProbeEncoderMismatchError } from '../errors.js';
 import { TierIdSchema } from '../traces/trace-schema.js';
+import { formatIssues } from '../zod-issues.js';
 import type { Calibration } from './calibration.js';
 import type { LayerScore } from './layer-selection.js';
 import type { LogisticModel } from './logistic-regression.js';
@@ -261,14 +262,10 @@ export type TierMetrics = z.infer<typeof TierMetricsSchema>;
 export type SplitMetrics = z.infer<typeof SplitMetricsSchema>;
 export type BundleMetrics = z.infer<typeof BundleMetricsSchema>;
 
-function formatIssues(error: z.ZodError): string {
-  return error.issues.map((i) => `  - ${i.path.map(String).join('.') || '(root)'}: ${i.message}`).join('\n');
-}
-
 /** Validates an already-parsed JSON value; `file` names it in the error. No encoder check. */
 export function parseProbeBundle(value: unknown, file: string): ProbeBundle {
   const parsed = ProbeBundleSchema.safeParse(value);
-  if (!parsed.success) throw new InvalidFileError('probe bundle', file, formatIssues(parsed.error));
+  if (!parsed.success) throw new InvalidFileError('probe bundle', file, formatIssues(parsed.error.issues));
   return parsed.data;
 }
 

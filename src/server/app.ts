@@ -6,10 +6,10 @@ import Fastify, {
   type FastifyRequest,
 } from 'fastify';
 import type { z } from 'zod';
-import { formatIssues } from '../models/manifest-registry.js';
 import { parseOverrides } from '../policy/overrides.js';
 import type { RouteOverrides } from '../policy/policy-schema.js';
 import { routingPrompt } from '../router/request-router.js';
+import { formatIssues } from '../zod-issues.js';
 import { FeedbackRequestSchema, MODEL_ROUTER, RouteRequestSchema } from './api-schema.js';
 import { HttpError, toHttpError } from './http-errors.js';
 import { registerChatRoute } from './routes/chat-completions.js';

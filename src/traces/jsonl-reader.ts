@@ -2,6 +2,7 @@ import { type FileHandle, open, rename, rm } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import type { z } from 'zod';
 import { FileUnreadableError, InvalidFileError } from '../errors.js';
+import { formatIssuesInline } from '../zod-issues.js';
 import { type Trace, TraceSchema } from './trace-schema.js';
 
 /** One line that did not become a record, and why. Line numbers are 1-based, as editors show them. */
@@ -30,16 +31,6 @@ export interface JsonlReadOptions<T> {
   maxErrorsInMessage?: number;
   /** What the file holds, for the error message (default "JSONL file"). */
   what?: string;
-}
-
-/** `path: message` for every issue, so a reader can find the field without knowing zod. */
-export function formatZodIssues(error: z.ZodError): string {
-  return error.issues
-    .map((issue) => {
-      const path = issue.path.map(String).join('.');
-      return path ? `${path}: ${issue.message}` : issue.message;
-    })
-    .join('; ');
 }
 
 function idOf(value: unknown): string | undefined {
@@ -89,7 +80,7 @@ export async function readJsonl<S extends z.ZodType>(
         errors.push({
           line: lines,
           ...(id === undefined ? {} : { id }),
-          reason: formatZodIssues(parsed.error),
+          reason: formatIssuesInline(parsed.error),
         });
         continue;
       }
@@ -189,7 +180,7 @@ export class JsonlAppender<S extends z.ZodType> {
     if (!handle) throw new Error(`the appender for ${this.file} is closed`);
     const parsed = this.#schema.safeParse(record);
     if (!parsed.success) {
-      throw new InvalidFileError('record for', this.file, formatZodIssues(parsed.error));
+      throw new InvalidFileError('record for', this.file, formatIssuesInline(parsed.error));
     }
     const bytes = Buffer.from(`${JSON.stringify(parsed.data)}\n`, 'utf8');
     let offset = 0;

@@ -4,7 +4,7 @@ import { evaluateBundle } from '../../../training/evaluate-bundle.js';
 import { renderEvalResult } from '../../../training/render-report.js';
 import { parseOutputTokens, parsePrices } from '../../../training/tier-costs.js';
 import { InvalidFileError } from '../../errors.js';
-import { formatZodIssues } from '../../traces/jsonl-reader.js';
+import { formatIssuesInline } from '../../zod-issues.js';
 import { jsonNumbers } from './train.js';
 
 const EvalFlagsSchema = z.object({
@@ -44,7 +44,8 @@ export function registerEvalCommand(program: Command): void {
     )
     .action(async (raw: Record<string, unknown>) => {
       const parsed = EvalFlagsSchema.safeParse(raw);
-      if (!parsed.success) throw new InvalidFileError('options for', 'eval', formatZodIssues(parsed.error));
+      if (!parsed.success)
+        throw new InvalidFileError('options for', 'eval', formatIssuesInline(parsed.error));
       const flags = parsed.data;
       const result = await evaluateBundle({
         probes: flags.probes,

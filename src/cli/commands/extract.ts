@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { type ExtractSummary, extractActivations } from '../../activations/extract-activations.js';
 import { InvalidFileError } from '../../errors.js';
-import { formatZodIssues } from '../../traces/jsonl-reader.js';
+import { formatIssuesInline } from '../../zod-issues.js';
 import { createCountProgress } from '../count-progress.js';
 
 const count = z.coerce.number().int().min(1);
@@ -45,7 +45,7 @@ export function registerExtractCommand(program: Command): void {
     .action(async (raw: Record<string, unknown>) => {
       const parsed = ExtractFlagsSchema.safeParse(raw);
       if (!parsed.success)
-        throw new InvalidFileError('options for', 'extract', formatZodIssues(parsed.error));
+        throw new InvalidFileError('options for', 'extract', formatIssuesInline(parsed.error));
       const flags = parsed.data;
 
       const controller = new AbortController();

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { InvalidFileError } from '../../errors.js';
 import { DEFAULT_ENCODER_MODEL } from '../../models/manifest.js';
 import { resolveCachedModel } from '../../models/manifest-registry.js';
-import { formatZodIssues } from '../../traces/jsonl-reader.js';
+import { formatIssuesInline } from '../../zod-issues.js';
 import { createCountProgress } from '../count-progress.js';
 
 const LabelFlagsSchema = z.object({
@@ -36,7 +36,8 @@ export function registerLabelCommand(program: Command): void {
     .option('--json', 'print the summary as one JSON object')
     .action(async (raw: Record<string, unknown>) => {
       const parsed = LabelFlagsSchema.safeParse(raw);
-      if (!parsed.success) throw new InvalidFileError('options for', 'label', formatZodIssues(parsed.error));
+      if (!parsed.success)
+        throw new InvalidFileError('options for', 'label', formatIssuesInline(parsed.error));
       const flags = parsed.data;
       const { labelTraces } = await import('../../../training/label-traces.js');
       const { createLocalLlamaModel } = await import(

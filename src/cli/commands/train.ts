@@ -6,7 +6,7 @@ import { parseOutputTokens, parsePrices } from '../../../training/tier-costs.js'
 import { trainProbes } from '../../../training/train-probes.js';
 import { extractActivations } from '../../activations/extract-activations.js';
 import { InvalidFileError } from '../../errors.js';
-import { formatZodIssues } from '../../traces/jsonl-reader.js';
+import { formatIssuesInline } from '../../zod-issues.js';
 
 const list = (what: string) =>
   z
@@ -91,7 +91,8 @@ export function registerTrainCommand(program: Command): void {
     .option('--json', 'print the report as one JSON object')
     .action(async (raw: Record<string, unknown>) => {
       const parsed = TrainFlagsSchema.safeParse(raw);
-      if (!parsed.success) throw new InvalidFileError('options for', 'train', formatZodIssues(parsed.error));
+      if (!parsed.success)
+        throw new InvalidFileError('options for', 'train', formatIssuesInline(parsed.error));
       const flags = parsed.data;
       if (flags.steps) {
         process.stderr.write(

@@ -2,8 +2,8 @@ import { type FileHandle, open, rm } from 'node:fs/promises';
 import yauzl from 'yauzl';
 import { z } from 'zod';
 import { ChecksumMismatchError, DownloadSourceError } from '../../errors.js';
+import { formatIssues } from '../../zod-issues.js';
 import type { PypiChunksSourceSchema } from '../manifest.js';
-import { formatIssues } from '../manifest-registry.js';
 import { downloadInto, getJson } from './http-download.js';
 import type { SourceContext } from './source-context.js';
 
