@@ -42,9 +42,12 @@ const SENTENCES = [
   'Enzymes lower the activation energy required for biochemical reactions.',
 ];
 
-/** A prompt of exactly `tokens` tokens (variant `seed` picks the sentence order). */
+/**
+ * A prompt of exactly `tokens` tokens; `seed` numbers it and picks the sentence order, so prompts of
+ * different seeds differ (identical prompts in flight would share a decode and inflate throughput).
+ */
 export function makePrompt(encoder: EncoderHost, tokens: number, seed: number): string {
-  let text = '';
+  let text = `Item ${seed}. `;
   let i = seed;
   while (encoder.tokenize(text).length < tokens) {
     text += `${SENTENCES[i % SENTENCES.length]} `;

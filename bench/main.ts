@@ -67,7 +67,7 @@ function encoderMarkdown(r: EncoderBenchResult): string {
 function serverMarkdown(r: ServerBenchResult): string {
   const o = r.chat_overhead;
   return [
-    '`/v1/route` (encoder prefill at the bundle layers + probes + policy) under autocannon, loopback:',
+    '`/v1/route` (encoder prefill at the bundle layers + probes + policy) under autocannon on loopback, a new prompt for every request (one prompt per encoder decode, the default):',
     '',
     '| connections | p50 ms | p97.5 ms | requests/s | errors |',
     '|---|---|---|---|---|',

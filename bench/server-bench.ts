@@ -32,14 +32,28 @@ export interface ServerBenchResult {
 const QUESTION =
   'Question: Which gas do plants absorb from the air for photosynthesis?\nA. Oxygen\nB. Nitrogen\nC. Carbon dioxide\nD. Helium\nAnswer:';
 
+/**
+ * Every request a new prompt: identical prompts in flight share an encoder decode, and connections that
+ * cycled one list in lockstep would send the same prompt together and inflate throughput.
+ */
 async function cannon(url: string, connections: number, seconds: number) {
+  let counter = 0;
   const result = await autocannon({
     url: `${url}/v1/route`,
     method: 'POST',
     connections,
     duration: seconds,
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ prompt: QUESTION }),
+    requests: [
+      {
+        method: 'POST',
+        path: '/v1/route',
+        setupRequest: (request) => ({
+          ...request,
+          body: JSON.stringify({ prompt: QUESTION.replace('Question:', `Question ${counter++}:`) }),
+        }),
+      },
+    ],
   });
   return {
     p50_ms: result.latency.p50,
