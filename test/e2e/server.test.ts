@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import OpenAI from 'openai';
 import { DEFAULT_PROBES_PATH } from '../../src/config/config-loader.js';
+import { packageRoot } from '../../src/paths.js';
 import { type RunningServer, startServer } from '../../src/server/server.js';
 import {
   createLocalLlamaModel,
@@ -20,6 +23,7 @@ import { type OpenAIUpstream, startOpenAIUpstream } from '../support/openai-upst
  * faults injected at them. Tier choice is steered with threshold overrides: threshold 0 takes the
  * cheapest tier with a probe, threshold 1 none, so the frontier.
  */
+const run = promisify(execFile);
 const env = {
   MIXTRAL_KEY: 'sk-test-mixtral-000000000000',
   GPT4_KEY: 'sk-test-gpt4-1111111111111111',
@@ -331,6 +335,16 @@ describe('routing server', () => {
     assert.equal((await post('/v1/feedback', { request_id: 'req-unknown', success: false })).status, 404);
     const stats = await json(await fetch(`${server.url}/v1/stats`, { headers: auth }));
     assert.ok(stats.tiers['gpt-4-1106-preview'].cost_per_success_usd > 0);
+    // `mechroute stats` reads the same numbers from the running server.
+    const { stdout } = await run(
+      process.execPath,
+      [join(packageRoot, 'bin', 'mechroute.js'), 'stats', '--url', server.url],
+      {
+        env: { ...process.env, MECHROUTE_TOKEN: 'token-two' },
+      },
+    );
+    assert.match(stdout, /gpt-4-1106-preview\s+\d+/);
+    assert.match(stdout, /overall cost per success: \$\d/);
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
     for (const name of [
       'mechroute_requests_total',
