@@ -273,7 +273,14 @@ export function registerChatRoute(app: FastifyInstance, services: RouterServices
         'x-mechroute-answered-by': attempts.at(-1)!.tier,
       });
       for await (const line of toOpenAISse(replay(), { ...meta, model: attempts.at(-1)!.tier })) {
-        if (!reply.raw.write(line)) await new Promise((resolve) => reply.raw.once('drain', resolve));
+        if (reply.raw.destroyed) break; // the client left: the abort above has stopped the tier
+        if (!reply.raw.write(line)) {
+          // A slow reader: wait for room, or for the socket to go away (no 'drain' comes then).
+          await new Promise((resolve) => {
+            reply.raw.once('drain', resolve);
+            reply.raw.once('close', resolve);
+          });
+        }
       }
       reply.raw.end();
       const tier = attempts.at(-1)!.tier;
