@@ -9,12 +9,14 @@ import type { TrainingData } from './training-data.js';
  * Outer k-fold cross-validation of the whole fitting procedure: each outer fold's training rows go
  * through `fitProbes` (layer choice, λ, calibration, MLP — all refit), and only its test rows are
  * predicted. The pooled out-of-fold predictions are scored, next to the baselines fitted on the same
- * training rows. `random` folds are stratified by the cheapest tier's outcome; `group` folds hold whole
+ * training rows. `random` folds are stratified by the reference tier's outcome (`data.reference`, default
+ * the cheapest); `group` folds hold whole
  * groups (MMLU subjects) out, and then the inner splits hold out groups too.
  */
 export type SplitKind = 'random' | 'group';
 
-export type CvData = Pick<TrainingData, 'features' | 'labels' | 'costs' | 'tiers' | 'groups' | 'groupBy'>;
+export type CvData = Pick<TrainingData, 'features' | 'labels' | 'costs' | 'tiers' | 'groups' | 'groupBy'> &
+  Partial<Pick<TrainingData, 'reference'>>;
 
 export interface CvOptions extends Omit<FitOptions, 'rng' | 'groups' | 'onLayer' | 'candidates'> {
   /** Outer folds (default 5). */
@@ -40,7 +42,7 @@ export interface CvResult {
   mlp?: HeadMetrics;
   /** By name: `<group field>-prior` (e.g. `subject-prior`) and `random`. */
   baselines: Record<string, HeadMetrics>;
-  /** Of the difficulty score (P̂(cheapest fails)) for the event "the cheapest tier fails". */
+  /** Of the difficulty score (P̂(reference fails)) for the event "the reference tier fails". */
   difficulty: TierMetricsOut;
   /** What each outer fold's procedure chose, to show how stable the choice is. */
   choices: FoldChoice[];
@@ -55,7 +57,7 @@ export function outerFolds(data: CvData, kind: SplitKind, k: number, seed: numbe
     n,
     k,
     rng,
-    data.labels[0]!.map((l) => l === true),
+    data.labels[data.reference ?? 0]!.map((l) => l === true),
   );
 }
 
@@ -77,6 +79,7 @@ export function crossValidate(
   const n = data.labels[0]!.length;
   const folds = outerFolds(data, kind, k, options.seed);
   const tiers = data.tiers.length;
+  const ref = data.reference ?? 0;
   const oof = {
     linear: data.tiers.map(() => new Float64Array(n)),
     mlp: data.tiers.map(() => new Float64Array(n)),
@@ -127,16 +130,17 @@ export function crossValidate(
         data.labels,
         data.costs,
         fold.test,
+        ref,
       ),
     );
-  const difficultyTarget = data.labels[0]!.map((l) => (l === null ? null : !l));
+  const difficultyTarget = data.labels[ref]!.map((l) => (l === null ? null : !l));
   const priorName = `${data.groupBy ?? 'group'}-prior`;
   return {
     kind,
     description:
       kind === 'group'
         ? `${k}-fold over whole ${data.groupBy} groups (no ${data.groupBy} in both parts), procedure refit per fold`
-        : `${k}-fold over random rows (stratified by the cheapest tier's outcome), procedure refit per fold`,
+        : `${k}-fold over random rows (stratified by the ${ref === 0 ? 'cheapest' : 'reference'} tier's outcome), procedure refit per fold`,
     folds: k,
     n,
     linear: averageHeads(perFold(oof.linear)),
@@ -148,7 +152,7 @@ export function crossValidate(
     difficulty: averageRecords(
       folds.map((fold) =>
         tierMetrics(
-          Float64Array.from(fold.test, (i) => 1 - oof.linear[0]![i]!),
+          Float64Array.from(fold.test, (i) => 1 - oof.linear[ref]![i]!),
           difficultyTarget,
           fold.test,
         ),

@@ -143,9 +143,17 @@ export async function evaluateBundle(options: EvaluateOptions): Promise<EvalResu
   const dim = bundle.features.layers.length * bundle.encoder.embedding_width;
   const predictions = predictProbesBatch(bundle, createMatrix(features.data, traces.length, dim));
 
-  // Routing: the bundle's cheapest tier against its dearest one that the traces have outcomes for.
+  // Routing: the bundle's reference tier (its difficulty tier, else the cheapest) against its dearest one
+  // that the traces have outcomes for.
+  const { difficulty } = bundle;
+  const weak =
+    difficulty.kind === 'tier-failure' && bundleTiers.includes(difficulty.tier)
+      ? difficulty.tier
+      : bundleTiers[0]!;
   const present = bundleTiers.filter((id) => traces.some((t) => t.outcomes[id] !== undefined));
-  const tiers = present.includes(bundleTiers[0]!) ? present : [bundleTiers[0]!, ...present];
+  const tiers = present.includes(weak)
+    ? present
+    : bundleTiers.filter((id) => id === weak || present.includes(id));
   const prices = Object.fromEntries(bundle.tiers.flatMap((t) => (t.price ? [[t.id, t.price]] : [])));
   const costs = costTable(traces, features.tokens, tiers, {
     ...options.costs,
@@ -162,6 +170,7 @@ export async function evaluateBundle(options: EvaluateOptions): Promise<EvalResu
     labels,
     tiers.map((id) => costs.costs[id]!),
     rows,
+    tiers.indexOf(weak),
   );
   const pick = (key: 'auroc' | 'brier' | 'ece' | 'accuracy') =>
     Object.fromEntries(Object.entries(metrics.tiers).map(([id, m]) => [id, m[key]]));

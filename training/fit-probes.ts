@@ -20,8 +20,8 @@ import type { FeatureSource } from './training-data.js';
  * parts of those rows only. With `groups`, every inner split (layer-scoring folds, λ folds, the
  * calibration part) holds out whole groups, so the choices are made for unseen subjects.
  *
- * Order: split off a calibration part → score layers on (a subsample of) the rest, for the cheapest
- * tier's label → maybe concatenate the top two → standardise → per tier, an L2 logistic probe with λ by
+ * Order: split off a calibration part → score layers on (a subsample of) the rest, for the reference
+ * tier's label (the cheapest by default) → maybe concatenate the top two → standardise → per tier, an L2 logistic probe with λ by
  * inner CV → Platt (or isotonic) on the calibration part → the shared-trunk MLP, calibrated the same way.
  */
 export interface LayerSpec {
@@ -83,6 +83,8 @@ export interface ProbeData {
   features: FeatureSource;
   /** Per tier (cheapest first), per row. */
   labels: readonly (readonly (boolean | null)[])[];
+  /** Index of the tier whose label layer selection scores (default 0, the cheapest). */
+  reference?: number;
 }
 
 const labelled = (labels: readonly (boolean | null)[], rows: readonly number[]) =>
@@ -157,7 +159,7 @@ function selectLayers(data: ProbeData, rows: readonly number[], options: FitOpti
       mode: { mode: 'fixed' },
     };
   }
-  const target = data.labels[0]!;
+  const target = data.labels[data.reference ?? 0]!;
   let scoring = labelled(target, rows);
   const maxRows = options.layerRows ?? 1000;
   if (scoring.length > maxRows)
@@ -225,6 +227,17 @@ export function fitProbes(data: ProbeData, trainRows: readonly number[], options
     const rows = labelled(labels, fitRows);
     const lambdas = options.lambdas ?? [10, 1, 0.1];
     const k = options.innerFolds ?? 3;
+    if (rows.length === 0) {
+      // A tier with outcomes on only some traces, none of them in the fit part (e.g. its only group went to
+      // calibration): a constant at its smoothed success rate over the training rows it has outcomes on —
+      // never a probe fit on rows without its outcomes as if they were failures.
+      const known = labelled(labels, trainRows);
+      const rate = (known.filter((i) => labels[i]).length + 0.5) / (known.length + 1);
+      return {
+        model: { weights: new Float64Array(x.cols), bias: Math.log(rate / (1 - rate)), lambda: 0 },
+        calibration: { kind: 'none' } as Calibration,
+      };
+    }
     const positives = rows.filter((i) => labels[i]).length;
     // Too few rows (or one class) for inner CV — a tier with outcomes on few traces: the grid's middle λ.
     const model =
@@ -235,7 +248,7 @@ export function fitProbes(data: ProbeData, trainRows: readonly number[], options
           }).model
         : fitLogistic(x, filled(labels), {
             lambda: [...lambdas].sort((a, b) => a - b)[Math.floor(lambdas.length / 2)]!,
-            rows: rows.length > 0 ? rows : fitRows,
+            rows,
           }).model;
     const held = labelled(labels, calibrationRows);
     const calibration =

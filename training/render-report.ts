@@ -52,7 +52,7 @@ export function headsTable(tiers: readonly string[], heads: Record<string, HeadM
   return table(headers, rows);
 }
 
-function splitSection(cv: CvResult, tiers: readonly string[]): string {
+function splitSection(cv: CvResult, tiers: readonly string[], reference: string): string {
   const heads: Record<string, HeadMetrics | undefined> = { linear: cv.linear, mlp: cv.mlp, ...cv.baselines };
   const r = cv.linear.routing;
   const choices = cv.choices
@@ -69,7 +69,7 @@ function splitSection(cv: CvResult, tiers: readonly string[]): string {
         `${pct(r.quality_at_p50)}, ${pct(r.strong_share_at_p50)} strong, gap closed ${pct(r.oracle_gap_closed_at_p50)}, ` +
         `cost saving ${pct(r.cost_saving_at_p50)}`
       : '',
-    `difficulty (P(${tiers[0]} fails)): AUROC ${fmt(cv.difficulty.auroc)}`,
+    `difficulty (P(${reference} fails)): AUROC ${fmt(cv.difficulty.auroc)}`,
     `per-fold choices: ${choices}`,
   ].join('\n');
 }
@@ -86,6 +86,8 @@ export function renderTrainReport(report: TrainReport): string {
     `store: ${report.store}`,
     `encoder: ${report.encoder.name} (${report.encoder.layers} blocks × ${report.encoder.embedding_width})`,
     '',
+    `reference tier (layer selection, fold stratification, difficulty, routing weak side): ${report.reference_tier}` +
+      (report.reference_reason ? ` (${report.reference_reason})` : ''),
     'Tiers (cheapest first):',
     table(
       ['tier', 'n', 'success', 'USD/Mtok in/out', 'output tokens assumed', 'mean cost/trace'],
@@ -120,7 +122,7 @@ export function renderTrainReport(report: TrainReport): string {
   }
   for (const kind of ['random', 'group'] as const) {
     const cv = report.splits[kind];
-    if (cv) out.push(splitSection(cv, tiers), '');
+    if (cv) out.push(splitSection(cv, tiers, report.reference_tier), '');
   }
   for (const [name, why] of Object.entries(report.skipped_splits)) out.push(`skipped ${name} split: ${why}`);
   const c = report.chosen;

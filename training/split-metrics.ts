@@ -162,24 +162,28 @@ export interface HeadMetrics {
   routing?: RoutingMetricsOut;
 }
 
-/** Tier and routing metrics of one head (a probe kind or a baseline); routing between tiers[0] and the last. */
+/**
+ * Tier and routing metrics of one head (a probe kind or a baseline); routing between the reference tier
+ * (`tiers[reference]`, default the cheapest) and the last (dearest) one.
+ */
 export function headMetrics(
   tiers: readonly string[],
   probs: readonly ArrayLike<number>[],
   labels: readonly (readonly (boolean | null)[])[],
   costs: readonly (readonly number[])[],
   rows: readonly number[],
+  reference = 0,
 ): HeadMetrics {
   const last = tiers.length - 1;
   const routing =
-    last > 0
+    last > reference
       ? routingMetrics({
-          weakTier: tiers[0]!,
+          weakTier: tiers[reference]!,
           strongTier: tiers[last]!,
-          pWeak: probs[0]!,
-          weakLabels: labels[0]!,
+          pWeak: probs[reference]!,
+          weakLabels: labels[reference]!,
           strongLabels: labels[last]!,
-          weakCosts: costs[0]!,
+          weakCosts: costs[reference]!,
           strongCosts: costs[last]!,
           rows,
         })

@@ -60,6 +60,9 @@ export interface TrainReport {
     mean_cost_usd: number;
   }[];
   group_by: string | null;
+  /** Layer selection, fold stratification, difficulty and the weak side of the routing metrics use it. */
+  reference_tier: string;
+  reference_reason: string;
   layer_selection_tier: string;
   layer_table: ReturnType<typeof layerTableJson>;
   chosen: {
@@ -80,10 +83,11 @@ export interface TrainReport {
   seconds: number;
 }
 
-const meanAuroc = (head: HeadMetrics | undefined) => {
+const meanAuroc = (head: HeadMetrics | undefined, only: readonly string[]) => {
   if (!head) return Number.NaN;
-  const values = Object.values(head.tiers)
-    .map((m) => m.auroc)
+  const values = Object.entries(head.tiers)
+    .filter(([id]) => only.includes(id))
+    .map(([, m]) => m.auroc)
     .filter(Number.isFinite);
   return values.length === 0 ? Number.NaN : values.reduce((s, v) => s + v, 0) / values.length;
 };
@@ -122,8 +126,11 @@ export async function trainProbes(
   const data = await loadTrainingData(options);
   try {
     const n = data.traces.length;
+    const referenceTier = data.tiers[data.reference]!;
+    const referenceReason = referenceReasonOf(data, options);
     say(
-      `${n} traces with activations (${data.missingActivations.length} without, not used), tiers cheapest first: ${data.tiers.join(', ')}`,
+      `${n} traces with activations (${data.missingActivations.length} without, not used), tiers cheapest first: ${data.tiers.join(', ')}; ` +
+        `reference tier ${referenceTier} (${referenceReason})`,
     );
     if (options.layers) {
       const pooling = options.pooling ?? 'last';
@@ -183,12 +190,16 @@ export async function trainProbes(
 
     // The head that predicts: the one with the higher mean out-of-fold AUROC, on whole held-out groups
     // when that split exists (the deployment case: prompts unlike the training ones), else random.
+    // Over the tiers with outcomes on every row: a tier labelled on a few traces (a local tier run on a
+    // small set) has an AUROC too noisy to decide the head for all of them.
+    const covering = data.tiers.filter((_, t) => data.labels[t]!.every((l) => l !== null));
+    const judged = covering.length > 0 ? covering : data.tiers;
     const judge = splits.group ?? splits.random;
-    const linearAuroc = meanAuroc(judge?.linear);
-    const mlpAuroc = meanAuroc(judge?.mlp);
+    const linearAuroc = meanAuroc(judge?.linear, judged);
+    const mlpAuroc = meanAuroc(judge?.mlp, judged);
     const prefer: 'linear' | 'mlp' = final.mlp && mlpAuroc > linearAuroc ? 'mlp' : 'linear';
     const preferReason = judge
-      ? `mean out-of-fold AUROC over tiers on the ${judge.kind === 'group' ? `by-${data.groupBy}` : 'random'} split: ` +
+      ? `mean out-of-fold AUROC over ${judged.length === data.tiers.length ? 'tiers' : `${judged.join(', ')}`} on the ${judge.kind === 'group' ? `by-${data.groupBy}` : 'random'} split: ` +
         `linear ${linearAuroc.toFixed(4)}, MLP ${Number.isNaN(mlpAuroc) ? 'n/a' : mlpAuroc.toFixed(4)}`
       : 'no cross-validation: linear by default';
 
@@ -207,11 +218,11 @@ export async function trainProbes(
       ),
       ...(final.mlp ? { mlp: mlpHead(final.mlp.model, data.tiers, final.mlp.calibration) } : {}),
       prefer,
-      difficulty: { kind: 'tier-failure', tier: data.tiers[0]! },
+      difficulty: { kind: 'tier-failure', tier: referenceTier },
       metrics: {
         splits: bundleSplits,
         ...(final.layerTable.length > 0 ? { layers: layerTableJson(final.layerTable) } : {}),
-        layer_selection_tier: data.tiers[0]!,
+        layer_selection_tier: referenceTier,
       },
       trained_at: new Date().toISOString(),
       traces_sha256: data.tracesSha256,
@@ -245,7 +256,9 @@ export async function trainProbes(
         };
       }),
       group_by: data.groupBy ?? null,
-      layer_selection_tier: data.tiers[0]!,
+      reference_tier: referenceTier,
+      reference_reason: referenceReason,
+      layer_selection_tier: referenceTier,
       layer_table: layerTableJson(final.layerTable),
       chosen: {
         layers: final.layers,
@@ -277,11 +290,24 @@ export async function trainProbes(
   }
 }
 
+function referenceReasonOf(data: TrainingData, options: TrainOptions): string {
+  if (options.referenceTier !== undefined) return '--reference-tier';
+  const covers = data.labels[data.reference]!.every((l) => l !== null);
+  return covers
+    ? 'the cheapest tier with outcomes on every row'
+    : 'no tier has outcomes on every row: the one with the most';
+}
+
 function notesFor(data: TrainingData, options: TrainOptions, final: FittedProbes, stride: number): string {
   const tokens = data.tiers
     .map((t) => `${t}: ${data.costTable.assumedOutputTokens[t]} output token(s)`)
     .join(', ');
   const local = data.costTable.assumedLocal;
+  const reference = data.tiers[data.reference]!;
+  const partial = data.tiers.flatMap((t, k) => {
+    const count = data.labels[k]!.filter((l) => l !== null).length;
+    return count < data.traces.length ? [`${t} ${count}`] : [];
+  });
   return [
     options.command ? `Trained with: ${options.command}` : undefined,
     `Data: ${data.traces.length} traces of ${data.tracesFile} with activations in the store` +
@@ -289,6 +315,11 @@ function notesFor(data: TrainingData, options: TrainOptions, final: FittedProbes
         ? ` (${data.missingActivations.length} traces had no activations and were not used)`
         : '') +
       '.',
+    `Reference tier: ${reference} (${referenceReasonOf(data, options)}); it is the label of layer selection, ` +
+      'the stratum of the random folds, the difficulty head and the weak side of the routing metrics.' +
+      (partial.length > 0
+        ? ` Tiers with outcomes on only some rows, whose probes are fit on those rows: ${partial.join(', ')} of ${data.traces.length}.`
+        : ''),
     `Costs: per-trace cost or token counts when the trace has them; otherwise prompt tokens counted with ` +
       `the encoder's tokenizer (${data.encoder.name}) and assumed outputs of ${tokens}. Prices (USD/Mtok in/out): ` +
       data.tiers
@@ -300,16 +331,17 @@ function notesFor(data: TrainingData, options: TrainOptions, final: FittedProbes
       (local.length > 0 ? ` (${local.join(', ')}: no price known, taken as a free local tier)` : '') +
       '.',
     `Features: ${final.pooling} pooling of layer(s) ${final.layers.join('+')} (${final.selection.mode}), ` +
-      `chosen by ${options.layers ? 'the command line' : `inner-CV AUROC for ${data.tiers[0]} on the training rows`}.`,
+      `chosen by ${options.layers ? 'the command line' : `inner-CV AUROC for ${reference} on the training rows`}.`,
     `Probes: per-tier L2 logistic (λ by inner CV), ${options.fit?.calibration ?? 'platt'} calibration on a held-out ` +
       `${Math.round(100 * (options.fit?.calibrationShare ?? 0.2))} % of the training rows` +
       (data.groups ? ` (whole ${data.groupBy} groups)` : '') +
-      `; difficulty = P(${data.tiers[0]} fails).`,
+      `; difficulty = P(${reference} fails).`,
     `Metrics: outer ${options.folds ?? 5}-fold CV of the whole procedure (layer choice, λ, calibration refit per fold), on random ` +
       `folds and on folds of whole ${data.groupBy ?? 'group'} groups` +
       (stride > 1 ? `; in the outer folds only every ${stride}th layer was a candidate` : '') +
-      '. Routing: score 1 − P(cheapest tier succeeds); oracle_gap_closed and cost_saving at the ' +
-      'highest-quality point of the deferral curve, *_at_p50 where P(cheapest) < 0.5.',
+      `. Routing: ${reference} (weak) → ${data.tiers[data.tiers.length - 1]} (strong), score 1 − P(${reference} succeeds); ` +
+      'oracle_gap_closed and cost_saving at the highest-quality point of the deferral curve, *_at_p50 where ' +
+      `P(${reference}) < 0.5.`,
   ]
     .filter((s) => s !== undefined)
     .join('\n');

@@ -27,6 +27,11 @@ export interface TrainingDataOptions {
   /** Trace field whole groups are held out by: `auto` (subject, else dataset), a field name, or `none`. */
   groupBy?: string;
   costs?: CostOptions;
+  /**
+   * The reference tier (default: the cheapest tier with an outcome on every row; else the tier with the
+   * most outcomes, the cheaper on ties).
+   */
+  referenceTier?: string;
 }
 
 export interface FeatureSource {
@@ -51,6 +56,11 @@ export interface TrainingData {
   promptTokens: number[];
   /** Cheapest first. */
   tiers: string[];
+  /**
+   * Index into `tiers` of the reference tier: the one layer selection, fold stratification, the difficulty
+   * head (P(reference fails)) and the weak side of the routing metrics use. See `referenceTierIndex`.
+   */
+  reference: number;
   /** Per tier (in `tiers` order), per row: the outcome, or null where the trace has none for that tier. */
   labels: (boolean | null)[][];
   /** Per tier, per row, USD. */
@@ -66,6 +76,19 @@ export interface TrainingData {
   withoutOutcomes: { id: string }[];
   features: FeatureSource;
   close(): Promise<void>;
+}
+
+/**
+ * The default reference tier, given labels per tier cheapest first: the cheapest tier with an outcome on
+ * every row, else the tier with the most outcomes (the cheaper on ties).
+ */
+export function referenceTierIndex(labels: readonly (readonly (boolean | null)[])[]): number {
+  const counts = labels.map((l) => l.filter((v) => v !== null && v !== undefined).length);
+  const full = labels.findIndex((l, t) => counts[t] === l.length);
+  if (full >= 0) return full;
+  let best = 0;
+  for (let t = 1; t < counts.length; t += 1) if (counts[t]! > counts[best]!) best = t;
+  return best;
 }
 
 /** Resolves `auto` to the field the traces carry; undefined when there is nothing to group by. */
@@ -183,6 +206,18 @@ export async function loadTrainingData(options: TrainingDataOptions): Promise<Tr
     const table = costTable(traces, promptTokens, wanted, options.costs);
     const tiers = orderByCost(wanted, table);
     const field = groupField(traces, options.groupBy);
+    const labels = tiers.map((tier) =>
+      traces.map((t) => (t.outcomes[tier] === undefined ? null : successOf(t.outcomes[tier]!))),
+    );
+    let reference: number;
+    if (options.referenceTier !== undefined) {
+      reference = tiers.indexOf(options.referenceTier);
+      if (reference < 0) {
+        throw new TrainingDataError(
+          `--reference-tier ${options.referenceTier}: not one of the trained tiers (${tiers.join(', ')})`,
+        );
+      }
+    } else reference = referenceTierIndex(labels);
     return {
       tracesFile: options.tracesFile,
       tracesSha256,
@@ -193,9 +228,8 @@ export async function loadTrainingData(options: TrainingDataOptions): Promise<Tr
       hashes,
       promptTokens,
       tiers,
-      labels: tiers.map((tier) =>
-        traces.map((t) => (t.outcomes[tier] === undefined ? null : successOf(t.outcomes[tier]!))),
-      ),
+      reference,
+      labels,
       costs: tiers.map((tier) => table.costs[tier]!),
       costTable: table,
       ...(field ? { groupBy: field, groups: traces.map((t) => groupOf(t, field)) } : {}),

@@ -21,7 +21,8 @@ import { type OpenAIUpstream, startOpenAIUpstream } from '../support/openai-upst
  * The routing server end to end: the real encoder, the shipped default probes, a real local tier, and
  * two real OpenAI-compatible upstreams on 127.0.0.1 (serving the local model) as the remote tiers, with
  * faults injected at them. Tier choice is steered with threshold overrides: threshold 0 takes the
- * cheapest tier with a probe, threshold 1 none, so the frontier.
+ * cheapest tier with a probe (the local one), threshold 1 none, so the frontier, and a threshold between
+ * two tiers' P(success) the dearer of them.
  */
 const run = promisify(execFile);
 const env = {
@@ -172,7 +173,7 @@ describe('routing server', () => {
     assert.equal(response.status, 200);
     const body = await json(response);
     assert.ok(['mixtral-8x7b-instruct', 'gpt-4-1106-preview'].includes(body.tier));
-    for (const tier of ['mixtral-8x7b-instruct', 'gpt-4-1106-preview']) {
+    for (const tier of ['gemma-3-270m', 'mixtral-8x7b-instruct', 'gpt-4-1106-preview']) {
       assert.ok(body.p_success[tier] > 0 && body.p_success[tier] < 1, `p_success for ${tier}`);
     }
     assert.ok(body.difficulty >= 0 && body.difficulty <= 1);
@@ -192,8 +193,9 @@ describe('routing server', () => {
         { headers: { 'x-mechroute-threshold': '0' } },
       )
       .withResponse();
-    assert.equal(response.headers.get('x-mechroute-tier'), 'mixtral-8x7b-instruct');
-    assert.equal(data.model, 'mixtral-8x7b-instruct');
+    // Threshold 0: the cheapest tier with a probe, the local one since the default bundle probes it.
+    assert.equal(response.headers.get('x-mechroute-tier'), 'gemma-3-270m');
+    assert.equal(data.model, 'gemma-3-270m');
     assert.ok(typeof data.choices[0]!.message.content === 'string');
     assert.ok(data.usage!.completion_tokens > 0);
 
@@ -237,8 +239,12 @@ describe('routing server', () => {
 
   it('fails over to the next tier up before the first byte, and never silently truncates a stream', async () => {
     gpt4.setFault(undefined);
+    // A threshold between the local tier's P(success) and Mixtral's decides Mixtral.
+    const { p_success: p } = await json(await post('/v1/route', { prompt: PROMPT }));
+    assert.ok(p['gemma-3-270m'] < p['mixtral-8x7b-instruct'], JSON.stringify(p));
+    const between = (p['gemma-3-270m'] + p['mixtral-8x7b-instruct']) / 2;
     mixtralB.setFault({ kind: 'reset' });
-    const routed = await chat({}, { 'x-mechroute-threshold': '0' });
+    const routed = await chat({}, { 'x-mechroute-threshold': String(between) });
     mixtralB.setFault(undefined);
     assert.equal(routed.status, 200);
     const body = await json(routed);

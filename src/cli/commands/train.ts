@@ -20,6 +20,7 @@ const TrainFlagsSchema = z.object({
   model: z.string().min(1).optional(),
   out: z.string().min(1).optional(),
   tiers: list('--tiers').optional(),
+  referenceTier: z.string().min(1).optional(),
   groupBy: z.string().min(1).default('auto'),
   layers: z
     .string()
@@ -59,6 +60,11 @@ export function registerTrainCommand(program: Command): void {
     .option('--model <name>', 'encoder model (a manifest in models/); default: the default encoder')
     .option('--out <file>', 'bundle to write (default: probes/<traces name>.json)')
     .option('--tiers <ids>', 'only these tiers, comma-separated (default: every tier with outcomes)')
+    .option(
+      '--reference-tier <id>',
+      'tier for layer selection, fold stratification, difficulty and the routing metrics’ weak side ' +
+        '(default: the cheapest tier with outcomes on every trace, else the one with the most)',
+    )
     .option(
       '--group-by <field>',
       'trace field whole groups are held out by: auto (subject, else dataset), a field, or none',
@@ -136,6 +142,7 @@ export function registerTrainCommand(program: Command): void {
         ...(flags.model ? { model: flags.model } : {}),
         ...(flags.store ? { storeDir: flags.store } : {}),
         ...(flags.tiers ? { tiers: flags.tiers } : {}),
+        ...(flags.referenceTier ? { referenceTier: flags.referenceTier } : {}),
         ...(flags.layers === 'auto' ? {} : { layers: flags.layers.split(',').map(Number) }),
         ...(flags.pooling === 'auto' ? {} : { pooling: flags.pooling }),
         onProgress: say,
