@@ -4,9 +4,7 @@ import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { DEFAULT_PROBES_PATH } from '../src/config/config-loader.js';
 import { type RunningServer, startServer } from '../src/server/server.js';
-import { createLocalLlamaModel } from '../src/tiers/providers/local-llama/local-llama-model.js';
-import { defaultEncoderPath } from '../test/support/default-encoder.js';
-import { startOpenAIUpstream } from '../test/support/openai-upstream.js';
+import { createUpstreamModel, startOpenAIUpstream } from '../test/support/openai-upstream.js';
 import { type LatencySummary, summarize } from './stats.js';
 
 export interface ServerBenchOptions {
@@ -73,12 +71,7 @@ export async function runServerBench(
   log: (line: string) => void,
 ): Promise<ServerBenchResult> {
   const dir = await mkdtemp(join(tmpdir(), 'mechroute-bench-'));
-  const local = await createLocalLlamaModel({
-    modelPath: defaultEncoderPath(),
-    tier: 'upstream',
-    sequences: 2,
-    contextSize: 512,
-  });
+  const local = await createUpstreamModel(2);
   const upstream = await startOpenAIUpstream({ model: local });
   let server: RunningServer | undefined;
   try {

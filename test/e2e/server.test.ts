@@ -10,12 +10,8 @@ import OpenAI from 'openai';
 import { DEFAULT_PROBES_PATH } from '../../src/config/config-loader.js';
 import { packageRoot } from '../../src/paths.js';
 import { type RunningServer, startServer } from '../../src/server/server.js';
-import {
-  createLocalLlamaModel,
-  type LocalLlamaModel,
-} from '../../src/tiers/providers/local-llama/local-llama-model.js';
-import { defaultEncoderPath } from '../support/default-encoder.js';
-import { type OpenAIUpstream, startOpenAIUpstream } from '../support/openai-upstream.js';
+import type { LocalLlamaModel } from '../../src/tiers/providers/local-llama/local-llama-model.js';
+import { createUpstreamModel, type OpenAIUpstream, startOpenAIUpstream } from '../support/openai-upstream.js';
 
 /**
  * The routing server end to end: the real encoder, the shipped default probes, a real local tier, and
@@ -47,12 +43,7 @@ const policyYaml = (version: string, threshold = 0.5) =>
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'mechroute-e2e-'));
-  local = await createLocalLlamaModel({
-    modelPath: defaultEncoderPath(),
-    tier: 'upstream',
-    sequences: 4,
-    contextSize: 512,
-  });
+  local = await createUpstreamModel();
   mixtralA = await startOpenAIUpstream({ model: local, apiKey: env.MIXTRAL_KEY });
   mixtralB = await startOpenAIUpstream({ model: local, apiKey: env.MIXTRAL_KEY });
   gpt4 = await startOpenAIUpstream({ model: local, apiKey: env.GPT4_KEY });

@@ -2,14 +2,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { TierConfigSchema } from '../../src/config/config-schema.js';
-import {
-  createLocalLlamaModel,
-  type LocalLlamaModel,
-} from '../../src/tiers/providers/local-llama/local-llama-model.js';
+import type { LocalLlamaModel } from '../../src/tiers/providers/local-llama/local-llama-model.js';
 import { type StreamPart, TierError, type TierRequest } from '../../src/tiers/tier-model.js';
 import { createTierPool, type TierPool, type TierPoolDeps } from '../../src/tiers/tier-pool.js';
 import { defaultEncoderPath } from '../support/default-encoder.js';
-import { type OpenAIUpstream, startOpenAIUpstream } from '../support/openai-upstream.js';
+import { createUpstreamModel, type OpenAIUpstream, startOpenAIUpstream } from '../support/openai-upstream.js';
 
 /**
  * The tier pool against real HTTP and a real model: two fastify upstreams on 127.0.0.1 serve the
@@ -28,12 +25,7 @@ let a: OpenAIUpstream;
 let b: OpenAIUpstream;
 
 before(async () => {
-  local = await createLocalLlamaModel({
-    modelPath: defaultEncoderPath(),
-    tier: 'upstream',
-    sequences: 4,
-    contextSize: 512,
-  });
+  local = await createUpstreamModel();
   a = await startOpenAIUpstream({ model: local, apiKey: env.UP_KEY_A });
   b = await startOpenAIUpstream({ model: local, apiKey: env.UP_KEY_B });
 });

@@ -2,7 +2,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import Fastify, { type FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { buildChatCompletion, openAIError, toOpenAISse } from '../../src/tiers/openai-sse.js';
+import {
+  createLocalLlamaModel,
+  type LocalLlamaModel,
+} from '../../src/tiers/providers/local-llama/local-llama-model.js';
 import { type TierModel, type TierRequest, toTierError } from '../../src/tiers/tier-model.js';
+import { defaultEncoderPath } from './default-encoder.js';
 
 /**
  * A real OpenAI-compatible server on 127.0.0.1 serving a real TierModel (the local model in tests),
@@ -232,4 +237,14 @@ export async function startOpenAIUpstream(options: {
     },
     close: () => app.close(),
   };
+}
+
+/** The default GGUF served by the local provider: what the upstreams of tests and benchmarks answer with. */
+export function createUpstreamModel(sequences = 4): Promise<LocalLlamaModel> {
+  return createLocalLlamaModel({
+    modelPath: defaultEncoderPath(),
+    tier: 'upstream',
+    sequences,
+    contextSize: 512,
+  });
 }
