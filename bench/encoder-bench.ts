@@ -98,14 +98,12 @@ async function rssChild(): Promise<void> {
   process.stdout.write(`${process.resourceUsage().maxRSS / 1024}\n`);
 }
 
-/** Every layer's last token and every mean-poolable layer's mean: two requests, decoded once. */
+/** Every layer's last token and every mean-poolable layer's mean, in one decode. */
 function encodeAllLayers(encoder: EncoderHost, prompt: string) {
-  const n = encoder.info.layers;
-  const all = Array.from({ length: n + 1 }, (_, i) => i);
-  return Promise.all([
-    encoder.encode([prompt], { layers: all, pooling: 'last' }),
-    encoder.encode([prompt], { layers: all.slice(0, n - 1), pooling: 'mean' }),
-  ]);
+  return encoder.encodeBothPoolings(
+    prompt,
+    Array.from({ length: encoder.info.layers + 1 }, (_, i) => i),
+  );
 }
 
 export async function runEncoderBench(

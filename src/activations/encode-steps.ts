@@ -70,21 +70,17 @@ export async function encodeStep(
   texts: readonly string[],
   shape: StoreShape,
 ): Promise<StepOutcome[]> {
-  const range = (n: number) => Array.from({ length: n }, (_, i) => i);
-  const lastLayers = range(shape.layers);
-  const meanLayers = range(shape.meanLayers);
+  const layers = Array.from({ length: shape.layers }, (_, i) => i);
   const outcomes = texts.map(async (text): Promise<StepOutcome> => {
     try {
-      const [[last], mean] = await Promise.all([
-        encoder.encode([text], { layers: lastLayers, pooling: 'last' }),
-        meanLayers.length > 0 ? encoder.encode([text], { layers: meanLayers, pooling: 'mean' }) : [],
-      ]);
+      const both = await encoder.encodeBothPoolings(text, layers);
       const record = {
-        tokens: last!.tokens,
-        truncated: last!.truncated,
+        tokens: both.tokens,
+        truncated: both.truncated,
         batched: texts.length > 1,
-        last: last!.last!,
-        mean: mean[0]?.mean ?? [],
+        last: both.last!,
+        // The host has means for the first `meanLayers` layers exactly (storeShape).
+        mean: both.mean.slice(0, shape.meanLayers) as Float32Array[],
       };
       return { ok: true, record };
     } catch (error) {

@@ -77,6 +77,9 @@ export interface EncodedPrompt {
   batchSize: number;
 }
 
+/** `encodeBothPoolings`' result: `mean` aligned with `layers`, undefined where there is none. */
+export type EncodedBothPoolings = Omit<EncodedPrompt, 'mean'> & { mean: (Float32Array | undefined)[] };
+
 export interface EncoderInfo {
   modelPath: string;
   architecture: string;
@@ -217,6 +220,23 @@ export class EncoderHost implements AsyncDisposable {
     );
     this.drain();
     return Promise.all(results);
+  }
+
+  /**
+   * The last token at every one of `layers`, and the mean wherever llama.cpp computes every token's row
+   * (not the last block nor the final norm: those `mean` entries are undefined). Two requests for one
+   * prompt, which share one decode.
+   */
+  async encodeBothPoolings(prompt: string | Uint8Array, layers: number[]): Promise<EncodedBothPoolings> {
+    const meanable = layers.filter((l) => l < this.info.layers - 1);
+    const [[last], mean] = await Promise.all([
+      this.encode([prompt], { layers, pooling: 'last' }),
+      meanable.length > 0
+        ? this.encode([prompt], { layers: meanable, pooling: 'mean' })
+        : Promise.resolve([]),
+    ]);
+    const meanByLayer = new Map(meanable.map((l, i) => [l, mean[0]?.mean?.[i]]));
+    return { ...last!, mean: layers.map((l) => meanByLayer.get(l)) };
   }
 
   get pending(): number {

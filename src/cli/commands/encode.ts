@@ -1,6 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { type EncodedPrompt, EncoderHost, type Pooling, PoolingSchema } from '../../encoder/encoder-host.js';
+import {
+  type EncodedBothPoolings,
+  type EncodedPrompt,
+  EncoderHost,
+  type Pooling,
+  PoolingSchema,
+} from '../../encoder/encoder-host.js';
 import { cosine } from '../../encoder/vector-math.js';
 import { InvalidEncodeRequestError } from '../../errors.js';
 import { DEFAULT_ENCODER_MODEL } from '../../models/manifest.js';
@@ -35,32 +41,19 @@ export function parseLayers(spec: string, blockCount: number): number[] {
   });
 }
 
-/**
- * Encodes one prompt at `layers`. Pooling "both" asks for the mean only where llama.cpp can give it
- * (not the last block nor the final norm); the two requests share one decode.
- */
+/** Pooling "both" asks for the mean only where llama.cpp can give it (see `encodeBothPoolings`). */
 async function encodeWithPooling(
   encoder: EncoderHost,
   prompt: string | Uint8Array,
   layers: number[],
   pooling: Pooling,
 ) {
-  const meanable = layers.filter((l) => l < encoder.info.layers - 1);
-  if (pooling !== 'both' || meanable.length === layers.length) {
-    const [result] = await encoder.encode([prompt], { layers, pooling });
-    return result!;
-  }
-  const [[last], mean] = await Promise.all([
-    encoder.encode([prompt], { layers, pooling: 'last' }),
-    meanable.length > 0
-      ? encoder.encode([prompt], { layers: meanable, pooling: 'mean' })
-      : Promise.resolve([]),
-  ]);
-  const meanByLayer = new Map(meanable.map((l, i) => [l, mean[0]?.mean?.[i]]));
-  return { ...last!, mean: layers.map((l) => meanByLayer.get(l)) };
+  if (pooling === 'both') return encoder.encodeBothPoolings(prompt, layers);
+  const [result] = await encoder.encode([prompt], { layers, pooling });
+  return result!;
 }
 
-type MergedResult = Omit<EncodedPrompt, 'mean'> & { mean?: (Float32Array | undefined)[] };
+type MergedResult = EncodedPrompt | EncodedBothPoolings;
 
 function toJson(result: MergedResult, model: string) {
   const vectors = (list?: (Float32Array | undefined)[]) => list?.map((v) => (v ? Array.from(v) : null));
