@@ -342,6 +342,18 @@ describe('routing server', () => {
     );
     assert.match(stdout, /gpt-4-1106-preview\s+\d+/);
     assert.match(stdout, /overall cost per success: \$\d/);
+    // A streamed answer is counted once (fastify's onResponse hook also sees hijacked replies).
+    const streamedOk = async () => {
+      const text = await (await fetch(`${server.url}/metrics`)).text();
+      const line = text
+        .split('\n')
+        .find((l) => l.startsWith('mechroute_requests_total{route="/v1/chat/completions",status="200"}'));
+      return Number(line?.split(' ').pop() ?? 0);
+    };
+    const before = await streamedOk();
+    await (await chat({ model: 'gemma-3-270m', stream: true })).text();
+    await sleep(100);
+    assert.equal((await streamedOk()) - before, 1);
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
     for (const name of [
       'mechroute_requests_total',

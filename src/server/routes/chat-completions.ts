@@ -293,7 +293,6 @@ export function registerChatRoute(app: FastifyInstance, services: RouterServices
         escalations: 0,
         fallback: attempts.some((a) => a.via === 'failover'),
       });
-      telemetry.requests.inc({ route: '/v1/chat/completions', status: '200' });
       return reply;
     } finally {
       open.delete(controller);
