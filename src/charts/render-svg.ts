@@ -66,7 +66,13 @@ export function lineChartSpec(options: {
         field: 'dashed',
         type: 'nominal',
         legend: null,
-        scale: { domain: [false, true], range: [[1, 0], [5, 4]] },
+        scale: {
+          domain: [false, true],
+          range: [
+            [1, 0],
+            [5, 4],
+          ],
+        },
       },
       order: { field: 'order', type: 'quantitative' },
     },

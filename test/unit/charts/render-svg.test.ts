@@ -9,8 +9,22 @@ test('renderChartSvg draws every series of a line chart into one standalone SVG 
       xTitle: 'share of strong-tier calls',
       yTitle: 'accuracy',
       series: [
-        { name: 'probe', points: [{ x: 0, y: 0.6 }, { x: 0.5, y: 0.8 }, { x: 1, y: 0.85 }] },
-        { name: 'random', dashed: true, points: [{ x: 0, y: 0.6 }, { x: 1, y: 0.85 }] },
+        {
+          name: 'probe',
+          points: [
+            { x: 0, y: 0.6 },
+            { x: 0.5, y: 0.8 },
+            { x: 1, y: 0.85 },
+          ],
+        },
+        {
+          name: 'random',
+          dashed: true,
+          points: [
+            { x: 0, y: 0.6 },
+            { x: 1, y: 0.85 },
+          ],
+        },
       ],
       xDomain: [0, 1],
     }),
