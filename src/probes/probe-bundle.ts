@@ -2,6 +2,7 @@ import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { z } from 'zod';
 import { FileUnreadableError, InvalidFileError, ProbeEncoderMismatchError } from '../errors.js';
+import { StepProbeInfoSchema } from '../steps/step-probe-info.js';
 import { TierIdSchema } from '../traces/trace-schema.js';
 import { formatIssues } from '../zod-issues.js';
 import type { Calibration } from './calibration.js';
@@ -182,6 +183,8 @@ const ProbeBundleObjectSchema = z.object({
   trained_at: z.iso.datetime({ offset: true }),
   traces_sha256: sha256Hex,
   notes: z.string().optional(),
+  /** Only on a step-probe bundle: how steps are cut and joined to the prompt (see src/steps/). */
+  steps: StepProbeInfoSchema.optional(),
 });
 
 type BundleShape = z.infer<typeof ProbeBundleObjectSchema>;

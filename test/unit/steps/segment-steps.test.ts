@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { segmentSteps, stepPrefix } from '../../../src/steps/segment-steps.js';
+import { stepProbeText } from '../../../src/steps/step-probe-info.js';
 
 const gsm =
   ' A robe takes 2 bolts of blue fiber and 2/2 = 1 bolt of white fiber.\n' +
@@ -75,4 +76,10 @@ test('an empty or blank response has no steps; a bad option is a clear error', (
   assert.deepEqual(segmentSteps(' \n\n '), []);
   // biome-ignore lint/suspicious/noExplicitAny: deliberately invalid option
   assert.throws(() => segmentSteps('x', { mode: 'paragraphs' as any }), /mode/);
+});
+
+test('stepProbeText: the prompt alone before any step, then prompt, blank line, steps so far', () => {
+  assert.equal(stepProbeText('Q?', ''), 'Q?');
+  assert.equal(stepProbeText('Q?', '  \n'), 'Q?');
+  assert.equal(stepProbeText('Q?', ' 2 + 2 = 4\n'), 'Q?\n\n2 + 2 = 4');
 });
