@@ -10,11 +10,28 @@ export * from './tier-errors.js';
 
 export type ChatRole = 'system' | 'developer' | 'user' | 'assistant' | 'tool';
 
+/** A function call a model asked for, in OpenAI's shape (`arguments` is JSON text, as the model wrote it). */
+export interface ToolCall {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
+
+/** A function offered to the model, in OpenAI's tool shape (`parameters` is a JSON Schema). */
+export interface ToolSpec {
+  type: 'function';
+  function: { name: string; description?: string; parameters?: Record<string, unknown> };
+}
+
 /** OpenAI's message shape, text only: content parts other than text are dropped with a warning. */
 export interface ChatMessage {
   role: ChatRole;
   content: string | null | ReadonlyArray<{ type: string; text?: string }>;
   name?: string;
+  /** On an assistant turn that called tools. */
+  tool_calls?: readonly ToolCall[];
+  /** On a tool turn: the call it answers. */
+  tool_call_id?: string;
 }
 
 export interface TierRequest {
@@ -26,6 +43,9 @@ export interface TierRequest {
   seed?: number;
   /** Ask for the mean token log-probability of the answer (the cascade's confidence signal). */
   logprobs?: boolean;
+  /** Functions the model may call (non-streaming `generate` only); the answer then may hold tool_calls. */
+  tools?: readonly ToolSpec[];
+  tool_choice?: 'auto' | 'none' | 'required';
 }
 
 export interface CallOptions {
@@ -50,6 +70,8 @@ export interface GenerateResult {
   finish_reason: FinishReason;
   usage: Usage;
   logprobs?: LogprobSummary;
+  /** Calls the model asked for (finish_reason `tool_calls`). */
+  tool_calls?: ToolCall[];
   /** Settings the provider ignored or approximated; never a reason to fail. */
   warnings: string[];
   tier: string;

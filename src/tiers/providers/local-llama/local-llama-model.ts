@@ -152,6 +152,9 @@ export async function createLocalLlamaModel(
   ): Promise<void> {
     const warnings: string[] = [];
     const prompt = renderChatPrompt(model, wrapper, request.messages, warnings);
+    if (request.tools?.length && request.tool_choice !== 'none') {
+      warnings.push('this local tier does not do function calling: the tools were not offered to the model');
+    }
     const room = context.contextSize - prompt.tokens.length;
     if (room < 1) {
       throw new LocalModelError(

@@ -77,6 +77,7 @@ export function createOpenAICompatibleModel(
     if (request.messages.some((m) => typeof m.content !== 'string' && m.content !== null)) {
       warnings.push('content parts are forwarded as they are; the upstream decides what it accepts');
     }
+    if (stream && request.tools?.length) warnings.push('tool calls are read from non-streamed answers only');
     return JSON.stringify({
       model: opts.model,
       messages: request.messages,
@@ -86,6 +87,10 @@ export function createOpenAICompatibleModel(
       ...(request.stop !== undefined ? { stop: request.stop } : {}),
       ...(request.seed !== undefined ? { seed: request.seed } : {}),
       ...(request.logprobs ? { logprobs: true } : {}),
+      ...(request.tools?.length ? { tools: request.tools } : {}),
+      ...(request.tool_choice !== undefined && request.tools?.length
+        ? { tool_choice: request.tool_choice }
+        : {}),
       stream,
       ...(stream ? { stream_options: { include_usage: true } } : {}),
     });
@@ -214,8 +219,10 @@ export function createOpenAICompatibleModel(
       if (request.logprobs && !tokens?.length) warnings.push('the upstream returned no logprobs');
       const usage = parsed.data.usage;
       if (!usage) warnings.push('the upstream sent no usage; token counts are estimated');
+      const toolCalls = choice.message.tool_calls ?? [];
       return {
         text: content,
+        ...(toolCalls.length ? { tool_calls: toolCalls } : {}),
         finish_reason: toFinishReason(choice.finish_reason ?? 'stop'),
         usage: usage
           ? { input_tokens: usage.prompt_tokens, output_tokens: usage.completion_tokens }
