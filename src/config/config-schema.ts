@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DEFAULT_ENCODER_MODEL } from '../models/manifest.js';
 import { PolicySchema, PriceSchema, policyTierReferences } from '../policy/policy-schema.js';
+import { AdvisorConfigSchema, AnswerModeSchema, StepModeConfigSchema } from './modes-schema.js';
 
 /**
  * The server config (YAML or JSON): one zod schema, from which the TypeScript types, the validation of
@@ -219,6 +220,13 @@ export const ConfigSchema = z
       .describe(
         'The routing policy in its own file (relative to the config); reloaded on change and on SIGHUP.',
       ),
+    mode: AnswerModeSchema.default('route').describe(
+      'How requests without an `x-mechroute-mode` header are answered: routed, per-step, or worker–advisor.',
+    ),
+    steps: StepModeConfigSchema.optional().describe('Live per-step routing (`x-mechroute-mode: steps`).'),
+    advisor: AdvisorConfigSchema.prefault({}).describe(
+      'The worker–advisor mode (`x-mechroute-mode: advisor`).',
+    ),
   })
   .superRefine((config, ctx) => {
     const seen = new Map<string, number>();
@@ -237,6 +245,29 @@ export const ConfigSchema = z
         code: 'custom',
         path: ['policy_file'],
         message: 'give either policy or policy_file, not both',
+      });
+    }
+    const tierRefs: [string[], string | undefined][] = [
+      [['steps', 'worker'], config.steps?.worker],
+      [['steps', 'probe_tier'], config.steps?.probe_tier],
+      [['advisor', 'worker'], config.advisor.worker],
+      [['advisor', 'advisor'], config.advisor.advisor],
+    ];
+    for (const [path, tier] of tierRefs) {
+      // probe_tier names a probe in the bundle, which usually is a configured tier; checked on load too.
+      if (tier !== undefined && !seen.has(tier) && path[1] !== 'probe_tier') {
+        ctx.addIssue({
+          code: 'custom',
+          path,
+          message: `unknown tier "${tier}" (configured: ${[...seen.keys()].join(', ')})`,
+        });
+      }
+    }
+    if (config.mode === 'steps' && !config.steps) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['mode'],
+        message: 'mode "steps" needs a `steps` section (its probe bundle)',
       });
     }
     if (config.policy) {
