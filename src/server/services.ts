@@ -5,8 +5,10 @@ import { EncoderHost } from '../encoder/encoder-host.js';
 import { resolveCachedModel } from '../models/manifest-registry.js';
 import { type BudgetLedger, createBudgetLedger } from '../policy/budget-ledger.js';
 import type { RouteTier } from '../policy/policy-schema.js';
+import { orderTiers } from '../policy/route-view.js';
 import { loadProbeBundle, type ProbeBundle } from '../probes/probe-bundle.js';
 import { createRequestRouter, type RequestRouter } from '../router/request-router.js';
+import { asStepBundle, type StepBundle } from '../steps/step-scorer.js';
 import { createTierPool, type TierLogger, type TierPool } from '../tiers/tier-pool.js';
 import { Telemetry } from './telemetry.js';
 
@@ -16,6 +18,8 @@ export interface RouterServices {
   secrets: ResolvedSecrets;
   encoder: EncoderHost;
   bundle: () => ProbeBundle;
+  /** The step-probe bundle of live step mode, when the config has a `steps` section. */
+  stepBundle?: StepBundle;
   policies: PolicyStore;
   pool: TierPool;
   telemetry: Telemetry;
@@ -47,6 +51,16 @@ export async function createServices(
     encoderSha256: manifest.sha256,
     encoderName: manifest.name,
   });
+  const stepBundle = config.steps
+    ? asStepBundle(
+        await loadProbeBundle(config.steps.probes, {
+          encoderSha256: manifest.sha256,
+          encoderName: manifest.name,
+        }),
+        config.steps.probe_tier ?? config.steps.worker ?? cheapestTier(config),
+        config.steps.probes,
+      )
+    : undefined;
   const encoder = await EncoderHost.create({
     modelPath: path,
     gpu: config.encoder.gpu,
@@ -99,6 +113,7 @@ export async function createServices(
     secrets,
     encoder,
     bundle: () => bundle,
+    ...(stepBundle ? { stepBundle } : {}),
     policies,
     pool,
     telemetry,
@@ -110,4 +125,14 @@ export async function createServices(
       await encoder.dispose();
     },
   };
+}
+
+/** The cheapest configured tier (price order, config order on ties): the default worker of both modes. */
+export function cheapestTier(config: Pick<LoadedConfig, 'tiers'>): string {
+  return orderTiers(config.tiers)[0]!.id;
+}
+
+/** The dearest configured tier: the default advisor. */
+export function dearestTier(config: Pick<LoadedConfig, 'tiers'>): string {
+  return orderTiers(config.tiers).at(-1)!.id;
 }

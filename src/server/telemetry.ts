@@ -109,6 +109,30 @@ export class Telemetry {
     labelNames: ['tier'] as const,
     registers: [this.registry],
   });
+  readonly stepsWritten = new Counter({
+    name: 'mechroute_steps_total',
+    help: 'Steps written in live per-step mode, by the tier that wrote them',
+    labelNames: ['tier'] as const,
+    registers: [this.registry],
+  });
+  readonly stepSwitches = new Counter({
+    name: 'mechroute_step_switches_total',
+    help: 'Changes of writer in live per-step mode (probe below/above τ, or a failing tier)',
+    labelNames: ['from', 'to', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly advisorCalls = new Counter({
+    name: 'mechroute_advisor_calls_total',
+    help: 'ask_advisor calls by outcome: answered, refused (budget spent), failed, invalid',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly advisorCost = new Counter({
+    name: 'mechroute_advisor_cost_usd_total',
+    help: 'Cost of answered ask_advisor calls in USD, by advisor tier',
+    labelNames: ['tier'] as const,
+    registers: [this.registry],
+  });
 
   private readonly byTier = new Map<string, TierStats>();
   private readonly recent = new Map<string, { tier: string; costUsd: number; rated: boolean }>();

@@ -12,10 +12,13 @@ import {
   type TierRequest,
   type Usage,
 } from '../../tiers/tier-model.js';
+import { requestMode } from '../answer-mode.js';
 import { type ChatCompletionRequest, ChatCompletionRequestSchema, MODEL_ROUTER } from '../api-schema.js';
 import { clientKey, overridesOf, parseOr400, setDecisionHeaders } from '../app.js';
 import { HttpError } from '../http-errors.js';
 import type { RouterServices } from '../services.js';
+import { answerWithAdvisor } from './advisor-completions.js';
+import { answerWithSteps } from './step-completions.js';
 
 interface Attempt {
   tier: string;
@@ -52,6 +55,23 @@ export function registerChatRoute(app: FastifyInstance, services: RouterServices
   app.addHook('preClose', async () => {
     for (const controller of open) controller.abort(new Error('server closing'));
   });
+
+  /** An abort signal for one request: fired when the client goes away or the server closes. */
+  function track(reply: FastifyReply): { signal: AbortSignal; release(): void } {
+    const controller = new AbortController();
+    const onClose = () => {
+      if (!reply.raw.writableFinished) controller.abort(new Error('client went away'));
+    };
+    reply.raw.on('close', onClose);
+    open.add(controller);
+    return {
+      signal: controller.signal,
+      release() {
+        open.delete(controller);
+        reply.raw.off('close', onClose);
+      },
+    };
+  }
 
   async function decide(request: FastifyRequest, body: ChatCompletionRequest): Promise<RouteDecision> {
     const overrides = overridesOf(request, body);
@@ -190,6 +210,27 @@ export function registerChatRoute(app: FastifyInstance, services: RouterServices
   app.post('/v1/chat/completions', async (request: FastifyRequest, reply: FastifyReply) => {
     const body = parseOr400(ChatCompletionRequestSchema, request.body, 'chat completion request');
     const startedAt = performance.now();
+    const mode = requestMode(request.headers, config.mode);
+    if (mode.mode !== 'route') {
+      // Step and advisor answers: their own modules; this route only validates and tracks the abort.
+      const { signal, release } = track(reply);
+      try {
+        const ctx = {
+          services,
+          request,
+          reply,
+          body,
+          tierRequest: tierRequestOf(body, false),
+          signal,
+          startedAt,
+        };
+        return await (mode.mode === 'steps'
+          ? answerWithSteps(ctx, mode.stepThreshold)
+          : answerWithAdvisor(ctx));
+      } finally {
+        release();
+      }
+    }
     const decision = await decide(request, body);
     setDecisionHeaders(reply, decision);
     const refused = decisionError(decision);
