@@ -70,6 +70,11 @@ export async function startOpenAIUpstream(options: {
   model: TierModel;
   /** When set, requests must carry `Authorization: Bearer <apiKey>`. */
   apiKey?: string;
+  /**
+   * Sees every valid request's raw body first; a value it returns is sent as the JSON answer instead of
+   * generating one (how tests make a worker call a tool the small local model would not call itself).
+   */
+  script?: (body: unknown) => unknown;
 }): Promise<OpenAIUpstream> {
   const app = Fastify({ logger: false, forceCloseConnections: true });
   const requests: UpstreamRequestLog[] = [];
@@ -98,6 +103,8 @@ export async function startOpenAIUpstream(options: {
         .code(400)
         .send({ error: { message: parsed.error.message, type: 'invalid_request_error' } });
     }
+    const scripted = options.script?.(req.body);
+    if (scripted !== undefined) return reply.send(scripted);
     const body = parsed.data;
     const controller = new AbortController();
     // A client that goes away stops the generation it asked for.
