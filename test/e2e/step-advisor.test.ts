@@ -115,6 +115,8 @@ before(async () => {
     steps: {
       probes: 'steps.json',
       worker: 'gemma-3-270m',
+      // The shipped bundle's local-tier probe is a constant (too few local outcomes): read mixtral's.
+      probe_tier: 'mixtral-8x7b-instruct',
       threshold: 0.5,
       max_switches: 2,
       max_steps: 3,
@@ -180,6 +182,7 @@ describe('live step mode', () => {
     const ext = body.mechroute;
     assert.equal(ext.mode, 'steps');
     assert.equal(ext.threshold, 0);
+    assert.equal(ext.probe_tier, 'mixtral-8x7b-instruct');
     assert.ok(ext.steps.length >= 1);
     for (const step of ext.steps) assert.equal(step.tier, 'gemma-3-270m');
     assert.deepEqual(ext.switches, []);
