@@ -86,6 +86,8 @@ export type StreamPart =
       finish_reason: FinishReason;
       usage: Usage;
       logprobs?: LogprobSummary;
+      /** Calls the model made (finish_reason `tool_calls`); SSE clients get them from generate only. */
+      tool_calls?: ToolCall[];
       warnings?: string[];
     }
   | { type: 'error'; error: TierError };
@@ -145,6 +147,7 @@ export async function collectStream(parts: AsyncIterable<StreamPart>): Promise<G
           finish_reason: part.finish_reason,
           usage: part.usage,
           ...(part.logprobs ? { logprobs: part.logprobs } : {}),
+          ...(part.tool_calls ? { tool_calls: part.tool_calls } : {}),
           warnings: [...(start?.warnings ?? []), ...(part.warnings ?? [])],
           tier: start?.tier ?? '',
           deployment: start?.deployment ?? '',

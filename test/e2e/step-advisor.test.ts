@@ -322,4 +322,37 @@ describe('worker–advisor mode', () => {
       ['answered', 'refused'],
     );
   });
+
+  it('lets the local model itself call ask_advisor when it is the worker', async () => {
+    const frontierBefore = frontier.requests.length;
+    // With one call and its result in the history, the 270M model writes the next call itself.
+    const response = await chat(
+      {
+        model: 'gemma-3-270m',
+        max_tokens: 80,
+        messages: [
+          { role: 'user', content: 'What is 17*23?' },
+          {
+            role: 'assistant',
+            content: null,
+            tool_calls: [
+              {
+                id: 'c1',
+                type: 'function',
+                function: { name: 'ask_advisor', arguments: '{"question":"17*23?"}' },
+              },
+            ],
+          },
+          { role: 'tool', tool_call_id: 'c1', content: '391' },
+        ],
+      },
+      { 'x-mechroute-mode': 'advisor' },
+    );
+    assert.equal(response.status, 200, await response.clone().text());
+    const ext = ((await response.json()) as Json).mechroute;
+    assert.equal(ext.worker, 'gemma-3-270m');
+    assert.equal(ext.advisor_calls[0]?.outcome, 'answered', JSON.stringify(ext));
+    assert.equal(frontier.requests.length - frontierBefore, 1);
+    assert.ok(ext.advisor_calls.slice(1).every((c: Json) => c.outcome !== 'answered'));
+  });
 });

@@ -1,4 +1,12 @@
-import type { ChatHistoryItem, ChatWrapper, LlamaModel, LlamaText, Token } from 'node-llama-cpp';
+import type {
+  ChatHistoryItem,
+  ChatModelFunctions,
+  ChatModelResponse,
+  ChatWrapper,
+  LlamaModel,
+  LlamaText,
+  Token,
+} from 'node-llama-cpp';
 import { type ChatMessage, messageText } from '../../tier-model.js';
 
 export interface RenderedPrompt {
@@ -19,10 +27,38 @@ export function renderChatPrompt(
   wrapper: ChatWrapper,
   messages: readonly ChatMessage[],
   warnings: string[],
+  functions?: ChatModelFunctions,
 ): RenderedPrompt {
   const history: ChatHistoryItem[] = [];
+  // Tool results are rendered inside the call that asked for them (the wrapper's call/result syntax).
+  const answered = new Map<string, string>();
+  for (const message of messages) {
+    if (message.role === 'tool' && message.tool_call_id !== undefined) {
+      answered.set(message.tool_call_id, messageText(message, warnings));
+    }
+  }
+  const rendered = new Set<string>();
   for (const message of messages) {
     const text = messageText(message, warnings);
+    if (message.role === 'assistant' && message.tool_calls?.length) {
+      const response: ChatModelResponse['response'] = text ? [text] : [];
+      for (const call of message.tool_calls) {
+        let params: unknown;
+        try {
+          params = JSON.parse(call.function.arguments);
+        } catch {
+          params = call.function.arguments;
+        }
+        const result = answered.get(call.id);
+        if (result !== undefined) rendered.add(call.id);
+        response.push({ type: 'functionCall', name: call.function.name, params, result: result ?? null });
+      }
+      history.push({ type: 'model', response });
+      continue;
+    }
+    if (message.role === 'tool' && message.tool_call_id !== undefined && rendered.has(message.tool_call_id)) {
+      continue;
+    }
     switch (message.role) {
       case 'system':
       case 'developer':
@@ -35,14 +71,17 @@ export function renderChatPrompt(
         history.push({ type: 'model', response: [text] });
         break;
       case 'tool':
-        warnings.push('tool messages are passed to the local model as user text');
+        warnings.push('a tool message answering no earlier call is passed to the local model as user text');
         history.push({ type: 'user', text });
         break;
     }
   }
   // An empty model turn at the end leaves the template open at the start of the answer.
   history.push({ type: 'model', response: [] });
-  const state = wrapper.generateContextState({ chatHistory: history });
+  const state = wrapper.generateContextState({
+    chatHistory: history,
+    ...(functions ? { availableFunctions: functions, documentFunctionParams: true } : {}),
+  });
   const textStops: string[] = [];
   const tokenStops: Token[][] = [];
   for (const trigger of state.stopGenerationTriggers) {

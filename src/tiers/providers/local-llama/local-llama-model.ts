@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import type {
   ChatWrapper,
@@ -20,11 +21,13 @@ import {
   stopList,
   type TierModel,
   type TierRequest,
+  type ToolCall,
   toTierError,
   UpstreamAbortedError,
   UpstreamTimeoutError,
 } from '../../tier-model.js';
 import { endingTokenStop, renderChatPrompt } from './chat-prompt.js';
+import { availableFunctions, callSyntaxOf, parseCall } from './function-calls.js';
 import { createSequencePool, type SequencePool } from './sequence-pool.js';
 import { createStopMatcher } from './stop-matcher.js';
 
@@ -151,10 +154,26 @@ export async function createLocalLlamaModel(
     push: (part: StreamPart) => void,
   ): Promise<void> {
     const warnings: string[] = [];
-    const prompt = renderChatPrompt(model, wrapper, request.messages, warnings);
-    if (request.tools?.length && request.tool_choice !== 'none') {
-      warnings.push('this local tier does not do function calling: the tools were not offered to the model');
+    const offered = request.tools?.length && request.tool_choice !== 'none' ? request.tools : undefined;
+    const syntax = offered ? callSyntaxOf(wrapper) : undefined;
+    if (offered && !syntax) {
+      warnings.push(
+        `no function calling with the ${wrapper.wrapperName} chat template: the tools were not offered`,
+      );
     }
+    if (syntax && request.tool_choice === 'required') {
+      warnings.push(
+        'tool_choice "required" is not enforced by the local tier: the model may answer without a call',
+      );
+    }
+    const toolNames = syntax ? offered!.map((t) => t.function.name) : [];
+    const prompt = renderChatPrompt(
+      model,
+      wrapper,
+      request.messages,
+      warnings,
+      syntax ? availableFunctions(offered!) : undefined,
+    );
     const room = context.contextSize - prompt.tokens.length;
     if (room < 1) {
       throw new LocalModelError(
@@ -173,7 +192,11 @@ export async function createLocalLlamaModel(
         'logprobs are taken from the sampling distribution (after temperature and top_p), not the raw model',
       );
     }
-    const stops = createStopMatcher([...stopList(request.stop), ...prompt.textStops]);
+    const stops = createStopMatcher([
+      ...stopList(request.stop),
+      ...prompt.textStops,
+      ...(syntax ? [syntax.prefix] : []),
+    ]);
 
     const sequence = await pool.acquire(signal);
     try {
@@ -182,6 +205,11 @@ export async function createLocalLlamaModel(
       const generated: Token[] = [];
       const logprobs: number[] = [];
       let finish: FinishReason = 'stop';
+      const finishWarnings: string[] = [];
+      // Where a call's `name(args)` starts in the answer, once the model wrote the call prefix.
+      let callStart: number | undefined;
+      let toolCall: ToolCall | undefined;
+      let lastText = '';
       const evaluation = sequence.evaluateWithMetadata(
         prompt.tokens,
         { confidence: true },
@@ -198,20 +226,42 @@ export async function createLocalLlamaModel(
         logprobs.push(Math.log(Math.max(confidence, Number.MIN_VALUE)));
         const tokenStop = endingTokenStop(generated, prompt.tokenStops);
         const visible = tokenStop ? generated.slice(0, generated.length - tokenStop) : generated;
-        const { emit, stopped } = stops.update(model.detokenize(visible));
-        if (emit) push({ type: 'text-delta', text: emit });
-        if (stopped || tokenStop) break;
+        const text = model.detokenize(visible);
+        lastText = text;
+        if (callStart !== undefined) {
+          const parsed = parseCall(text.slice(callStart), toolNames);
+          if (parsed.state === 'complete') {
+            toolCall = { id: `call_${randomUUID().replaceAll('-', '').slice(0, 24)}`, ...parsed.call };
+            finish = 'tool_calls';
+            break;
+          }
+          if (parsed.state === 'invalid' || tokenStop) break;
+        } else {
+          const { emit, stopped } = stops.update(text);
+          if (emit) push({ type: 'text-delta', text: emit });
+          if (stopped && syntax && !tokenStop && text.startsWith(syntax.prefix, stops.emitted.length)) {
+            callStart = stops.emitted.length + syntax.prefix.length;
+          } else if (stopped || tokenStop) break;
+        }
         if (generated.length >= maxTokens) {
           finish = 'length';
           break;
         }
       }
       if (signal.aborted) throw signal.reason;
+      if (callStart !== undefined && !toolCall) {
+        // A call begun and never completed is not dropped: the client gets it as the text it is.
+        const raw = lastText.slice(stops.emitted.length);
+        if (raw) push({ type: 'text-delta', text: raw });
+        finishWarnings.push('the model began a function call it did not complete; it is returned as text');
+      }
       const rest = stops.flush();
       if (rest) push({ type: 'text-delta', text: rest });
       push({
         type: 'finish',
         finish_reason: finish,
+        ...(toolCall ? { tool_calls: [toolCall] } : {}),
+        ...(finishWarnings.length ? { warnings: finishWarnings } : {}),
         usage: { input_tokens: prompt.tokens.length, output_tokens: generated.length },
         ...(request.logprobs
           ? {
