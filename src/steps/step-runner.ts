@@ -174,7 +174,9 @@ export async function runSteps(deps: StepRunnerDeps, options: StepRunOptions): P
       usage_estimated: written.usage_estimated,
     };
     steps.push(step);
-    const done = rest || written.ended;
+    // With the token budget spent no step can follow, so a decision would be wasted encoder time.
+    const spent = request.max_tokens !== undefined && outputTokens >= request.max_tokens;
+    const done = rest || written.ended || spent;
     // A line too short to be a step of the bundle's segmentation is no decision point (it joins the next).
     if (!done && written.text.length >= options.minStepChars) {
       step.p_success = await deps.score(response);
@@ -192,7 +194,7 @@ export async function runSteps(deps: StepRunnerDeps, options: StepRunOptions): P
     }
     await options.onStep?.(step, { switches });
     if (done) {
-      finish = written.finish_reason;
+      finish = spent && !written.ended ? 'length' : written.finish_reason;
       break;
     }
   }

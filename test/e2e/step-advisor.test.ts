@@ -256,6 +256,8 @@ describe('live step mode', () => {
   it('refuses a bad step threshold header', async () => {
     const response = await chat({}, { 'x-mechroute-mode': 'steps', 'x-mechroute-step-threshold': '1.5' });
     assert.equal(response.status, 400);
+    const logprobs = await chat({ logprobs: true }, { 'x-mechroute-mode': 'steps' });
+    assert.equal(logprobs.status, 400);
     const bad = await chat({}, { 'x-mechroute-mode': 'sideways' });
     assert.equal(bad.status, 400);
     assert.match(((await bad.json()) as Json).error.message, /x-mechroute-mode/);

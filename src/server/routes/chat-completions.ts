@@ -212,6 +212,10 @@ export function registerChatRoute(app: FastifyInstance, services: RouterServices
     const startedAt = performance.now();
     const mode = requestMode(request.headers, config.mode);
     if (mode.mode !== 'route') {
+      if (body.logprobs) {
+        // Answers stitched from several calls (and tiers) have no one token distribution to report.
+        throw new HttpError(400, 'MR_ERR_BAD_REQUEST', `logprobs are not available in mode "${mode.mode}"`);
+      }
       // Step and advisor answers: their own modules; this route only validates and tracks the abort.
       const { signal, release } = track(reply);
       try {

@@ -157,6 +157,9 @@ test('max steps: past it the current writer writes the rest; max_tokens ends the
   );
   assert.equal(short.steps.length, 2);
   assert.equal(short.finish_reason, 'length');
+  // No decision after the step that spent the budget: nothing could follow it.
+  assert.equal(budget.scored.length, 1);
+  assert.equal(short.steps[1]!.p_success, null);
   assert.equal(budget.calls[1]!.request.max_tokens, 5);
 });
 
