@@ -1,7 +1,11 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { type AnswerMode, AnswerModeSchema } from '../config/modes-schema.js';
+import type { TierRequest } from '../tiers/tier-model.js';
 import { formatIssues } from '../zod-issues.js';
+import type { ChatCompletionRequest } from './api-schema.js';
 import { HttpError } from './http-errors.js';
+import type { RouterServices } from './services.js';
 
 export const MODE_HEADER = 'x-mechroute-mode';
 /** τ of live step mode for this request (tests and experiments; the config holds the default). */
@@ -79,4 +83,15 @@ export function workerFor(
     'MR_ERR_UNKNOWN_MODEL',
     `unknown model "${model}": use "${router}" or one of ${tierIds.join(', ')}`,
   );
+}
+
+/** What a step or advisor answer gets from the chat route: the request, parsed, and its abort signal. */
+export interface ModeContext {
+  services: RouterServices;
+  request: FastifyRequest;
+  reply: FastifyReply;
+  body: ChatCompletionRequest;
+  tierRequest: TierRequest;
+  signal: AbortSignal;
+  startedAt: number;
 }

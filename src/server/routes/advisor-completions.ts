@@ -2,13 +2,12 @@ import { advisorMessages, runAdvisorLoop } from '../../advisor/advisor-loop.js';
 import { costUsd } from '../../policy/route-view.js';
 import { routingPrompt } from '../../router/request-router.js';
 import { buildChatCompletion } from '../../tiers/openai-sse.js';
-import { workerFor } from '../answer-mode.js';
+import { type ModeContext, workerFor } from '../answer-mode.js';
 import { MODEL_ROUTER } from '../api-schema.js';
 import { clientKey } from '../app.js';
 import { HttpError } from '../http-errors.js';
 import { cheapestTier, dearestTier } from '../services.js';
 import { startSse } from '../sse-writer.js';
-import type { ModeContext } from './step-completions.js';
 
 /**
  * `x-mechroute-mode: advisor`: the HTTP shell around `runAdvisorLoop` — worker and advisor tiers from

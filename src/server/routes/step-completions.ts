@@ -1,28 +1,16 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
 import { nextTier } from '../../policy/cascade.js';
 import { costUsd } from '../../policy/route-view.js';
 import { routingPrompt } from '../../router/request-router.js';
 import { runSteps, type StepRecord, type StepRunResult } from '../../steps/step-runner.js';
 import { scoreStepPrefix } from '../../steps/step-scorer.js';
 import { writeStep } from '../../steps/step-writer.js';
-import { type TierRequest, toTierError, type Usage } from '../../tiers/tier-model.js';
-import { workerFor } from '../answer-mode.js';
-import { type ChatCompletionRequest, MODEL_ROUTER } from '../api-schema.js';
+import { toTierError, type Usage } from '../../tiers/tier-model.js';
+import { type ModeContext, workerFor } from '../answer-mode.js';
+import { MODEL_ROUTER } from '../api-schema.js';
 import { clientKey } from '../app.js';
 import { HttpError } from '../http-errors.js';
-import type { RouterServices } from '../services.js';
 import { cheapestTier } from '../services.js';
 import { startSse } from '../sse-writer.js';
-
-export interface ModeContext {
-  services: RouterServices;
-  request: FastifyRequest;
-  reply: FastifyReply;
-  body: ChatCompletionRequest;
-  tierRequest: TierRequest;
-  signal: AbortSignal;
-  startedAt: number;
-}
 
 const totalUsage = (byTier: Record<string, Usage>): Usage =>
   Object.values(byTier).reduce(
