@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { BudgetExceededError } from '../../errors.js';
 import { nextTier, shouldEscalate } from '../../policy/cascade.js';
 import type { RouteDecision } from '../../policy/policy-schema.js';
 import { decisionError } from '../../policy/route.js';
@@ -215,6 +216,11 @@ export function registerChatRoute(app: FastifyInstance, services: RouterServices
       if (body.logprobs) {
         // Answers stitched from several calls (and tiers) have no one token distribution to report.
         throw new HttpError(400, 'MR_ERR_BAD_REQUEST', `logprobs are not available in mode "${mode.mode}"`);
+      }
+      // These modes spend without a routing decision, so a client whose rolling budget is gone stops here.
+      const key = clientKey(request);
+      if (services.ledger && services.ledger.remaining(key, Date.now()) <= 0) {
+        throw new BudgetExceededError(`the rolling budget of ${key} is spent`);
       }
       // Step and advisor answers: their own modules; this route only validates and tracks the abort.
       const { signal, release } = track(reply);
