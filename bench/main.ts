@@ -5,6 +5,7 @@ import { packageRoot } from '../src/paths.js';
 import { defaultEncoderPath } from '../test/support/default-encoder.js';
 import { type EncoderBenchResult, runEncoderBench } from './encoder-bench.js';
 import { runServerBench, type ServerBenchResult } from './server-bench.js';
+import { runStepsBench, stepsMarkdown } from './steps-bench.js';
 
 /**
  * `npm run bench -- <suite> [--runs N]`: runs a benchmark suite, writes its JSON to bench-results/ and
@@ -16,6 +17,8 @@ const { positionals, values } = parseArgs({
     runs: { type: 'string', default: '50' },
     seconds: { type: 'string', default: '10' },
     'no-markdown': { type: 'boolean', default: false },
+    traces: { type: 'string', default: '/work/shared/data/gsm8k-traces.jsonl' },
+    'max-tokens': { type: 'string', default: '64' },
   },
 });
 const suite = positionals[0] ?? 'encoder';
@@ -106,7 +109,21 @@ if (suite === 'server') {
   );
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   writeResults('encoder', result, encoderMarkdown(result), `npm run bench -- encoder --runs ${runs}`);
+} else if (suite === 'steps') {
+  const options = {
+    traces: values.traces,
+    prompts: Number(values.runs),
+    maxTokens: Number(values['max-tokens']),
+  };
+  const result = await runStepsBench(options, log);
+  process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  writeResults(
+    'steps',
+    result,
+    stepsMarkdown(result, options),
+    `npm run bench -- steps --runs ${values.runs} --max-tokens ${values['max-tokens']} --traces ${values.traces}`,
+  );
 } else {
-  log(`unknown benchmark suite "${suite}"; available: encoder, server`);
+  log(`unknown benchmark suite "${suite}"; available: encoder, server, steps`);
   process.exitCode = 2;
 }
