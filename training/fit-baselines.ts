@@ -1,4 +1,4 @@
-import type { BaselineModel } from '../src/baselines/baseline-model.js';
+import type { BaselineModel, LinearHead } from '../src/baselines/baseline-model.js';
 import { encodeVectors } from '../src/baselines/baseline-model.js';
 import { knnProbabilities } from '../src/baselines/knn.js';
 import { createMatrix, type FeatureMatrix } from '../src/probes/matrix.js';
@@ -63,13 +63,15 @@ export function fitLinearHead(
       ...(options.lambdas ? { lambdas: options.lambdas } : {}),
     },
   );
+  return { predict: (rows) => fitted.predict(rows).linear, head: linearHeadOf(fitted, tiers) };
+}
+
+/** Fitted linear probes as a saved linear head (the standardizer kept apart from the weights). */
+export function linearHeadOf(fitted: FittedProbes, tiers: readonly string[]): LinearHead {
   return {
-    predict: (rows) => fitted.predict(rows).linear,
-    head: {
-      kind: 'linear',
-      standardizer: { mean: [...fitted.standardizer.mean], std: [...fitted.standardizer.std] },
-      tiers: fitted.linear.map(({ model, calibration }, t) => linearTier(tiers[t]!, model, calibration)),
-    },
+    kind: 'linear',
+    standardizer: { mean: [...fitted.standardizer.mean], std: [...fitted.standardizer.std] },
+    tiers: fitted.linear.map(({ model, calibration }, t) => linearTier(tiers[t]!, model, calibration)),
   };
 }
 

@@ -42,12 +42,15 @@ export const FeaturizerSchema = z.discriminatedUnion('kind', [
 ]);
 export type Featurizer = z.infer<typeof FeaturizerSchema>;
 
+export const LinearHeadSchema = z.object({
+  kind: z.literal('linear'),
+  standardizer: z.object({ mean: z.array(z.number()), std: z.array(z.number().positive()) }),
+  tiers: z.array(LinearTierSchema).min(1),
+});
+export type LinearHead = z.infer<typeof LinearHeadSchema>;
+
 const HeadSchema = z.discriminatedUnion('kind', [
-  z.object({
-    kind: z.literal('linear'),
-    standardizer: z.object({ mean: z.array(z.number()), std: z.array(z.number().positive()) }),
-    tiers: z.array(LinearTierSchema).min(1),
-  }),
+  LinearHeadSchema,
   z.object({
     kind: z.literal('knn'),
     k: z.number().int().positive(),
@@ -125,21 +128,24 @@ function decodeVectors(base64: string): Float32Array {
   return out;
 }
 
+/** Standardise, one logistic probe per tier, calibrate: the probes' linear head on any features. */
+export function predictLinearHead(head: LinearHead, features: ArrayLike<number>): Record<string, number> {
+  const x = standardizeVector(head.standardizer, features);
+  return Object.fromEntries(
+    head.tiers.map((t) => {
+      let z = t.bias;
+      for (let j = 0; j < x.length; j += 1) z += t.weights[j]! * x[j]!;
+      return [t.id, applyCalibration(t.calibration, z)];
+    }),
+  );
+}
+
 const knnCache = new WeakMap<BaselineModel, KnnIndex>();
 
 /** P(success) per tier id from one feature vector: a pure function of the model. */
 export function predictBaseline(model: BaselineModel, features: ArrayLike<number>): Record<string, number> {
   const { head } = model;
-  if (head.kind === 'linear') {
-    const x = standardizeVector(head.standardizer, features);
-    return Object.fromEntries(
-      head.tiers.map((t) => {
-        let z = t.bias;
-        for (let j = 0; j < x.length; j += 1) z += t.weights[j]! * x[j]!;
-        return [t.id, applyCalibration(t.calibration, z)];
-      }),
-    );
-  }
+  if (head.kind === 'linear') return predictLinearHead(head, features);
   let index = knnCache.get(model);
   if (!index) {
     index = {
