@@ -109,6 +109,8 @@ export interface BenchResult {
   latency_samples: number;
   methods: Record<string, MethodResult>;
   curves: BenchCurves;
+  /** The trained text-classifier routers, ready to save (`policy.signal: text-embedding`). */
+  models: Record<string, BaselineModel>;
 }
 
 const orNull = (v: number | undefined) => (v !== undefined && Number.isFinite(v) ? v : null);
@@ -202,12 +204,14 @@ export async function benchRouting(options: BenchOptions): Promise<BenchResult> 
     }
 
     const results: Record<string, MethodResult> = {};
+    const models: Record<string, BaselineModel> = {};
     const curves: BenchCurves = { deferral: {}, calibration: {}, q_weak: 0, q_strong: 0, q_oracle: 0 };
     const base = (method: BenchMethod): Omit<BaselineModel, 'featurizer' | 'head'> => ({
       format: 'mechroute-baseline',
       version: 1,
       method: method as BaselineModel['method'],
       tiers,
+      trained_on: { traces: options.trainFile, rows: nTrain },
     });
     const fitOptions = { rng: createRng(seed), reference, ...(groups ? { groups } : {}) };
 
@@ -263,6 +267,7 @@ export async function benchRouting(options: BenchOptions): Promise<BenchResult> 
             head: fitted.head,
           };
           scorer = baselineScorer(model, { encoder: encoder! });
+          models[method] = model;
           describe = `final-norm last-token vector (layer ${finalLayer}, ${features.width} dims)`;
           break;
         }
@@ -297,6 +302,7 @@ export async function benchRouting(options: BenchOptions): Promise<BenchResult> 
             head: fitted.head,
           };
           scorer = baselineScorer(model, { sentence: sentence! });
+          models[method] = model;
           describe = `${sentence!.name} (${sentence!.dim} dims)${method === 'sentence-knn' ? `, k = ${options.knnK ?? 25}` : ''}`;
           break;
         }
@@ -344,6 +350,7 @@ export async function benchRouting(options: BenchOptions): Promise<BenchResult> 
       latency_samples: latencyTexts.length,
       methods: results,
       curves,
+      models,
     };
   } finally {
     await store?.close();

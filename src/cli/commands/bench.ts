@@ -1,8 +1,10 @@
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { benchTable, writeBenchReport } from '../../../training/bench-report.js';
 import { BENCH_METHODS, benchRouting, checkMethods } from '../../../training/bench-routing.js';
 import { parseOutputTokens, parsePrices } from '../../../training/tier-costs.js';
+import { saveBaselineModel } from '../../baselines/baseline-model.js';
 import { InvalidFileError } from '../../errors.js';
 import { formatIssuesInline } from '../../zod-issues.js';
 import { createCountProgress } from '../count-progress.js';
@@ -28,6 +30,7 @@ const BenchFlagsSchema = z.object({
   json: z.boolean().default(false),
   out: z.string().min(1).optional(),
   title: z.string().optional(),
+  saveModels: z.string().min(1).optional(),
 });
 
 /** `mechroute bench routing`: probes vs text-classifier routers on the same train/test files. */
@@ -61,6 +64,10 @@ export function registerBenchCommand(program: Command): void {
     )
     .option('--out <dir>', 'write report.md, deferral.svg and calibration.svg there')
     .option('--title <text>', 'title of the Markdown report')
+    .option(
+      '--save-models <dir>',
+      'save each trained text-classifier router as <dir>/<method>.json (for policy.signal: text-embedding)',
+    )
     .action(async (raw: Record<string, unknown>) => {
       const parsed = BenchFlagsSchema.safeParse(raw);
       if (!parsed.success)
@@ -107,8 +114,13 @@ export function registerBenchCommand(program: Command): void {
         const files = await writeBenchReport(result, flags.out, flags.title);
         process.stderr.write(`wrote ${files.join(', ')}\n`);
       }
+      if (flags.saveModels) {
+        for (const [name, model] of Object.entries(result.models)) {
+          await saveBaselineModel(join(flags.saveModels, `${name}.json`), model);
+        }
+      }
       if (flags.json) {
-        const { curves: _curves, ...rest } = result;
+        const { curves: _curves, models: _models, ...rest } = result;
         process.stdout.write(`${JSON.stringify(rest, jsonNumbers, 2)}\n`);
       } else {
         process.stdout.write(`${benchTable(result)}\n`);
