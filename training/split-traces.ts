@@ -15,8 +15,12 @@ export interface SplitTracesOptions {
   by: string;
   seed: number;
   testShare: number;
-  /** Keep only this many traces first, stratified (src/activations/sampling.ts). */
+  /**
+   * Keep only this many traces first, stratified by dataset and subject with `sampleSeed` (default 0):
+   * the very subset `mechroute extract --sample N --seed S` extracts (src/activations/sampling.ts).
+   */
   sample?: number;
+  sampleSeed?: number;
 }
 
 export interface TraceSplit {
@@ -31,15 +35,17 @@ const fieldOf = (trace: Trace, field: string): string => {
   return value === undefined || value === null ? '(none)' : String(value);
 };
 
+/** extract-activations.ts' stratum, so that the same N and seed pick the same traces. */
+const stratumOf = (trace: Trace): string => `${trace.dataset ?? ''}\u0000${trace.subject ?? ''}`;
+
 export function splitTraces(traces: readonly Trace[], options: SplitTracesOptions): TraceSplit {
   if (!(options.testShare > 0 && options.testShare < 1)) {
     throw new TrainingDataError(`--test-share must be in (0, 1), got ${options.testShare}`);
   }
-  const strataField = options.by === 'random' ? 'subject' : options.by;
   const kept =
     options.sample === undefined
       ? [...traces]
-      : stratifiedSample(traces, options.sample, options.seed, (t) => fieldOf(t, strataField));
+      : stratifiedSample(traces, options.sample, options.sampleSeed ?? 0, stratumOf);
   const groups = options.by === 'random' ? undefined : kept.map((t) => fieldOf(t, options.by));
   if (groups && new Set(groups).size < 2) {
     throw new TrainingDataError(`--by ${options.by}: the traces have fewer than two values of that field`);

@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { splitTraces } from '../../../training/split-traces.js';
+import { encoderIdentity, openStoreReadOnly } from '../../../training/training-data.js';
+import { promptHash } from '../../activations/activation-store.js';
 import { InvalidFileError } from '../../errors.js';
 import {
   describeLineErrors,
@@ -8,6 +10,7 @@ import {
   readTraces,
   writeTraces,
 } from '../../traces/jsonl-reader.js';
+import { promptText } from '../../traces/trace-schema.js';
 import { type RateCount, summarizeTraces, type TraceGroupSummary } from '../../traces/trace-stats.js';
 import { formatIssuesInline } from '../../zod-issues.js';
 
@@ -51,7 +54,15 @@ export function registerTracesCommand(program: Command): void {
     )
     .option('--seed <n>', 'seed', '1')
     .option('--test-share <x>', 'share of the traces (or of the groups) in the test file', '0.2')
-    .option('--sample <n>', 'first keep a stratified sample of n traces (by the --by field, else by subject)')
+    .option(
+      '--sample <n>',
+      'first keep a sample of n traces stratified by dataset and subject (the one `extract --sample n` takes)',
+    )
+    .option('--sample-seed <s>', 'seed of --sample (as extract --seed)', '0')
+    .option(
+      '--cached-in <store>',
+      'first keep only the traces whose prompts have activations in this store (the default encoder’s)',
+    )
     .action(async (file: string, raw: Record<string, unknown>, command: Command) => {
       const parsed = SplitFlagsSchema.safeParse(raw);
       if (!parsed.success)
@@ -65,11 +76,23 @@ export function registerTracesCommand(program: Command): void {
           `${describeLineErrors(errors)}\n(fix or remove them: a split never drops lines silently)`,
         );
       }
-      const split = splitTraces(records, {
+      let usable = records;
+      if (flags.cachedIn) {
+        const store = await openStoreReadOnly(encoderIdentity(undefined), flags.cachedIn, file);
+        try {
+          usable = records.filter((t) => store.has(promptHash(promptText(t))));
+        } finally {
+          await store.close();
+        }
+        process.stderr.write(
+          `${usable.length} of ${records.length} traces have activations in ${flags.cachedIn}; the rest are left out\n`,
+        );
+      }
+      const split = splitTraces(usable, {
         by: flags.by,
         seed: flags.seed,
         testShare: flags.testShare,
-        ...(flags.sample === undefined ? {} : { sample: flags.sample }),
+        ...(flags.sample === undefined ? {} : { sample: flags.sample, sampleSeed: flags.sampleSeed }),
       });
       await writeTraces(flags.train, split.train);
       await writeTraces(flags.test, split.test);
@@ -91,6 +114,8 @@ const SplitFlagsSchema = z.object({
   seed: z.coerce.number().int(),
   testShare: z.coerce.number().gt(0).lt(1),
   sample: z.coerce.number().int().positive().optional(),
+  sampleSeed: z.coerce.number().int().min(0).default(0),
+  cachedIn: z.string().min(1).optional(),
 });
 
 /** NaN (a rate over zero records) is not JSON; null says "no value" without breaking parsers. */
