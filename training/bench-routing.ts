@@ -213,7 +213,8 @@ export async function benchRouting(options: BenchOptions): Promise<BenchResult> 
       tiers,
       trained_on: { traces: options.trainFile, rows: nTrain },
     });
-    const fitOptions = { rng: createRng(seed), reference, ...(groups ? { groups } : {}) };
+    // A fresh generator per method: each method's fit is the same whichever others run with it.
+    const fitOptions = () => ({ rng: createRng(seed), reference, ...(groups ? { groups } : {}) });
 
     for (const [m, method] of methods.entries()) {
       progress(`training ${method}`, m, methods.length);
@@ -253,7 +254,7 @@ export async function benchRouting(options: BenchOptions): Promise<BenchResult> 
           break;
         }
         case 'encoder-last-lr': {
-          fitted = fitLinearHead(features.layer(finalLayer, 'last'), labels, tiers, trainRows, fitOptions);
+          fitted = fitLinearHead(features.layer(finalLayer, 'last'), labels, tiers, trainRows, fitOptions());
           const model: BaselineModel = {
             ...base(method),
             featurizer: {
@@ -277,7 +278,7 @@ export async function benchRouting(options: BenchOptions): Promise<BenchResult> 
             texts.map((t) => tfidfVector(tfidf, t)),
             tfidf.terms.length,
           );
-          fitted = fitLinearHead(x, labels, tiers, trainRows, fitOptions);
+          fitted = fitLinearHead(x, labels, tiers, trainRows, fitOptions());
           scorer = baselineScorer(
             { ...base(method), featurizer: { kind: 'tfidf', tfidf }, head: fitted.head },
             {},
@@ -289,7 +290,7 @@ export async function benchRouting(options: BenchOptions): Promise<BenchResult> 
         case 'sentence-knn': {
           fitted =
             method === 'sentence-lr'
-              ? fitLinearHead(sentenceMatrix!, labels, tiers, trainRows, fitOptions)
+              ? fitLinearHead(sentenceMatrix!, labels, tiers, trainRows, fitOptions())
               : fitKnnHead(sentenceMatrix!, labels, trainRows, { k: options.knnK ?? 25 });
           const model: BaselineModel = {
             ...base(method),
