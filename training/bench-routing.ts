@@ -279,10 +279,13 @@ export async function benchRouting(options: BenchOptions): Promise<BenchResult> 
             tfidf.terms.length,
           );
           fitted = fitLinearHead(x, labels, tiers, trainRows, fitOptions());
-          scorer = baselineScorer(
-            { ...base(method), featurizer: { kind: 'tfidf', tfidf }, head: fitted.head },
-            {},
-          );
+          const model: BaselineModel = {
+            ...base(method),
+            featurizer: { kind: 'tfidf', tfidf },
+            head: fitted.head,
+          };
+          scorer = baselineScorer(model, {});
+          models[method] = model;
           describe = `${tfidf.terms.length} word 1–2-gram + char 3–5-gram terms`;
           break;
         }

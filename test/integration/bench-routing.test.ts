@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { loadBaselineModel } from '../../src/baselines/baseline-model.js';
+import { baselineScorer } from '../../src/baselines/tier-scorer.js';
 import { modelsCacheDir, packageRoot } from '../../src/paths.js';
 import { BENCH_METHODS } from '../../training/bench-routing.js';
 
@@ -118,6 +120,8 @@ describe('mechroute bench routing on a 200-record slice', () => {
         out,
         '--latency-samples',
         '5',
+        '--save-models',
+        join(dir, 'models'),
       ],
       { env, maxBuffer: 64 << 20 },
     );
@@ -141,6 +145,14 @@ describe('mechroute bench routing on a 200-record slice', () => {
       );
       assert.equal(m.n, 50);
     }
+    // The saved text classifiers load and route as the benchmark measured them.
+    for (const name of BENCH_METHODS.filter((m) => m !== 'probes')) {
+      const model = await loadBaselineModel(join(dir, 'models', `${name}.json`));
+      assert.equal(model.method, name);
+    }
+    const tfidf = baselineScorer(await loadBaselineModel(join(dir, 'models', 'tfidf-lr.json')), {});
+    const score = await tfidf.score('What is the capital of France?');
+    assert.deepEqual(Object.keys(score.tiers), tfidf.tiers);
     const report = await readFile(join(out, 'report.md'), 'utf8');
     for (const name of BENCH_METHODS) assert.match(report, new RegExp(`\\| ${name} `));
     for (const svg of ['deferral.svg', 'calibration.svg']) {
