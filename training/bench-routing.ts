@@ -2,7 +2,7 @@ import type { ActivationStore } from '../src/activations/activation-store.js';
 import { type BaselineModel, predictLinearHead } from '../src/baselines/baseline-model.js';
 import { createSentenceEncoder, type SentenceEncoder } from '../src/baselines/sentence-encoder.js';
 import { fitTfidf, tfidfVector } from '../src/baselines/tfidf.js';
-import { baselineScorer, type TierScorer } from '../src/baselines/tier-scorer.js';
+import { baselineScorer, encoderFeatures, type TierScorer } from '../src/baselines/tier-scorer.js';
 import { EncoderHost } from '../src/encoder/encoder-host.js';
 import { TrainingDataError } from '../src/errors.js';
 import { type CalibrationBin, calibrationBins } from '../src/metrics/classification.js';
@@ -242,12 +242,8 @@ export async function benchRouting(options: BenchOptions): Promise<BenchResult> 
             method,
             tiers,
             async score(text) {
-              const [encoded] = await probeEncoder.encode([text], { layers, pooling });
-              const pooled = pooling === 'last' ? encoded!.last! : encoded!.mean!;
-              const width = pooled[0]!.length;
-              const vector = new Float32Array(width * pooled.length);
-              for (const [i, v] of pooled.entries()) vector.set(v, i * width);
-              return { tiers: predictLinearHead(head, vector), encoderTokens: encoded!.tokens };
+              const { vector, tokens } = await encoderFeatures(probeEncoder, text, layers, pooling);
+              return { tiers: predictLinearHead(head, vector), encoderTokens: tokens };
             },
           };
           describe = `layers ${layers.join('+')} (${pooling})`;

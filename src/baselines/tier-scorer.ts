@@ -25,6 +25,24 @@ export interface TierScore {
   truncated?: boolean;
 }
 
+/**
+ * The pooled activations of the given layers side by side (the probes' feature vector): one encoder
+ * prefill, early exit at the deepest layer asked for.
+ */
+export async function encoderFeatures(
+  encoder: EncoderHost,
+  text: string,
+  layers: readonly number[],
+  pooling: 'last' | 'mean',
+): Promise<{ vector: Float32Array; tokens: number; truncated: boolean }> {
+  const [encoded] = await encoder.encode([text], { layers: [...layers], pooling });
+  const pooled = pooling === 'last' ? encoded!.last! : encoded!.mean!;
+  const width = pooled[0]!.length;
+  const vector = new Float32Array(width * pooled.length);
+  for (const [i, v] of pooled.entries()) vector.set(v, i * width);
+  return { vector, tokens: encoded!.tokens, truncated: encoded!.truncated };
+}
+
 /** The probes: encoder prefill (early exit at the bundle's deepest layer), then the bundle's probes. */
 export function probeScorer(bundle: ProbeBundle, encoder: EncoderHost): TierScorer {
   const { layers, pooling } = bundle.features;
@@ -32,16 +50,8 @@ export function probeScorer(bundle: ProbeBundle, encoder: EncoderHost): TierScor
     method: 'probes',
     tiers: bundle.tiers.map((t) => t.id),
     async score(text) {
-      const [encoded] = await encoder.encode([text], { layers, pooling });
-      const pooled = pooling === 'last' ? encoded!.last! : encoded!.mean!;
-      const width = pooled[0]!.length;
-      const vector = new Float32Array(width * pooled.length);
-      for (const [i, v] of pooled.entries()) vector.set(v, i * width);
-      return {
-        tiers: predictProbes(bundle, vector).tiers,
-        encoderTokens: encoded!.tokens,
-        truncated: encoded!.truncated,
-      };
+      const { vector, tokens, truncated } = await encoderFeatures(encoder, text, layers, pooling);
+      return { tiers: predictProbes(bundle, vector).tiers, encoderTokens: tokens, truncated };
     },
   };
 }
@@ -79,10 +89,7 @@ export function baselineScorer(model: BaselineModel, deps: BaselineScorerDeps): 
     case 'encoder': {
       const encoder = deps.encoder;
       if (!encoder) throw new Error(`baseline ${model.method} needs the encoder ${featurizer.model}`);
-      features = async (text) => {
-        const [encoded] = await encoder.encode([text], { layers: [featurizer.layer], pooling: 'last' });
-        return { vector: encoded!.last![0]!, tokens: encoded!.tokens, truncated: encoded!.truncated };
-      };
+      features = (text) => encoderFeatures(encoder, text, [featurizer.layer], 'last');
       break;
     }
   }

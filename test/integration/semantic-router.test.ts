@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import type { BaselineModel } from '../../src/baselines/baseline-model.js';
 import { fitTfidf } from '../../src/baselines/tfidf.js';
-import { baselineScorer } from '../../src/baselines/tier-scorer.js';
+import { baselineScorer, probeScorer } from '../../src/baselines/tier-scorer.js';
 import { DEFAULT_PROBES_PATH } from '../../src/config/config-loader.js';
 import { createPolicyStore } from '../../src/config/policy-file.js';
 import type { EncoderHost } from '../../src/encoder/encoder-host.js';
@@ -111,6 +111,9 @@ describe('the router in semantic mode (policy.signal: text-embedding)', () => {
     });
     const routed = await probes.decide({ prompt: 'What is 2 + 2?' });
     assert.equal(routed.signal, 'probes');
+    // The probes behind the shared TierScorer interface score exactly as the router does.
+    const scored = await probeScorer(bundle, encoder).score('What is 2 + 2?');
+    assert.deepEqual(scored.tiers, routed.prediction.tiers);
     assert.deepEqual(Object.keys(routed.prediction.tiers).sort(), TIERS.map((t) => t.id).sort());
     const missing = createRequestRouter({
       encoder,
