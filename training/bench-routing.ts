@@ -5,11 +5,11 @@ import { fitTfidf, tfidfVector } from '../src/baselines/tfidf.js';
 import { baselineScorer, encoderFeatures, type TierScorer } from '../src/baselines/tier-scorer.js';
 import { EncoderHost } from '../src/encoder/encoder-host.js';
 import { TrainingDataError } from '../src/errors.js';
-import { type CalibrationBin, calibrationBins } from '../src/metrics/classification.js';
-import { type DeferralCurve, deferralCurve } from '../src/metrics/routing.js';
+import type { CalibrationBin } from '../src/metrics/classification.js';
 import { resolveCachedModel } from '../src/models/manifest-registry.js';
 import { createRng } from '../src/seeded-rng.js';
 import { promptText } from '../src/traces/trace-schema.js';
+import { methodCurves } from './bench-curves.js';
 import { type FittedHead, fitKnnHead, fitLinearHead, linearHeadOf, stackRows } from './fit-baselines.js';
 import { allCandidates, fitProbes } from './fit-probes.js';
 import { headMetrics, type RoutingMetricsOut, type TierMetricsOut } from './split-metrics.js';
@@ -359,50 +359,6 @@ export async function benchRouting(options: BenchOptions): Promise<BenchResult> 
     if (encoder && !options.encoder) await encoder.dispose();
     if (sentence && !options.sentence) await sentence.dispose();
   }
-}
-
-/** Deferral and calibration curves of one method, added to `curves`. */
-function methodCurves(
-  curves: BenchCurves,
-  method: string,
-  probs: readonly Float64Array[],
-  labels: readonly (readonly (boolean | null)[])[],
-  costs: readonly (readonly number[])[],
-  reference: number,
-): BenchCurves {
-  const strong = labels.length - 1;
-  const rows = labels[reference]!.flatMap((w, i) =>
-    w === null || labels[strong]![i] === null || labels[strong]![i] === undefined ? [] : [i],
-  );
-  const curve: DeferralCurve | undefined =
-    strong > reference && rows.length > 0
-      ? deferralCurve({
-          pStrongNeeded: rows.map((i) => 1 - probs[reference]![i]!),
-          weakCorrect: rows.map((i) => labels[reference]![i] === true),
-          strongCorrect: rows.map((i) => labels[strong]![i] === true),
-          costs: {
-            weak: rows.map((i) => costs[reference]![i]!),
-            strong: rows.map((i) => costs[strong]![i]!),
-          },
-        })
-      : undefined;
-  const known = labels[reference]!.flatMap((l, i) => (l === null || l === undefined ? [] : [i]));
-  return {
-    deferral: {
-      ...curves.deferral,
-      ...(curve ? { [method]: curve.points.map((p) => ({ x: p.strongShare, y: p.quality })) } : {}),
-    },
-    calibration: {
-      ...curves.calibration,
-      [method]: calibrationBins(
-        known.map((i) => Math.min(1, Math.max(0, probs[reference]![i]!))),
-        known.map((i) => labels[reference]![i] === true),
-      ),
-    },
-    q_weak: curve?.qWeak ?? curves.q_weak,
-    q_strong: curve?.qStrong ?? curves.q_strong,
-    q_oracle: curve?.qOracle ?? curves.q_oracle,
-  };
 }
 
 export function checkMethods(names: readonly string[]): BenchMethod[] {
