@@ -5,6 +5,7 @@ import type { LoadedConfig, ResolvedSecrets } from '../config/config-loader.js';
 import { policyFromConfigFile, resolveSecrets, routeTiers } from '../config/config-loader.js';
 import { createPolicyStore, type PolicyLogger, type PolicyStore } from '../config/policy-file.js';
 import { EncoderHost } from '../encoder/encoder-host.js';
+import { InvalidFileError } from '../errors.js';
 import { resolveCachedModel } from '../models/manifest-registry.js';
 import { type BudgetLedger, createBudgetLedger } from '../policy/budget-ledger.js';
 import type { RouteTier } from '../policy/policy-schema.js';
@@ -69,6 +70,13 @@ export async function createServices(
     // Semantic mode's classifier, loaded whenever the config names one, so a reloaded policy can switch.
     if (config.text_embedding.model !== undefined) {
       const model = await loadBaselineModel(config.text_embedding.model);
+      if (model.featurizer.kind === 'encoder' && model.featurizer.sha256 !== manifest.sha256) {
+        throw new InvalidFileError(
+          'text-classifier model',
+          config.text_embedding.model,
+          `  - featurizer: trained on encoder ${model.featurizer.model}, the config runs ${manifest.name}`,
+        );
+      }
       if (model.featurizer.kind === 'sentence') {
         sentence = await createSentenceEncoder({ model: model.featurizer.model });
       }
