@@ -13,12 +13,14 @@ export const DEFAULT_CONFIG_PATH = join(packageRoot, 'config', 'default.yaml');
 export const DEFAULT_PROBES_PATH = join(packageRoot, 'probes', 'default.json');
 
 /** A config with its file references resolved: absolute paths, and the policy loaded. */
-export type LoadedConfig = Omit<Config, 'policy' | 'policy_file' | 'probes' | 'steps'> & {
+export type LoadedConfig = Omit<Config, 'policy' | 'policy_file' | 'probes' | 'steps' | 'text_embedding'> & {
   /** Live step mode, its bundle path made absolute. */
   steps?: NonNullable<Config['steps']>;
   /** The config file. */
   file: string;
   probes: { path: string };
+  /** Absolute path of the text-classifier router, when the config names one. */
+  text_embedding: { model?: string };
   policy: Policy;
   /** Absolute path of the policy file, when the policy lives in one (the file to watch). */
   policy_file?: string;
@@ -48,7 +50,7 @@ export function parseConfig(value: unknown, file: string): Config {
 export async function loadConfig(file: string): Promise<LoadedConfig> {
   const config = parseConfig(await readStructuredFile(file, 'config'), file);
   const base = dirname(resolve(file));
-  const { policy, policy_file, probes, steps, ...rest } = config;
+  const { policy, policy_file, probes, steps, text_embedding, ...rest } = config;
   const tierIds = config.tiers.map((t) => t.id);
   const policyPath = policy_file === undefined ? undefined : resolve(base, policy_file);
   return {
@@ -56,6 +58,7 @@ export async function loadConfig(file: string): Promise<LoadedConfig> {
     file: resolve(file),
     probes: { path: probes.path === undefined ? DEFAULT_PROBES_PATH : resolve(base, probes.path) },
     ...(steps ? { steps: { ...steps, probes: resolve(base, steps.probes) } } : {}),
+    text_embedding: text_embedding.model === undefined ? {} : { model: resolve(base, text_embedding.model) },
     policy: policyPath ? await loadPolicyFile(policyPath, tierIds) : (policy ?? DEFAULT_POLICY),
     ...(policyPath ? { policy_file: policyPath } : {}),
   };

@@ -118,6 +118,17 @@ export const ProbesConfigSchema = z.strictObject({
     ),
 });
 
+export const TextEmbeddingConfigSchema = z.strictObject({
+  model: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'Text-classifier router (JSON, written by `mechroute bench routing --save-models`) used when the policy ' +
+        'says signal: text-embedding; relative paths are from the config file.',
+    ),
+});
+
 const credentialKey = /key|token|secret|password|authorization/i;
 
 export const DeploymentSchema = z
@@ -211,6 +222,7 @@ export const ConfigSchema = z
     server: ServerConfigSchema.prefault({}),
     encoder: EncoderConfigSchema.prefault({}),
     probes: ProbesConfigSchema.prefault({}),
+    text_embedding: TextEmbeddingConfigSchema.prefault({}),
     tiers: z.array(TierConfigSchema).min(1),
     policy: PolicySchema.optional().describe('The routing policy, inline (or give policy_file).'),
     policy_file: z
@@ -268,6 +280,13 @@ export const ConfigSchema = z
         code: 'custom',
         path: ['mode'],
         message: 'mode "steps" needs a `steps` section (its probe bundle)',
+      });
+    }
+    if (config.policy?.signal === 'text-embedding' && config.text_embedding.model === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['text_embedding', 'model'],
+        message: 'policy.signal is text-embedding: name the text-classifier model here',
       });
     }
     if (config.policy) {

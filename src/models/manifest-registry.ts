@@ -3,7 +3,7 @@ import { basename, join } from 'node:path';
 import { InvalidFileError, ModelNotCachedError, ModelNotFoundError } from '../errors.js';
 import { manifestsDir, modelsCacheDir } from '../paths.js';
 import { formatIssues } from '../zod-issues.js';
-import { type ModelManifest, ModelManifestSchema } from './manifest.js';
+import { type CompanionFile, type ModelManifest, ModelManifestSchema } from './manifest.js';
 
 export interface ManifestRegistry {
   /** Every manifest, sorted by name. */
@@ -65,6 +65,22 @@ export function modelPath(
   return join(modelsCacheDir(env), basename(manifest.file));
 }
 
+/**
+ * A companion file as a manifest of its own (`<model>/<file>`), so the downloader fetches and verifies
+ * it like any weights.
+ */
+export function companionManifest(manifest: ModelManifest, companion: CompanionFile): ModelManifest {
+  return {
+    ...manifest,
+    name: `${manifest.name}/${companion.file}`,
+    file: companion.file,
+    sha256: companion.sha256,
+    size: companion.size,
+    sources: companion.sources,
+    companions: [],
+  };
+}
+
 export interface CachedModel {
   manifest: ModelManifest;
   /** Where the downloaded weights are; checked to exist. */
@@ -83,5 +99,20 @@ export function resolveCachedModel(
   const manifest = registry.get(name);
   const path = modelPath(manifest);
   if (!existsSync(path)) throw new ModelNotCachedError(name, path);
+  for (const companion of manifest.companions) {
+    const companionPath = modelPath(companion);
+    if (!existsSync(companionPath)) throw new ModelNotCachedError(name, companionPath);
+  }
   return { manifest, path };
+}
+
+/** Where a companion file of a cached model is (checked by resolveCachedModel). */
+export function companionPath(manifest: ModelManifest, file: string): string {
+  const companion = manifest.companions.find((c) => c.file === file);
+  if (!companion)
+    throw new ModelNotFoundError(
+      `${manifest.name}/${file}`,
+      manifest.companions.map((c) => c.file),
+    );
+  return modelPath(companion);
 }

@@ -41,10 +41,22 @@ export const ModelSourceSchema = z.discriminatedUnion('type', [
   PypiChunksSourceSchema,
 ]);
 
+/**
+ * A file a model needs beside its weights (an ONNX encoder's tokenizer.json), pulled and verified with
+ * it into the same cache folder.
+ */
+export const CompanionFileSchema = z.object({
+  file: z.string().regex(/^[^/\\]+\.[a-z0-9]+$/, 'a bare file name with an extension'),
+  sha256: sha256Hex,
+  size: z.number().int().positive(),
+  sources: z.array(ModelSourceSchema).min(1),
+});
+
 export const ModelManifestSchema = z.object({
   name: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'lowercase letters, digits, . _ -'),
   description: z.string().optional(),
-  file: z.string().regex(/^[^/\\]+\.gguf$/, 'a bare .gguf file name'),
+  /** GGUF for llama.cpp models (encoder, local tiers); ONNX for the sentence-embedding baseline. */
+  file: z.string().regex(/^[^/\\]+\.(gguf|onnx)$/, 'a bare .gguf or .onnx file name'),
   sha256: sha256Hex,
   size: z.number().int().positive(),
   architecture: z.string().min(1),
@@ -56,10 +68,15 @@ export const ModelManifestSchema = z.object({
   license: z.string().optional(),
   /** Tried in order; an unreachable source falls through to the next. */
   sources: z.array(ModelSourceSchema).min(1),
+  companions: z.array(CompanionFileSchema).default([]),
 });
 
 export type ModelManifest = z.infer<typeof ModelManifestSchema>;
 export type ModelSource = z.infer<typeof ModelSourceSchema>;
+export type CompanionFile = z.infer<typeof CompanionFileSchema>;
+
+/** The sentence encoder of the text-embedding baseline and of `policy.signal: text-embedding`. */
+export const DEFAULT_SENTENCE_MODEL = 'all-minilm-l6-v2-int8';
 
 /** The encoder used when a config or command names none. */
 export const DEFAULT_ENCODER_MODEL = 'gemma-3-270m-q4_k_m';

@@ -92,6 +92,13 @@ export const PolicySchema = z.strictObject({
     .max(128)
     .describe('Echoed in every decision; must change whenever the policy does.'),
   kind: PolicyKindSchema.describe('Which rule picks the tier; a request may switch it (x-mechroute-policy).'),
+  signal: z
+    .enum(['probes', 'text-embedding'])
+    .default('probes')
+    .describe(
+      'What P(success | tier) comes from: the probes over encoder activations, or a text-classifier router ' +
+        '(semantic mode; the model named by text_embedding.model in the config).',
+    ),
   description: z.string().optional(),
   on_unavailable: z
     .enum(['error', 'best_available'])

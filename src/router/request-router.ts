@@ -1,5 +1,7 @@
+import type { TierScorer } from '../baselines/tier-scorer.js';
 import type { PolicyStore } from '../config/policy-file.js';
 import type { EncoderHost } from '../encoder/encoder-host.js';
+import { MechrouteError } from '../errors.js';
 import type { BudgetLedger } from '../policy/budget-ledger.js';
 import type { RouteDecision, RouteOverrides, RouteTier } from '../policy/policy-schema.js';
 import { route } from '../policy/route.js';
@@ -16,6 +18,8 @@ export interface RequestRouterDeps {
   tiers: () => RouteTier[];
   ledger?: BudgetLedger;
   now?: () => number;
+  /** The text-classifier router, for policies with `signal: text-embedding` (semantic mode). */
+  textScorer?: TierScorer;
 }
 
 export interface RouteRequest {
@@ -32,8 +36,9 @@ export interface RoutedRequest {
   prediction: ProbePrediction;
   inputTokens: number;
   truncated: boolean;
-  /** Encoder prefill plus probes. */
+  /** Encoder prefill plus probes (or, in semantic mode, the text classifier). */
   encoderMs: number;
+  signal: 'probes' | 'text-embedding';
 }
 
 /** Concatenates the pooled activations in the bundle's layer order: the probes' feature vector. */
@@ -42,6 +47,57 @@ export function featureVector(layers: readonly Float32Array[]): Float32Array {
   const out = new Float32Array(width * layers.length);
   for (const [i, v] of layers.entries()) out.set(v, i * width);
   return out;
+}
+
+interface Scored {
+  prediction: ProbePrediction;
+  tokens: number;
+  truncated: boolean;
+}
+
+async function probePrediction(
+  deps: RequestRouterDeps,
+  bundle: ProbeBundle,
+  prompt: string,
+): Promise<Scored> {
+  const [encoded] = await deps.encoder.encode([prompt], {
+    layers: bundle.features.layers,
+    pooling: bundle.features.pooling,
+  });
+  const pooled = bundle.features.pooling === 'last' ? encoded!.last! : encoded!.mean!;
+  return {
+    prediction: predictProbes(bundle, featureVector(pooled)),
+    tokens: encoded!.tokens,
+    truncated: encoded!.truncated,
+  };
+}
+
+/**
+ * Semantic mode: P(success | tier) from the text classifier. Its difficulty is P(the bundle's difficulty
+ * tier, else the cheapest tier, fails); tokens for pricing come from the encoder's tokenizer (no prefill).
+ */
+async function semanticPrediction(
+  deps: RequestRouterDeps,
+  bundle: ProbeBundle,
+  prompt: string,
+): Promise<Scored> {
+  const scorer = deps.textScorer;
+  if (!scorer) {
+    throw new MechrouteError(
+      'MR_ERR_NO_TEXT_SCORER',
+      'the policy says signal: text-embedding, but the config names no text_embedding.model',
+    );
+  }
+  const score = await scorer.score(prompt);
+  const reference =
+    bundle.difficulty.kind === 'tier-failure' && score.tiers[bundle.difficulty.tier] !== undefined
+      ? bundle.difficulty.tier
+      : scorer.tiers[0]!;
+  return {
+    prediction: { tiers: score.tiers, difficulty: 1 - score.tiers[reference]! },
+    tokens: score.encoderTokens ?? deps.encoder.tokenize(prompt).length,
+    truncated: score.truncated ?? false,
+  };
 }
 
 /**
@@ -53,15 +109,13 @@ export function createRequestRouter(deps: RequestRouterDeps) {
   return {
     async decide(request: RouteRequest): Promise<RoutedRequest> {
       const bundle = deps.bundle();
-      const started = performance.now();
-      const [encoded] = await deps.encoder.encode([request.prompt], {
-        layers: bundle.features.layers,
-        pooling: bundle.features.pooling,
-      });
-      const pooled = bundle.features.pooling === 'last' ? encoded!.last! : encoded!.mean!;
-      const prediction = predictProbes(bundle, featureVector(pooled));
-      const encoderMs = performance.now() - started;
       const policy = deps.policies.current();
+      const started = performance.now();
+      const { prediction, tokens, truncated } =
+        policy.signal === 'text-embedding'
+          ? await semanticPrediction(deps, bundle, request.prompt)
+          : await probePrediction(deps, bundle, request.prompt);
+      const encoderMs = performance.now() - started;
       const budget =
         deps.ledger && request.budgetKey !== undefined
           ? deps.ledger.state(request.budgetKey, now())
@@ -70,7 +124,7 @@ export function createRequestRouter(deps: RequestRouterDeps) {
         {
           prediction,
           tiers: deps.tiers(),
-          input_tokens: encoded!.tokens,
+          input_tokens: tokens,
           ...(request.maxOutputTokens === undefined ? {} : { max_output_tokens: request.maxOutputTokens }),
           ...(request.overrides ? { overrides: request.overrides } : {}),
           ...(budget ? { budget } : {}),
@@ -78,7 +132,7 @@ export function createRequestRouter(deps: RequestRouterDeps) {
         policy,
         now(),
       );
-      return { decision, prediction, inputTokens: encoded!.tokens, truncated: encoded!.truncated, encoderMs };
+      return { decision, prediction, inputTokens: tokens, truncated, encoderMs, signal: policy.signal };
     },
   };
 }

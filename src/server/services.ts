@@ -1,7 +1,11 @@
+import { loadBaselineModel } from '../baselines/baseline-model.js';
+import { createSentenceEncoder, type SentenceEncoder } from '../baselines/sentence-encoder.js';
+import { baselineScorer, type TierScorer } from '../baselines/tier-scorer.js';
 import type { LoadedConfig, ResolvedSecrets } from '../config/config-loader.js';
 import { policyFromConfigFile, resolveSecrets, routeTiers } from '../config/config-loader.js';
 import { createPolicyStore, type PolicyLogger, type PolicyStore } from '../config/policy-file.js';
 import { EncoderHost } from '../encoder/encoder-host.js';
+import { InvalidFileError } from '../errors.js';
 import { resolveCachedModel } from '../models/manifest-registry.js';
 import { type BudgetLedger, createBudgetLedger } from '../policy/budget-ledger.js';
 import type { RouteTier } from '../policy/policy-schema.js';
@@ -74,13 +78,31 @@ export async function createServices(
       : { maxPromptTokens: config.encoder.max_prompt_tokens }),
   });
   let pool: TierPool;
+  let sentence: SentenceEncoder | undefined;
+  let textScorer: TierScorer | undefined;
   try {
+    // Semantic mode's classifier, loaded whenever the config names one, so a reloaded policy can switch.
+    if (config.text_embedding.model !== undefined) {
+      const model = await loadBaselineModel(config.text_embedding.model);
+      if (model.featurizer.kind === 'encoder' && model.featurizer.sha256 !== manifest.sha256) {
+        throw new InvalidFileError(
+          'text-classifier model',
+          config.text_embedding.model,
+          `  - featurizer: trained on encoder ${model.featurizer.model}, the config runs ${manifest.name}`,
+        );
+      }
+      if (model.featurizer.kind === 'sentence') {
+        sentence = await createSentenceEncoder({ model: model.featurizer.model });
+      }
+      textScorer = baselineScorer(model, { encoder, ...(sentence ? { sentence } : {}) });
+    }
     pool = await createTierPool(config.tiers, {
       env,
       ...(options.logger ? { logger: options.logger } : {}),
       ...(options.fetch ? { fetch: options.fetch } : {}),
     });
   } catch (error) {
+    await sentence?.dispose();
     await encoder.dispose();
     throw error;
   }
@@ -107,6 +129,7 @@ export async function createServices(
     policies,
     tiers: liveTiers,
     ...(ledger ? { ledger } : {}),
+    ...(textScorer ? { textScorer } : {}),
   });
   return {
     config,
@@ -122,6 +145,7 @@ export async function createServices(
     routeTiers: liveTiers,
     async close() {
       await pool.close();
+      await sentence?.dispose();
       await encoder.dispose();
     },
   };

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { DEFAULT_ENCODER_MODEL, type ModelManifest } from '../../models/manifest.js';
-import { createManifestRegistry, modelPath } from '../../models/manifest-registry.js';
+import { companionManifest, createManifestRegistry, modelPath } from '../../models/manifest-registry.js';
 import { cachedState } from '../../models/model-cache.js';
 import { createModelDownloader, describeSource } from '../../models/model-downloader.js';
 import { createProgressReporter } from '../progress-reporter.js';
@@ -50,31 +50,43 @@ export function registerModelsCommand(program: Command): void {
       const options = PullOptionsSchema.parse(rawOptions);
       const write = writerFor(command);
       const manifest = createManifestRegistry().get(name);
-      // --if-missing runs on every `npm install` / `npm test`: decide on one stat, load nothing else.
-      if (options.ifMissing && !options.verify && (await cachedState(manifest, modelPath(manifest))).cached) {
-        if (options.json)
-          write(`${JSON.stringify({ name, path: modelPath(manifest), status: 'present' })}\n`);
-        return;
+      // The weights first, then the files they need beside them (an ONNX encoder's tokenizer).
+      const parts = [manifest, ...manifest.companions.map((c) => companionManifest(manifest, c))];
+      // --if-missing runs on every `npm install` / `npm test`: decide on a stat per file, load nothing else.
+      if (options.ifMissing && !options.verify) {
+        const states = await Promise.all(parts.map((m) => cachedState(m, modelPath(m))));
+        if (states.every((s) => s.cached)) {
+          if (options.json)
+            write(`${JSON.stringify({ name, path: modelPath(manifest), status: 'present' })}\n`);
+          return;
+        }
       }
       const reporter = createProgressReporter();
       const abort = new AbortController();
       const onSigint = () => abort.abort(new Error('interrupted'));
       process.once('SIGINT', onSigint);
       try {
-        const result = await createModelDownloader({ onProgress: reporter.onProgress }).pull(manifest, {
-          verify: options.verify,
-          signal: abort.signal,
-        });
+        const downloader = createModelDownloader({ onProgress: reporter.onProgress });
+        const results = [];
+        for (const part of parts) {
+          results.push(await downloader.pull(part, { verify: options.verify, signal: abort.signal }));
+        }
         reporter.stop();
         if (options.json) {
-          write(`${JSON.stringify(result, null, 2)}\n`);
-        } else if (result.status === 'downloaded') {
-          write(
-            `${name}: downloaded ${mb(result.bytes)} from ${result.source} in ${result.seconds} s -> ${result.path}\n`,
-          );
+          const [main, ...companions] = results;
+          write(`${JSON.stringify(companions.length > 0 ? { ...main, companions } : main, null, 2)}\n`);
         } else {
-          const how = result.status === 'verified' ? 'sha256 verified' : 'size ok; --verify checks sha256';
-          write(`${name}: already present (${how}) at ${result.path}\n`);
+          for (const result of results) {
+            if (result.status === 'downloaded') {
+              write(
+                `${result.name}: downloaded ${mb(result.bytes)} from ${result.source} in ${result.seconds} s -> ${result.path}\n`,
+              );
+            } else {
+              const how =
+                result.status === 'verified' ? 'sha256 verified' : 'size ok; --verify checks sha256';
+              write(`${result.name}: already present (${how}) at ${result.path}\n`);
+            }
+          }
         }
       } catch (error) {
         if (!abort.signal.aborted) throw error;

@@ -1,6 +1,18 @@
 import type { Command } from 'commander';
-import { type JsonlLineError, readTraces } from '../../traces/jsonl-reader.js';
+import { z } from 'zod';
+import { splitTraces } from '../../../training/split-traces.js';
+import { encoderIdentity, openStoreReadOnly } from '../../../training/training-data.js';
+import { promptHash } from '../../activations/activation-store.js';
+import { InvalidFileError } from '../../errors.js';
+import {
+  describeLineErrors,
+  type JsonlLineError,
+  readTraces,
+  writeTraces,
+} from '../../traces/jsonl-reader.js';
+import { promptText } from '../../traces/trace-schema.js';
 import { type RateCount, summarizeTraces, type TraceGroupSummary } from '../../traces/trace-stats.js';
+import { formatIssuesInline } from '../../zod-issues.js';
 
 /** `mechroute traces …`: inspect trace files (the JSONL format of src/traces/trace-schema.ts). */
 export function registerTracesCommand(program: Command): void {
@@ -25,7 +37,86 @@ export function registerTracesCommand(program: Command): void {
       // exitCode, not exit(): a large report must finish flushing to a pipe first.
       if (errors.length > 0) process.exitCode = 1;
     });
+
+  traces
+    .command('split')
+    .description(
+      'split a trace file into a train and a test file, by whole groups (e.g. MMLU subjects) or at random; ' +
+        'seeded, so the same flags give the same files (for `mechroute bench routing`)',
+    )
+    .argument('<file>', 'trace file, one JSON object per line')
+    .requiredOption('--train <file>', 'where to write the training traces')
+    .requiredOption('--test <file>', 'where to write the test traces')
+    .option(
+      '--by <field>',
+      '`random`, or a trace field whose values are held out whole (e.g. subject)',
+      'random',
+    )
+    .option('--seed <n>', 'seed', '1')
+    .option('--test-share <x>', 'share of the traces (or of the groups) in the test file', '0.2')
+    .option(
+      '--sample <n>',
+      'first keep a sample of n traces stratified by dataset and subject (the one `extract --sample n` takes)',
+    )
+    .option('--sample-seed <s>', 'seed of --sample (as extract --seed)', '0')
+    .option(
+      '--cached-in <store>',
+      'first keep only the traces whose prompts have activations in this store (the default encoder’s)',
+    )
+    .action(async (file: string, raw: Record<string, unknown>, command: Command) => {
+      const parsed = SplitFlagsSchema.safeParse(raw);
+      if (!parsed.success)
+        throw new InvalidFileError('options for', 'traces split', formatIssuesInline(parsed.error));
+      const flags = parsed.data;
+      const { traces: records, errors } = await readTraces(file);
+      if (errors.length > 0) {
+        throw new InvalidFileError(
+          'trace file',
+          file,
+          `${describeLineErrors(errors)}\n(fix or remove them: a split never drops lines silently)`,
+        );
+      }
+      let usable = records;
+      if (flags.cachedIn) {
+        const store = await openStoreReadOnly(encoderIdentity(undefined), flags.cachedIn, file);
+        try {
+          usable = records.filter((t) => store.has(promptHash(promptText(t))));
+        } finally {
+          await store.close();
+        }
+        process.stderr.write(
+          `${usable.length} of ${records.length} traces have activations in ${flags.cachedIn}; the rest are left out\n`,
+        );
+      }
+      const split = splitTraces(usable, {
+        by: flags.by,
+        seed: flags.seed,
+        testShare: flags.testShare,
+        ...(flags.sample === undefined ? {} : { sample: flags.sample, sampleSeed: flags.sampleSeed }),
+      });
+      await writeTraces(flags.train, split.train);
+      await writeTraces(flags.test, split.test);
+      const write = (text: string) =>
+        (command.configureOutput().writeOut ?? process.stdout.write.bind(process.stdout))(text);
+      const groups = split.groups
+        ? ` (${split.groups.train.length} / ${split.groups.test.length} ${flags.by} groups)`
+        : '';
+      write(
+        `${flags.train}: ${split.train.length} traces; ${flags.test}: ${split.test.length} traces${groups}\n`,
+      );
+    });
 }
+
+const SplitFlagsSchema = z.object({
+  train: z.string().min(1),
+  test: z.string().min(1),
+  by: z.string().min(1),
+  seed: z.coerce.number().int(),
+  testShare: z.coerce.number().gt(0).lt(1),
+  sample: z.coerce.number().int().positive().optional(),
+  sampleSeed: z.coerce.number().int().min(0).default(0),
+  cachedIn: z.string().min(1).optional(),
+});
 
 /** NaN (a rate over zero records) is not JSON; null says "no value" without breaking parsers. */
 function jsonNumbers(_key: string, value: unknown): unknown {

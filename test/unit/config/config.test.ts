@@ -67,6 +67,24 @@ describe('config schema', () => {
     assert.equal(config.policy?.utility.lambda, 20);
   });
 
+  test('semantic mode: signal defaults to probes; text-embedding needs text_embedding.model', () => {
+    assert.equal(parseConfig(minimal(), 'x.json').policy?.signal, 'probes');
+    const semantic = { ...minimal(), policy: { version: '8', kind: 'threshold', signal: 'text-embedding' } };
+    assert.deepEqual(errorsOf(semantic), [
+      'text_embedding.model: policy.signal is text-embedding: name the text-classifier model here',
+    ]);
+    const config = parseConfig(
+      { ...semantic, text_embedding: { model: 'models/sentence-lr.json' } },
+      'x.json',
+    );
+    assert.equal(config.text_embedding.model, 'models/sentence-lr.json');
+    assert.ok(
+      errorsOf({ ...semantic, policy: { ...semantic.policy, signal: 'vibes' } })[0]!.startsWith(
+        'policy.signal',
+      ),
+    );
+  });
+
   test('every error is listed with its path', () => {
     const bad = minimal() as Record<string, unknown> & { tiers: Record<string, unknown>[] };
     bad.server = { port: 70_000, prot: 1 };

@@ -65,6 +65,7 @@ const manifest = (sources: ModelSource[], overrides: Partial<ModelManifest> = {}
   embedding_width: 8,
   context_length: 128,
   sources,
+  companions: [],
   ...overrides,
 });
 

@@ -42,7 +42,7 @@ describe('mechroute models', () => {
     assert.equal(row.cached, false);
     assert.match(
       await run('list'),
-      /^NAME\s+SIZE\s+ARCH\s+LAYERS\s+WIDTH\s+CACHED\n.*\(default\).*gemma3\s+18\s+640\s+no$/m,
+      /^NAME\s+SIZE\s+ARCH\s+LAYERS\s+WIDTH\s+CACHED\n(?:.*\n)*.*\(default\).*gemma3\s+18\s+640\s+no$/m,
     );
   });
 

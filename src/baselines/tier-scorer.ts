@@ -1,0 +1,108 @@
+import type { EncoderHost } from '../encoder/encoder-host.js';
+import type { ProbeBundle } from '../probes/probe-bundle.js';
+import { predictProbes } from '../probes/probe-predict.js';
+import { type BaselineModel, predictBaseline } from './baseline-model.js';
+import type { SentenceEncoder } from './sentence-encoder.js';
+import { tfidfVector } from './tfidf.js';
+
+/**
+ * What every router signal is, probes and text classifiers alike: prompt text → calibrated
+ * P(success | tier) per tier id. The router's `policy.signal` and `mechroute bench routing` both go
+ * through it, so a baseline is measured exactly as it would route.
+ */
+export interface TierScorer {
+  /** e.g. `probes`, `tfidf-lr`, `sentence-knn`. */
+  readonly method: string;
+  /** Cheapest first. */
+  readonly tiers: readonly string[];
+  score(text: string): Promise<TierScore>;
+}
+
+export interface TierScore {
+  tiers: Record<string, number>;
+  /** Tokens the encoder read, when the method runs it (the router prices requests with them). */
+  encoderTokens?: number;
+  truncated?: boolean;
+}
+
+/**
+ * The pooled activations of the given layers side by side (the probes' feature vector): one encoder
+ * prefill, early exit at the deepest layer asked for.
+ */
+export async function encoderFeatures(
+  encoder: EncoderHost,
+  text: string,
+  layers: readonly number[],
+  pooling: 'last' | 'mean',
+): Promise<{ vector: Float32Array; tokens: number; truncated: boolean }> {
+  const [encoded] = await encoder.encode([text], { layers: [...layers], pooling });
+  const pooled = pooling === 'last' ? encoded!.last! : encoded!.mean!;
+  const width = pooled[0]!.length;
+  const vector = new Float32Array(width * pooled.length);
+  for (const [i, v] of pooled.entries()) vector.set(v, i * width);
+  return { vector, tokens: encoded!.tokens, truncated: encoded!.truncated };
+}
+
+/** The probes: encoder prefill (early exit at the bundle's deepest layer), then the bundle's probes. */
+export function probeScorer(bundle: ProbeBundle, encoder: EncoderHost): TierScorer {
+  const { layers, pooling } = bundle.features;
+  return {
+    method: 'probes',
+    tiers: bundle.tiers.map((t) => t.id),
+    async score(text) {
+      const { vector, tokens, truncated } = await encoderFeatures(encoder, text, layers, pooling);
+      return { tiers: predictProbes(bundle, vector).tiers, encoderTokens: tokens, truncated };
+    },
+  };
+}
+
+export interface BaselineScorerDeps {
+  /** Needed by `sentence-*` models. */
+  sentence?: SentenceEncoder;
+  /** Needed by `encoder-last-lr`. */
+  encoder?: EncoderHost;
+}
+
+/** A saved text-classifier router; throws at construction when the model's feature extractor is missing. */
+export function baselineScorer(model: BaselineModel, deps: BaselineScorerDeps): TierScorer {
+  const { featurizer } = model;
+  let features: (
+    text: string,
+  ) => Promise<{ vector: ArrayLike<number>; tokens?: number; truncated?: boolean }>;
+  switch (featurizer.kind) {
+    case 'tfidf':
+      features = async (text) => ({ vector: tfidfVector(featurizer.tfidf, text) });
+      break;
+    case 'sentence': {
+      const sentence = deps.sentence;
+      if (!sentence)
+        throw new Error(`baseline ${model.method} needs the sentence encoder ${featurizer.model}`);
+      if (sentence.sha256 !== featurizer.sha256) {
+        throw new Error(
+          `baseline ${model.method} was trained with ${featurizer.model} (${featurizer.sha256.slice(0, 12)}…), ` +
+            `not ${sentence.name} (${sentence.sha256.slice(0, 12)}…)`,
+        );
+      }
+      features = async (text) => ({ vector: (await sentence.embed([text]))[0]! });
+      break;
+    }
+    case 'encoder': {
+      const encoder = deps.encoder;
+      if (!encoder) throw new Error(`baseline ${model.method} needs the encoder ${featurizer.model}`);
+      features = (text) => encoderFeatures(encoder, text, [featurizer.layer], 'last');
+      break;
+    }
+  }
+  return {
+    method: model.method,
+    tiers: model.tiers,
+    async score(text) {
+      const { vector, tokens, truncated } = await features(text);
+      return {
+        tiers: predictBaseline(model, vector),
+        ...(tokens === undefined ? {} : { encoderTokens: tokens }),
+        ...(truncated === undefined ? {} : { truncated }),
+      };
+    },
+  };
+}

@@ -1,0 +1,164 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { loadBaselineModel } from '../../src/baselines/baseline-model.js';
+import { baselineScorer } from '../../src/baselines/tier-scorer.js';
+import { modelsCacheDir, packageRoot } from '../../src/paths.js';
+import { BENCH_METHODS } from '../../training/bench-routing.js';
+
+const run = promisify(execFile);
+const CLI = join(packageRoot, 'bin', 'mechroute.js');
+// The shared traces sit beside the checkout (../shared); MECHROUTE_SHARED_DATA points elsewhere (worktrees).
+const MMLU = join(
+  process.env.MECHROUTE_SHARED_DATA ?? join(packageRoot, '..', 'shared', 'data'),
+  'mmlu-traces.jsonl',
+);
+
+/** The 10 shortest questions of each of the first 20 subjects: 200 real traces, whole subjects to hold out. */
+async function writeSlice(file: string): Promise<void> {
+  const bySubject = new Map<string, { line: string; length: number }[]>();
+  for (const line of (await readFile(MMLU, 'utf8')).split('\n')) {
+    if (line.trim() === '') continue;
+    const trace = JSON.parse(line) as { subject: string; prompt: string };
+    const list = bySubject.get(trace.subject) ?? [];
+    list.push({ line, length: trace.prompt.length });
+    bySubject.set(trace.subject, list);
+  }
+  const subjects = [...bySubject.keys()].sort().slice(0, 20);
+  const lines = subjects.flatMap((s) =>
+    [...bySubject.get(s)!]
+      .sort((a, b) => a.length - b.length)
+      .slice(0, 10)
+      .map((e) => e.line),
+  );
+  await writeFile(file, `${lines.join('\n')}\n`);
+}
+
+const EVAL_FIELDS = [
+  'n',
+  'auroc',
+  'brier',
+  'ece',
+  'apgr',
+  'cpt50',
+  'cpt80',
+  'oracle_gap_closed',
+  'cost_saving',
+];
+
+/**
+ * `traces split` + `bench routing` end to end on a 200-record slice, with the real encoder (activations
+ * extracted into a temporary store) and the real ONNX sentence encoder.
+ */
+describe('mechroute bench routing on a 200-record slice', () => {
+  let dir: string;
+  let env: NodeJS.ProcessEnv;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'mechroute-bench-'));
+    const home = join(dir, 'home');
+    await mkdir(home);
+    await symlink(modelsCacheDir(), join(home, 'models'));
+    env = { ...process.env, MECHROUTE_HOME: home };
+    await writeSlice(join(dir, 'slice.jsonl'));
+    await run('node', [CLI, 'extract', '--traces', join(dir, 'slice.jsonl'), '--batch', '8'], { env });
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('splits by subject, trains every method, and reports every field for every method', async () => {
+    const [train, test] = [join(dir, 'train.jsonl'), join(dir, 'test.jsonl')];
+    const split = await run(
+      'node',
+      [
+        CLI,
+        'traces',
+        'split',
+        join(dir, 'slice.jsonl'),
+        '--by',
+        'subject',
+        '--test-share',
+        '0.25',
+        '--train',
+        train,
+        '--test',
+        test,
+      ],
+      { env },
+    );
+    assert.match(split.stdout, /150 traces; .* 50 traces \(15 \/ 5 subject groups\)/);
+    const subjectsOf = async (file: string) =>
+      new Set(
+        (await readFile(file, 'utf8'))
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l).subject as string),
+      );
+    const [trainSubjects, testSubjects] = [await subjectsOf(train), await subjectsOf(test)];
+    assert.ok(
+      [...testSubjects].every((s) => !trainSubjects.has(s)),
+      'no subject on both sides',
+    );
+
+    const out = join(dir, 'report');
+    const { stdout } = await run(
+      'node',
+      [
+        CLI,
+        'bench',
+        'routing',
+        '--train',
+        train,
+        '--test',
+        test,
+        '--json',
+        '--out',
+        out,
+        '--latency-samples',
+        '5',
+        '--save-models',
+        join(dir, 'models'),
+      ],
+      { env, maxBuffer: 64 << 20 },
+    );
+    const result = JSON.parse(stdout) as {
+      n_train: number;
+      n_test: number;
+      weak_tier: string;
+      methods: Record<string, Record<string, unknown>>;
+    };
+    assert.equal(result.n_train, 150);
+    assert.equal(result.n_test, 50);
+    assert.deepEqual(Object.keys(result.methods).sort(), [...BENCH_METHODS].sort());
+    for (const [name, m] of Object.entries(result.methods)) {
+      for (const field of [...EVAL_FIELDS, 'latency_ms_p50', 'latency_ms_p95', 'train_ms']) {
+        assert.ok(field in m, `${name}.${field}`);
+      }
+      const auroc = (m.auroc as Record<string, number>)[result.weak_tier]!;
+      assert.ok(auroc >= 0 && auroc <= 1, `${name} AUROC ${auroc}`);
+      assert.ok(
+        (m.latency_ms_p50 as number) > 0 && (m.latency_ms_p95 as number) >= (m.latency_ms_p50 as number),
+      );
+      assert.equal(m.n, 50);
+    }
+    // The saved text classifiers load and route as the benchmark measured them.
+    for (const name of BENCH_METHODS.filter((m) => m !== 'probes')) {
+      const model = await loadBaselineModel(join(dir, 'models', `${name}.json`));
+      assert.equal(model.method, name);
+    }
+    const tfidf = baselineScorer(await loadBaselineModel(join(dir, 'models', 'tfidf-lr.json')), {});
+    const score = await tfidf.score('What is the capital of France?');
+    assert.deepEqual(Object.keys(score.tiers), tfidf.tiers);
+    const report = await readFile(join(out, 'report.md'), 'utf8');
+    for (const name of BENCH_METHODS) assert.match(report, new RegExp(`\\| ${name} `));
+    for (const svg of ['deferral.svg', 'calibration.svg']) {
+      const text = await readFile(join(out, svg), 'utf8');
+      assert.match(text, /^<svg/);
+      assert.match(text, /oracle|perfect/);
+    }
+  });
+});
