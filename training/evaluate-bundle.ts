@@ -53,7 +53,7 @@ export interface EvalResult {
   without_outcomes: number;
 }
 
-async function tryOpenStore(bundle: ProbeBundle, storeDir: string | undefined, traces: string) {
+export async function tryOpenStore(bundle: ProbeBundle, storeDir: string | undefined, traces: string) {
   try {
     return await openStoreReadOnly(bundle.encoder, storeDir, traces);
   } catch (error) {
@@ -63,7 +63,7 @@ async function tryOpenStore(bundle: ProbeBundle, storeDir: string | undefined, t
 }
 
 /** Features (rows × layers·width, the bundle's order) and encoder token counts of the prompts. */
-async function featuresOf(
+export async function featuresOf(
   bundle: ProbeBundle,
   texts: readonly string[],
   store: ActivationStore | undefined,

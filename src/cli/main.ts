@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { MechrouteError } from '../errors.js';
+import { registerCalibrateCommand } from './commands/calibrate.js';
 import { registerConfigCommand } from './commands/config.js';
 import { registerEncodeCommand } from './commands/encode.js';
 import { registerEvalCommand } from './commands/eval.js';
@@ -23,6 +24,7 @@ registerLabelCommand(program);
 registerExtractCommand(program);
 registerTrainCommand(program);
 registerEvalCommand(program);
+registerCalibrateCommand(program);
 registerConfigCommand(program);
 registerServeCommand(program);
 

@@ -14,6 +14,8 @@ export interface ProbePrediction {
   tiers: Record<string, number>;
   /** In [0, 1], higher = harder; its meaning is the bundle's `difficulty.kind` (see probe-bundle.ts). */
   difficulty: number;
+  /** The most probable task class and its probability, when the bundle has a class head. */
+  task_class?: { name: string; p: number };
 }
 
 interface CompiledLinear {
