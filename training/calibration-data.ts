@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import type { DriftRow } from '../src/calibration/drift.js';
 import type { LabelledRows } from '../src/calibration/operating-points.js';
 import type { EncoderHost } from '../src/encoder/encoder-host.js';
 import { TrainingDataError } from '../src/errors.js';
+import type { RouteTier } from '../src/policy/policy-schema.js';
 import { createMatrix } from '../src/probes/matrix.js';
 import { loadProbeBundle, type ProbeBundle } from '../src/probes/probe-bundle.js';
 import { type ProbePrediction, predictProbesBatch } from '../src/probes/probe-predict.js';
@@ -51,7 +53,19 @@ export async function sha256File(file: string): Promise<string> {
     .digest('hex');
 }
 
-export async function loadCalibrationData(options: CalibrationDataOptions): Promise<CalibrationData> {
+interface ScoredTraces {
+  bundle: ProbeBundle;
+  traces: Trace[];
+  predictions: ProbePrediction[];
+  /** Prompt tokens per trace, by the encoder's tokenizer. */
+  tokens: number[];
+  lines: number;
+  badLines: number;
+  skipped: number;
+}
+
+/** The bundle's predictions on every trace that has an outcome for one of its tiers. */
+async function scoreTraces(options: CalibrationDataOptions): Promise<ScoredTraces> {
   const identity = encoderIdentity(options.model);
   const bundle = await loadProbeBundle(options.probes, {
     encoderSha256: identity.sha256,
@@ -59,19 +73,12 @@ export async function loadCalibrationData(options: CalibrationDataOptions): Prom
   });
   const { traces: all, errors, lines } = await readTraces(options.tracesFile);
   const bundleTiers = bundle.tiers.map((t) => t.id);
-  const withAny = all.filter((t) => bundleTiers.some((id) => t.outcomes[id] !== undefined));
-  // A tier counts when every trace that has any of the bundle's outcomes has its outcome too; a tier
-  // labelled on a few traces only (e.g. a local tier labelled on one dataset) would otherwise drop rows.
-  const tiers = bundleTiers.filter(
-    (id) => withAny.length > 0 && withAny.every((t) => t.outcomes[id] !== undefined),
-  );
-  if (tiers.length === 0) {
+  const traces = all.filter((t) => bundleTiers.some((id) => t.outcomes[id] !== undefined));
+  if (traces.length === 0) {
     throw new TrainingDataError(
-      `no tier of the bundle (${bundleTiers.join(', ')}) has an outcome on every trace of ${options.tracesFile}`,
+      `no trace in ${options.tracesFile} has an outcome for the bundle's tiers (${bundleTiers.join(', ')})`,
     );
   }
-  const excludedTiers = bundleTiers.filter((id) => !tiers.includes(id));
-  const traces = withAny;
   const texts = traces.map((t) => promptText(t));
   const store = await tryOpenStore(bundle, options.storeDir, options.tracesFile);
   let features: Awaited<ReturnType<typeof featuresOf>>;
@@ -87,11 +94,43 @@ export async function loadCalibrationData(options: CalibrationDataOptions): Prom
   }
   const dim = bundle.features.layers.length * bundle.encoder.embedding_width;
   const predictions = predictProbesBatch(bundle, createMatrix(features.data, traces.length, dim));
+  return {
+    bundle,
+    traces,
+    predictions,
+    tokens: features.tokens,
+    lines,
+    badLines: errors.length,
+    skipped: all.length - traces.length,
+  };
+}
+
+function tokenizerText(bundle: ProbeBundle, costs: CostTable): string {
+  const fromTraces = Object.values(costs.sources).some((s) => s.trace_tokens > 0 || s.trace_cost > 0);
+  return (
+    `${bundle.encoder.name}'s own tokenizer (prompt tokens; output tokens assumed where a trace gives none)` +
+    (fromTraces ? "; the traces' own token counts or costs where they give them" : '')
+  );
+}
+
+function bundlePrices(bundle: ProbeBundle, options: CalibrationDataOptions) {
   const prices = Object.fromEntries(bundle.tiers.flatMap((t) => (t.price ? [[t.id, t.price]] : [])));
-  const costs = costTable(traces, features.tokens, tiers, {
-    ...options.costs,
-    prices: { ...prices, ...options.costs?.prices },
-  });
+  return { ...options.costs, prices: { ...prices, ...options.costs?.prices } };
+}
+
+export async function loadCalibrationData(options: CalibrationDataOptions): Promise<CalibrationData> {
+  const scored = await scoreTraces(options);
+  const { bundle, traces, predictions } = scored;
+  const bundleTiers = bundle.tiers.map((t) => t.id);
+  // A tier counts when every scored trace has its outcome; a tier labelled on a few traces only (e.g. a
+  // local tier labelled on one dataset) would otherwise drop most rows.
+  const tiers = bundleTiers.filter((id) => traces.every((t) => t.outcomes[id] !== undefined));
+  if (tiers.length === 0) {
+    throw new TrainingDataError(
+      `no tier of the bundle (${bundleTiers.join(', ')}) has an outcome on every trace of ${options.tracesFile}`,
+    );
+  }
+  const costs = costTable(traces, scored.tokens, tiers, bundlePrices(bundle, options));
   const ordered = orderByCost(tiers, costs);
   const rows: LabelledRows = {
     tiers: ordered,
@@ -106,11 +145,56 @@ export async function loadCalibrationData(options: CalibrationDataOptions): Prom
     traces,
     predictions,
     rows,
-    excludedTiers,
+    excludedTiers: bundleTiers.filter((id) => !tiers.includes(id)),
     costs,
-    tokenizer: `${bundle.encoder.name} (the encoder's own tokenizer; prompt tokens only, output tokens assumed where traces give none)`,
-    lines,
-    badLines: errors.length,
-    skipped: all.length - traces.length,
+    tokenizer: tokenizerText(bundle, costs),
+    lines: scored.lines,
+    badLines: scored.badLines,
+    skipped: scored.skipped,
+  };
+}
+
+export interface DriftData {
+  rows: DriftRow[];
+  /** Every tier of the bundle, priced as the costs were. */
+  tiers: RouteTier[];
+  tokenizer: string;
+  lines: number;
+  badLines: number;
+  skipped: number;
+}
+
+/**
+ * Recent traces for `drift`: predictions, the outcomes they have (any subset of tiers) and every tier's
+ * cost, priced with `options.costs` (pass the calibration's prices and output tokens so that realized
+ * and promised costs are counted alike).
+ */
+export async function loadDriftData(options: CalibrationDataOptions): Promise<DriftData> {
+  const scored = await scoreTraces(options);
+  const { bundle, traces, predictions } = scored;
+  const tiers = bundle.tiers.map((t) => t.id);
+  const costs = costTable(traces, scored.tokens, tiers, bundlePrices(bundle, options));
+  return {
+    rows: traces.map((trace, i) => ({
+      prediction: predictions[i]!,
+      outcomes: Object.fromEntries(
+        tiers.flatMap((id) =>
+          trace.outcomes[id] === undefined ? [] : [[id, successOf(trace.outcomes[id]!)]],
+        ),
+      ),
+      costs: Object.fromEntries(tiers.map((id) => [id, costs.costs[id]![i]!])),
+    })),
+    tiers: tiers.map((id) => ({
+      id,
+      price: {
+        input_per_mtok: costs.prices[id]!.input_usd_per_mtok,
+        output_per_mtok: costs.prices[id]!.output_usd_per_mtok,
+      },
+      available: true,
+    })),
+    tokenizer: tokenizerText(bundle, costs),
+    lines: scored.lines,
+    badLines: scored.badLines,
+    skipped: scored.skipped,
   };
 }

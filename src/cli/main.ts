@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { MechrouteError } from '../errors.js';
 import { registerCalibrateCommand } from './commands/calibrate.js';
 import { registerConfigCommand } from './commands/config.js';
+import { registerDriftCommand } from './commands/drift.js';
 import { registerEncodeCommand } from './commands/encode.js';
 import { registerEvalCommand } from './commands/eval.js';
 import { registerExtractCommand } from './commands/extract.js';
@@ -25,6 +26,7 @@ registerExtractCommand(program);
 registerTrainCommand(program);
 registerEvalCommand(program);
 registerCalibrateCommand(program);
+registerDriftCommand(program);
 registerConfigCommand(program);
 registerServeCommand(program);
 
