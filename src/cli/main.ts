@@ -8,6 +8,7 @@ import { registerEvalCommand } from './commands/eval.js';
 import { registerExtractCommand } from './commands/extract.js';
 import { registerLabelCommand } from './commands/label.js';
 import { registerModelsCommand } from './commands/models.js';
+import { registerPolicyCommand } from './commands/policy.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerTracesCommand } from './commands/traces.js';
 import { registerTrainCommand } from './commands/train.js';
@@ -29,6 +30,7 @@ registerCalibrateCommand(program);
 registerDriftCommand(program);
 registerConfigCommand(program);
 registerServeCommand(program);
+registerPolicyCommand(program);
 
 try {
   await program.parseAsync(process.argv);
