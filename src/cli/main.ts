@@ -12,6 +12,7 @@ import { registerPolicyCommand } from './commands/policy.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerTracesCommand } from './commands/traces.js';
 import { registerTrainCommand } from './commands/train.js';
+import { registerTrainClassesCommand } from './commands/train-classes.js';
 
 /** The entry file only wires the command modules; each command lives in ./commands/<name>.ts. */
 const program = new Command()
@@ -25,6 +26,7 @@ registerTracesCommand(program);
 registerLabelCommand(program);
 registerExtractCommand(program);
 registerTrainCommand(program);
+registerTrainClassesCommand(program);
 registerEvalCommand(program);
 registerCalibrateCommand(program);
 registerDriftCommand(program);
