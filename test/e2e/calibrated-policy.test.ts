@@ -40,6 +40,7 @@ let policyFile: string;
 let configFile: string;
 let golden: string;
 let prompts: string[];
+let probes: string;
 
 // Version "1": threshold 0, so every request goes to the cheapest tier with a probe (Mixtral).
 const firstPolicy = 'version: "1"\nkind: threshold\nthreshold:\n  default: 0\n';
@@ -52,6 +53,19 @@ before(async () => {
   golden = join(dir, 'golden.jsonl');
   await writeFile(golden, `${picked.join('\n')}\n`);
   prompts = picked.map((l) => (JSON.parse(l) as { prompt: string }).prompt);
+  // The default probes plus a task-class head (MMLU subject groups) trained on the same questions.
+  probes = join(dir, 'probes-with-classes.json');
+  await cli([
+    'train-classes',
+    '--probes',
+    DEFAULT_PROBES_PATH,
+    '--traces',
+    golden,
+    '--source',
+    'mmlu-group',
+    '--out',
+    probes,
+  ]);
   policyFile = join(dir, 'policy.yaml');
   await writeFile(policyFile, firstPolicy);
   const tier = (id: string, key: string, price: [number, number]) => ({
@@ -68,7 +82,7 @@ before(async () => {
     JSON.stringify({
       server: { host: '127.0.0.1', port: 0, auth_tokens_env: 'MECHROUTE_TEST_TOKENS' },
       encoder: { model: 'gemma-3-270m-q4_k_m', gpu: 'auto' },
-      probes: { path: DEFAULT_PROBES_PATH },
+      probes: { path: probes },
       tiers: [tier(WEAK, 'MIXTRAL_KEY', [0.24, 0.24]), tier(STRONG, 'GPT4_KEY', [10, 30])],
       policy_file: policyFile,
     }),
@@ -111,7 +125,8 @@ describe('calibrated policy, served', () => {
     const { stdout } = await cli([
       'calibrate',
       '--probes',
-      DEFAULT_PROBES_PATH,
+      probes,
+      '--per-class',
       '--traces',
       golden,
       '--target',
@@ -160,11 +175,15 @@ describe('calibrated policy, served', () => {
     for (let i = 0; i < 200 && (await currentVersion()) !== 'cal-e2e'; i += 1) await sleep(50);
     assert.equal(await currentVersion(), 'cal-e2e');
 
-    const threshold = calibrated.threshold.tiers[WEAK] as number;
     let strong = 0;
     for (const prompt of prompts) {
       const d = await decide(prompt);
       assert.equal(d.policy_version, 'cal-e2e');
+      // The class head answers with every decision; its class picks the thresholds.
+      assert.equal(typeof d.task_class.name, 'string');
+      assert.ok(d.task_class.p > 0 && d.task_class.p <= 1);
+      const own = calibrated.threshold.classes[d.task_class.name]?.tiers[WEAK];
+      const threshold = (own ?? calibrated.threshold.tiers[WEAK]) as number;
       assert.equal(
         d.tier,
         d.p_success[WEAK] >= threshold ? WEAK : STRONG,
