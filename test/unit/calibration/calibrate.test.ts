@@ -9,6 +9,7 @@ import {
   paretoFront,
   sweepThresholds,
 } from '../../../src/calibration/operating-points.js';
+import { renderCalibration } from '../../../src/calibration/render-calibration.js';
 import { parsePolicy } from '../../../src/config/policy-file.js';
 import { route } from '../../../src/policy/route.js';
 import { createRng } from '../../../src/seeded-rng.js';
@@ -66,6 +67,9 @@ describe('calibrate on synthetic traces with a known optimum', () => {
     // The best quality there is (1.0), at its cheapest: the boundary point.
     assert.equal(c.chosen.quality, 1);
     assert.equal(c.chosen.cost, 6400);
+    const text = renderCalibration(calibrate(synthetic(), { target: 1.2, bootstrap }), 0.95);
+    assert.match(text, /TARGET UNREACHABLE: no operating point reaches 120\.0%; closest: quality 100\.0%/);
+    assert.match(text, /1\.000 × frontier/);
   });
 
   test('per class: each class gets its own boundary', () => {
