@@ -1,8 +1,9 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { ActivationStore, promptHash } from '../src/activations/activation-store.js';
 import { stratifiedSample } from '../src/activations/sampling.js';
 import { calibrate } from '../src/calibration/calibrate.js';
 import { buildCalibratedPolicy } from '../src/calibration/calibrated-policy.js';
@@ -13,7 +14,7 @@ import { DEFAULT_PROBES_PATH } from '../src/config/config-loader.js';
 import { packageRoot } from '../src/paths.js';
 import type { Policy } from '../src/policy/policy-schema.js';
 import { readTraces } from '../src/traces/jsonl-reader.js';
-import type { Trace } from '../src/traces/trace-schema.js';
+import { promptText, type Trace } from '../src/traces/trace-schema.js';
 import { loadCalibrationData, loadDriftData } from '../training/calibration-data.js';
 import { trainClassHead } from '../training/train-class-head.js';
 
@@ -32,6 +33,8 @@ const { values } = parseArgs({
     mmlu: { type: 'string', default: join(packageRoot, '..', 'shared', 'data', 'mmlu-traces.jsonl') },
     target: { type: 'string', default: '0.95' },
     resamples: { type: 'string', default: '1000' },
+    /** Keep only questions whose activations the store already has (when the encoder is too slow here). */
+    'cached-only': { type: 'boolean', default: false },
   },
 });
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -40,8 +43,21 @@ const jsonl = (rows: readonly Trace[]) => rows.map((t) => `${JSON.stringify(t)}\
 
 const dir = await mkdtemp(join(tmpdir(), 'mechroute-calibration-bench-'));
 try {
-  const { traces } = await readTraces(values.mmlu!);
-  const trainedOn = stratifiedSample(traces, 3000, 7, key);
+  const { traces: every } = await readTraces(values.mmlu!);
+  let traces = every;
+  if (values['cached-only']) {
+    const meta = JSON.parse(readFileSync(join(values.store!, 'meta.json'), 'utf8')) as {
+      encoder: { name: string; sha256: string };
+    };
+    const cache = await ActivationStore.open({ encoder: meta.encoder, dir: values.store!, readOnly: true });
+    try {
+      traces = every.filter((t) => cache.has(promptHash(promptText(t))));
+    } finally {
+      await cache.close();
+    }
+    log(`--cached-only: ${traces.length} of ${every.length} questions have cached activations`);
+  }
+  const trainedOn = stratifiedSample(every, 3000, 7, key);
   const trained = new Set(trainedOn.map((t) => t.id));
   const rest = traces.filter((t) => !trained.has(t.id));
   const half = new Set(stratifiedSample(rest, Math.floor(rest.length / 2), 11, key).map((t) => t.id));
@@ -130,6 +146,8 @@ try {
   const result = {
     target,
     split: {
+      questions: traces.length,
+      cached_only: values['cached-only'],
       probe_training_questions_excluded: trainedOn.length,
       calibrate: golden.traces.length,
       check: recent.rows.length,
