@@ -109,7 +109,7 @@ export function registerCalibrateCommand(program: Command): void {
         const classes = data.predictions.map((p) => p.task_class?.name);
         if (classes.some((c) => c === undefined)) {
           throw new TrainingDataError(
-            `--per-class: the probe bundle ${flags.probes} has no class head (train one with \`mechroute train --class-field …\`)`,
+            `--per-class: the probe bundle ${flags.probes} has no class head (add one with \`mechroute train-classes\`)`,
           );
         }
         perClass = calibrate(data.rows, {
