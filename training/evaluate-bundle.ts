@@ -41,6 +41,13 @@ export interface EvalResult {
   oracle_gap_closed: number | null;
   cost_saving: number | null;
   cost_per_correct: number | null;
+  /** How the costs behind cost_saving and cost_per_correct were counted (tokenizer, prices, sources). */
+  cost_basis: {
+    tokenizer: string;
+    prices: Record<string, { input_usd_per_mtok: number; output_usd_per_mtok: number }>;
+    assumed_output_tokens: Record<string, number>;
+    sources: Record<string, { trace_cost: number; trace_tokens: number; encoder_tokens: number }>;
+  };
   tiers: Record<string, TierMetricsOut>;
   routing: RoutingMetricsOut | null;
   head: 'linear' | 'mlp';
@@ -53,7 +60,7 @@ export interface EvalResult {
   without_outcomes: number;
 }
 
-async function tryOpenStore(bundle: ProbeBundle, storeDir: string | undefined, traces: string) {
+export async function tryOpenStore(bundle: ProbeBundle, storeDir: string | undefined, traces: string) {
   try {
     return await openStoreReadOnly(bundle.encoder, storeDir, traces);
   } catch (error) {
@@ -63,7 +70,7 @@ async function tryOpenStore(bundle: ProbeBundle, storeDir: string | undefined, t
 }
 
 /** Features (rows × layers·width, the bundle's order) and encoder token counts of the prompts. */
-async function featuresOf(
+export async function featuresOf(
   bundle: ProbeBundle,
   texts: readonly string[],
   store: ActivationStore | undefined,
@@ -187,6 +194,12 @@ export async function evaluateBundle(options: EvaluateOptions): Promise<EvalResu
     oracle_gap_closed: orNull(r?.oracle_gap_closed),
     cost_saving: orNull(r?.cost_saving),
     cost_per_correct: orNull(r?.cost_per_correct),
+    cost_basis: {
+      tokenizer: `${bundle.encoder.name}'s own tokenizer (prompt tokens; output tokens assumed where a trace gives none)`,
+      prices: costs.prices,
+      assumed_output_tokens: costs.assumedOutputTokens,
+      sources: costs.sources,
+    },
     tiers: metrics.tiers,
     routing: r ?? null,
     head: bundle.prefer ?? 'linear',

@@ -1,15 +1,19 @@
 import { Command } from 'commander';
 import { MechrouteError } from '../errors.js';
 import { registerBenchCommand } from './commands/bench.js';
+import { registerCalibrateCommand } from './commands/calibrate.js';
 import { registerConfigCommand } from './commands/config.js';
+import { registerDriftCommand } from './commands/drift.js';
 import { registerEncodeCommand } from './commands/encode.js';
 import { registerEvalCommand } from './commands/eval.js';
 import { registerExtractCommand } from './commands/extract.js';
 import { registerLabelCommand } from './commands/label.js';
 import { registerModelsCommand } from './commands/models.js';
+import { registerPolicyCommand } from './commands/policy.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerTracesCommand } from './commands/traces.js';
 import { registerTrainCommand } from './commands/train.js';
+import { registerTrainClassesCommand } from './commands/train-classes.js';
 
 /** The entry file only wires the command modules; each command lives in ./commands/<name>.ts. */
 const program = new Command()
@@ -23,10 +27,14 @@ registerTracesCommand(program);
 registerLabelCommand(program);
 registerExtractCommand(program);
 registerTrainCommand(program);
+registerTrainClassesCommand(program);
 registerEvalCommand(program);
 registerBenchCommand(program);
+registerCalibrateCommand(program);
+registerDriftCommand(program);
 registerConfigCommand(program);
 registerServeCommand(program);
+registerPolicyCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -131,7 +131,7 @@ export function applyOverrides(
     reasons.push(`override: λ = ${o.lambda}`);
   }
   if (o.threshold !== undefined) {
-    next = { ...next, threshold: { default: o.threshold, tiers: {} } };
+    next = { ...next, threshold: { default: o.threshold, tiers: {}, classes: {} } };
     reasons.push(`override: threshold ${o.threshold} for every tier`);
   }
   if (o.max_cost_usd !== undefined) {

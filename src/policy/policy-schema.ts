@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CalibrationRecordSchema } from '../calibration/calibration-record.js';
 import { TierIdSchema } from '../traces/trace-schema.js';
 
 /**
@@ -14,11 +15,22 @@ export type PolicyKind = z.infer<typeof PolicyKindSchema>;
 const Probability = z.number().min(0).max(1);
 const PositiveInt = z.number().int().positive();
 
+export const ClassThresholdsSchema = z.strictObject({
+  default: Probability.optional().describe("This class's threshold for tiers `tiers` does not name."),
+  tiers: z.record(TierIdSchema, Probability).default({}),
+});
+
 export const ThresholdSettingsSchema = z.strictObject({
   default: Probability.default(0.5).describe(
     'P(success) a tier needs to be chosen, unless `tiers` names its own.',
   ),
   tiers: z.record(TierIdSchema, Probability).default({}),
+  classes: z
+    .record(z.string().min(1), ClassThresholdsSchema)
+    .default({})
+    .describe(
+      "Per task class (the probe bundle's class head): thresholds that replace the ones above for requests of that class.",
+    ),
 });
 
 export const UtilitySettingsSchema = z.strictObject({
@@ -113,6 +125,9 @@ export const PolicySchema = z.strictObject({
   utility: UtilitySettingsSchema.prefault({}),
   budget: BudgetSettingsSchema.prefault({}),
   cascade: CascadeSettingsSchema.prefault({}),
+  calibration: CalibrationRecordSchema.optional().describe(
+    'Written by `mechroute calibrate`: where the thresholds come from and what they promised (read by `mechroute drift`).',
+  ),
 });
 
 export type Policy = z.infer<typeof PolicySchema>;
@@ -125,6 +140,9 @@ export const DEFAULT_POLICY: Policy = PolicySchema.parse({ version: 'default', k
 export function policyTierReferences(policy: Policy): { tier: string; path: (string | number)[] }[] {
   return [
     ...Object.keys(policy.threshold.tiers).map((tier) => ({ tier, path: ['threshold', 'tiers', tier] })),
+    ...Object.entries(policy.threshold.classes).flatMap(([name, c]) =>
+      Object.keys(c.tiers).map((tier) => ({ tier, path: ['threshold', 'classes', name, 'tiers', tier] })),
+    ),
     ...Object.keys(policy.output_tokens.tiers).map((tier) => ({
       tier,
       path: ['output_tokens', 'tiers', tier],
@@ -171,6 +189,13 @@ export interface RoutePrediction {
   /** Calibrated P(success) per tier id; tiers without a probe are absent. */
   tiers: Readonly<Record<string, number>>;
   difficulty: number;
+  /** The most probable task class and its probability, when the bundle has a class head. */
+  task_class?: TaskClass;
+}
+
+export interface TaskClass {
+  name: string;
+  p: number;
 }
 
 export interface RouteInput {
@@ -195,6 +220,8 @@ export interface RouteDecision {
   policy_kind: PolicyKind;
   p_success: Record<string, number>;
   difficulty: number;
+  /** The request's task class, when the probes predict one. */
+  task_class?: TaskClass;
   /** For `tier`, from the input tokens and the policy's output estimate. */
   expected_cost_usd: number;
   reasons: string[];

@@ -27,6 +27,8 @@ export interface RouteView {
   ceiling_usd: number;
   /** Share of the key's rolling budget already spent, in [0, 1] (0 without a rolling budget). */
   used_fraction: number;
+  /** The request's predicted task class, which selects per-class thresholds. */
+  task_class?: string;
 }
 
 /** What a kind's rule picks among the rows it is given. */
@@ -88,7 +90,17 @@ export function buildView(input: RouteInput, policy: Policy): { view: RouteView;
   });
   const used = input.budget && input.budget.limit_usd > 0 ? 1 - remaining / input.budget.limit_usd : 0;
   const used_fraction = Math.min(1, Math.max(0, used));
-  return { view: { candidates, policy, ceiling_usd: ceiling, used_fraction }, reasons };
+  const taskClass = input.prediction.task_class?.name;
+  return {
+    view: {
+      candidates,
+      policy,
+      ceiling_usd: ceiling,
+      used_fraction,
+      ...(taskClass === undefined ? {} : { task_class: taskClass }),
+    },
+    reasons,
+  };
 }
 
 /** The most expensive row: where a rule goes when it cannot decide. */

@@ -37,6 +37,7 @@ export function route(input: RouteInput, configured: Policy, _now: number): Rout
     policy_kind: kind,
     p_success: { ...input.prediction.tiers },
     difficulty: input.prediction.difficulty,
+    ...(input.prediction.task_class ? { task_class: { ...input.prediction.task_class } } : {}),
     reasons,
   };
   const fail = (tier: Candidate | undefined, code: RouteErrorCode, message: string): RouteDecision => {

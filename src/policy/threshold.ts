@@ -8,8 +8,10 @@ import {
   unavailableText,
 } from './route-view.js';
 
-export function thresholdFor(policy: Policy, tier: string): number {
-  return policy.threshold.tiers[tier] ?? policy.threshold.default;
+/** A class's own thresholds win over the policy-wide ones; a class the policy does not name uses those. */
+export function thresholdFor(policy: Policy, tier: string, taskClass?: string): number {
+  const own = taskClass === undefined ? undefined : policy.threshold.classes[taskClass];
+  return own?.tiers[tier] ?? own?.default ?? policy.threshold.tiers[tier] ?? policy.threshold.default;
 }
 
 /**
@@ -20,12 +22,15 @@ export function thresholdFor(policy: Policy, tier: string): number {
  */
 export function thresholdRule(candidates: readonly Candidate[], view: RouteView): Choice {
   const reasons: string[] = [];
+  const taskClass = view.task_class;
+  if (taskClass !== undefined && view.policy.threshold.classes[taskClass])
+    reasons.push(`thresholds of task class ${taskClass}`);
   for (const c of candidates) {
     if (c.p === undefined) {
       reasons.push(`${c.id}: no probe prediction, not considered`);
       continue;
     }
-    const threshold = thresholdFor(view.policy, c.id);
+    const threshold = thresholdFor(view.policy, c.id, taskClass);
     const compare = `P(success) ${prob(c.p)} ${c.p >= threshold ? '≥' : '<'} threshold ${prob(threshold)}`;
     if (c.p < threshold) reasons.push(`${c.id}: ${compare}`);
     else if (!c.available) reasons.push(`${c.id}: ${compare} but ${unavailableText(c)}, skipped`);

@@ -103,6 +103,20 @@ export const DifficultySchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('linear'), target: z.string().min(1), ...LinearProbeFields }),
 ]);
 
+/**
+ * Optional task-class head (src/probes/class-head.ts): one-vs-rest logistic heads over the standardised
+ * features, one per class in `names` order. `source` says where the training labels came from (a
+ * trace's `class` field, its `dataset`, or the MMLU subject groups).
+ */
+export const ClassHeadSchema = z.object({
+  source: z.string().min(1),
+  names: z.array(z.string().min(1)).min(2),
+  heads: z.array(z.object({ weights: z.array(z.number()), bias: z.number() })),
+  lambda: z.number().nonnegative(),
+  /** Held-out figures, e.g. accuracy and the majority-class baseline. */
+  metrics: z.record(z.string(), z.number().nullable()).optional(),
+});
+
 /** Per-tier classification metrics; further metrics may be added under any name. */
 export const TierMetricsSchema = z
   .object({
@@ -179,6 +193,7 @@ const ProbeBundleObjectSchema = z.object({
   /** Which head answers for the tiers the MLP covers (default `linear`). */
   prefer: z.enum(['linear', 'mlp']).optional(),
   difficulty: DifficultySchema,
+  classes: ClassHeadSchema.optional(),
   metrics: BundleMetricsSchema,
   trained_at: z.iso.datetime({ offset: true }),
   traces_sha256: sha256Hex,
@@ -248,6 +263,19 @@ function checkConsistency(b: BundleShape, ctx: z.RefinementCtx): void {
   ) {
     issue(['difficulty', 'tier'], `no probe for tier "${difficulty.tier}"`);
   }
+  if (b.classes) {
+    const { names, heads } = b.classes;
+    if (new Set(names).size !== names.length) issue(['classes', 'names'], 'class names repeat');
+    if (heads.length !== names.length)
+      issue(['classes', 'heads'], `${heads.length} heads for ${names.length} classes`);
+    for (const [k, head] of heads.entries()) {
+      if (head.weights.length !== dim)
+        issue(
+          ['classes', 'heads', k, 'weights'],
+          `has ${head.weights.length} weights but the features have ${dimText}`,
+        );
+    }
+  }
   if (difficulty.kind === 'linear' && difficulty.weights.length !== dim) {
     issue(
       ['difficulty', 'weights'],
@@ -261,6 +289,7 @@ export type ProbeBundle = z.infer<typeof ProbeBundleSchema>;
 export type LinearTier = z.infer<typeof LinearTierSchema>;
 export type MlpHead = z.infer<typeof MlpHeadSchema>;
 export type Difficulty = z.infer<typeof DifficultySchema>;
+export type ClassHead = z.infer<typeof ClassHeadSchema>;
 export type TierMetrics = z.infer<typeof TierMetricsSchema>;
 export type SplitMetrics = z.infer<typeof SplitMetricsSchema>;
 export type BundleMetrics = z.infer<typeof BundleMetricsSchema>;

@@ -1,5 +1,6 @@
 import { InvalidProbeInputError } from '../errors.js';
 import { applyCalibration, type Calibration } from './calibration.js';
+import { topClass } from './class-head.js';
 import type { FeatureMatrix, FloatArray } from './matrix.js';
 import { type MlpModel, mlpLogitsOne } from './mlp.js';
 import { bundleFeatureDim, mlpModelOf, type ProbeBundle } from './probe-bundle.js';
@@ -14,6 +15,8 @@ export interface ProbePrediction {
   tiers: Record<string, number>;
   /** In [0, 1], higher = harder; its meaning is the bundle's `difficulty.kind` (see probe-bundle.ts). */
   difficulty: number;
+  /** The most probable task class and its probability, when the bundle has a class head. */
+  task_class?: { name: string; p: number };
 }
 
 interface CompiledLinear {
@@ -28,6 +31,8 @@ interface CompiledBundle {
   mlp?: { model: MlpModel; tiers: string[]; calibration: Calibration[] };
   preferMlp: boolean;
   difficultyProbe?: CompiledLinear;
+  /** The class head with the standardizer folded in, like the linear probes. */
+  classes?: { names: string[]; heads: { weights: Float64Array; bias: number }[] };
 }
 
 /**
@@ -71,6 +76,17 @@ function compile(bundle: ProbeBundle): CompiledBundle {
     ...(bundle.difficulty.kind === 'linear'
       ? { difficultyProbe: compileLinear(bundle, bundle.difficulty) }
       : {}),
+    ...(bundle.classes
+      ? {
+          classes: {
+            names: bundle.classes.names,
+            heads: bundle.classes.heads.map((h) => {
+              const { weights, bias } = compileLinear(bundle, { ...h, calibration: { kind: 'none' } });
+              return { weights, bias };
+            }),
+          },
+        }
+      : {}),
   };
   compiledBundles.set(bundle, compiled);
   return compiled;
@@ -108,7 +124,8 @@ function predictAt(
     const ps = Object.values(tiers);
     value = ps.reduce((sum, p) => sum + (1 - p), 0) / ps.length;
   } else value = scoreLinear(compiled.difficultyProbe!, x, offset);
-  return { tiers, difficulty: value };
+  if (!compiled.classes) return { tiers, difficulty: value };
+  return { tiers, difficulty: value, task_class: topClass(compiled.classes, x, offset) };
 }
 
 /** Calibrated P(success) per tier and the difficulty of one prompt's feature vector. */

@@ -164,6 +164,7 @@ export async function buildApp(services: RouterServices, options: AppOptions = {
       tier: routed.decision.tier,
       p_success: routed.decision.p_success,
       difficulty: routed.decision.difficulty,
+      task_class: routed.decision.task_class ?? null,
       policy_version: routed.decision.policy_version,
       policy_kind: routed.decision.policy_kind,
       expected_cost_usd: routed.decision.expected_cost_usd,
@@ -194,6 +195,28 @@ export async function buildApp(services: RouterServices, options: AppOptions = {
     ...telemetry.snapshot(),
     policy_version: services.policies.current().version,
   }));
+
+  app.get('/admin/policy', async () => {
+    const current = services.policies.current();
+    return {
+      policy_version: current.version,
+      policy_kind: current.kind,
+      history: services.policies.history().map((p) => p.version),
+      calibration: current.calibration
+        ? {
+            date: current.calibration.date,
+            traces_sha256: current.calibration.traces.sha256,
+            target: current.calibration.target,
+            classes: Object.fromEntries(
+              Object.entries(current.calibration.classes).map(([name, c]) => [
+                name,
+                { quality: c.quality, cost_per_correct: c.cost_per_correct, thresholds: c.thresholds },
+              ]),
+            ),
+          }
+        : null,
+    };
+  });
 
   app.post('/admin/policy/rollback', async () => {
     const change = services.policies.rollback();

@@ -19,6 +19,21 @@ export interface CompletedRequest {
   latencyMs: number;
   escalations: number;
   fallback: boolean;
+  /** The policy version that decided, so feedback can be held against that version's calibration. */
+  policyVersion?: string;
+  /** The request's predicted task class, when the probes have a class head. */
+  taskClass?: string;
+}
+
+/** Outcomes reported back for one policy version or one task class. */
+export interface OutcomeGroup {
+  feedback: number;
+  successes: number;
+  /** Cost of the rated requests. */
+  cost_usd: number;
+  /** cost_usd / successes: the headline figure `mechroute calibrate` promises and `drift` checks. */
+  cost_per_correct_usd: number | null;
+  success_rate: number | null;
 }
 
 export interface StatsSnapshot {
@@ -34,7 +49,19 @@ export interface StatsSnapshot {
     }
   >;
   overall: { cost_usd: number; feedback: number; successes: number; cost_per_success_usd: number | null };
+  /** Rated requests by the policy version that decided them. */
+  policies: Record<string, OutcomeGroup>;
+  /** Rated requests by predicted task class (only requests that had one). */
+  task_classes: Record<string, OutcomeGroup>;
 }
+
+type GroupTotals = Omit<OutcomeGroup, 'cost_per_correct_usd' | 'success_rate'>;
+
+const groupOut = (g: GroupTotals): OutcomeGroup => ({
+  ...g,
+  cost_per_correct_usd: g.successes > 0 ? g.cost_usd / g.successes : null,
+  success_rate: g.feedback > 0 ? g.successes / g.feedback : null,
+});
 
 const emptyStats = (): TierStats => ({
   requests: 0,
@@ -135,7 +162,19 @@ export class Telemetry {
   });
 
   private readonly byTier = new Map<string, TierStats>();
-  private readonly recent = new Map<string, { tier: string; costUsd: number; rated: boolean }>();
+  readonly costPerCorrect = new Gauge({
+    name: 'mechroute_cost_per_correct_usd',
+    help: 'Cost per correct outcome over rated requests, by the policy version that decided them',
+    labelNames: ['policy_version'] as const,
+    registers: [this.registry],
+  });
+
+  private readonly recent = new Map<
+    string,
+    { tier: string; costUsd: number; rated: boolean; policyVersion?: string; taskClass?: string }
+  >();
+  private readonly byPolicy = new Map<string, GroupTotals>();
+  private readonly byClass = new Map<string, GroupTotals>();
   private total = 0;
   private totalEscalated = 0;
   private totalFallbacks = 0;
@@ -163,7 +202,13 @@ export class Telemetry {
     this.totalFallbacks += done.fallback ? 1 : 0;
     this.cost.inc({ tier: done.tier }, done.costUsd);
     this.requestLatency.observe({ tier: done.tier }, done.latencyMs / 1000);
-    this.recent.set(done.requestId, { tier: done.tier, costUsd: done.costUsd, rated: false });
+    this.recent.set(done.requestId, {
+      tier: done.tier,
+      costUsd: done.costUsd,
+      rated: false,
+      ...(done.policyVersion === undefined ? {} : { policyVersion: done.policyVersion }),
+      ...(done.taskClass === undefined ? {} : { taskClass: done.taskClass }),
+    });
     if (this.recent.size > this.recentLimit) this.recent.delete(this.recent.keys().next().value!);
   }
 
@@ -178,6 +223,19 @@ export class Telemetry {
     s.successes += success ? 1 : 0;
     s.feedback_cost_usd += entry.costUsd;
     this.feedback.inc({ tier: entry.tier, success: String(success) });
+    const add = (groups: Map<string, GroupTotals>, key: string | undefined) => {
+      if (key === undefined) return undefined;
+      const g = groups.get(key) ?? { feedback: 0, successes: 0, cost_usd: 0 };
+      g.feedback += 1;
+      g.successes += success ? 1 : 0;
+      g.cost_usd += entry.costUsd;
+      groups.set(key, g);
+      return g;
+    };
+    const policy = add(this.byPolicy, entry.policyVersion);
+    if (policy && policy.successes > 0)
+      this.costPerCorrect.set({ policy_version: entry.policyVersion! }, policy.cost_usd / policy.successes);
+    add(this.byClass, entry.taskClass);
     this.updateCostPerSuccess();
     return 'recorded';
   }
@@ -222,6 +280,8 @@ export class Telemetry {
         successes,
         cost_per_success_usd: successes > 0 ? feedbackCost / successes : null,
       },
+      policies: Object.fromEntries([...this.byPolicy].map(([k, g]) => [k, groupOut(g)])),
+      task_classes: Object.fromEntries([...this.byClass].map(([k, g]) => [k, groupOut(g)])),
     };
   }
 }

@@ -68,7 +68,14 @@ interface CheckReport {
   file: string;
   valid: true;
   server: string;
-  policy: { version: string; kind: string; source: string; on_unavailable: string };
+  policy: {
+    version: string;
+    kind: string;
+    source: string;
+    on_unavailable: string;
+    /** From `mechroute calibrate`: when, on which traces, to what target, per class. */
+    calibration?: { date: string; traces_sha256: string; target: number; classes: string[] };
+  };
   probes: string;
   tiers: { id: string; provider: string; price: string; available: boolean; reason?: string }[];
   warnings: string[];
@@ -125,6 +132,16 @@ function summarize(config: LoadedConfig): CheckReport {
       kind: config.policy.kind,
       source: config.policy_file ?? 'inline',
       on_unavailable: config.policy.on_unavailable,
+      ...(config.policy.calibration
+        ? {
+            calibration: {
+              date: config.policy.calibration.date,
+              traces_sha256: config.policy.calibration.traces.sha256,
+              target: config.policy.calibration.target,
+              classes: Object.keys(config.policy.calibration.classes),
+            },
+          }
+        : {}),
     },
     probes: config.probes.path,
     tiers: config.tiers.map((tier) => {
@@ -148,6 +165,12 @@ function renderText(report: CheckReport): string {
     `config ${report.file} is valid`,
     `server: ${report.server}`,
     `policy: ${report.policy.kind}, version ${report.policy.version} (${report.policy.source}), on_unavailable: ${report.policy.on_unavailable}`,
+    ...(report.policy.calibration
+      ? [
+          `calibrated: ${report.policy.calibration.date}, target ${report.policy.calibration.target} × frontier quality, ` +
+            `traces sha256 ${report.policy.calibration.traces_sha256.slice(0, 12)}…, classes ${report.policy.calibration.classes.join(', ')}`,
+        ]
+      : []),
     `probes: ${report.probes}`,
     'tiers (availability in this environment):',
     ...report.tiers.map(

@@ -85,5 +85,16 @@ export function registerServeCommand(program: Command): void {
       write(
         `overall cost per success: ${money(stats.overall.cost_per_success_usd)} over ${stats.overall.feedback} rated\n`,
       );
+      // Held against what `mechroute calibrate` promised for that version (see `mechroute drift`).
+      for (const [label, groups] of [
+        ['policy version', stats.policies ?? {}],
+        ['task class', stats.task_classes ?? {}],
+      ] as const) {
+        for (const [name, g] of Object.entries(groups)) {
+          write(
+            `${label} ${name}: cost per correct ${money(g.cost_per_correct_usd)}, success ${pct(g.success_rate)} over ${g.feedback} rated\n`,
+          );
+        }
+      }
     });
 }

@@ -289,6 +289,8 @@ export function registerChatRoute(app: FastifyInstance, services: RouterServices
           latencyMs: performance.now() - startedAt,
           escalations,
           fallback: attempts.some((a) => a.via === 'failover'),
+          policyVersion: decision.policy_version,
+          ...(decision.task_class ? { taskClass: decision.task_class.name } : {}),
         });
         request.log.info({ decided: decision.tier, answered_by: result.tier, cost_usd: cost }, 'answered');
         return {
@@ -343,6 +345,8 @@ export function registerChatRoute(app: FastifyInstance, services: RouterServices
         latencyMs: performance.now() - startedAt,
         escalations: 0,
         fallback: attempts.some((a) => a.via === 'failover'),
+        policyVersion: decision.policy_version,
+        ...(decision.task_class ? { taskClass: decision.task_class.name } : {}),
       });
       return reply;
     } finally {

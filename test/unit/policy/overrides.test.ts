@@ -75,7 +75,7 @@ describe('applyOverrides', () => {
     const base = policy({ threshold: { default: 0.5, tiers: { local: 0.9 } } });
     const { policy: next, reasons } = applyOverrides(base, { policy: 'utility', threshold: 0.3 });
     assert.equal(next.kind, 'utility');
-    assert.deepEqual(next.threshold, { default: 0.3, tiers: {} });
+    assert.deepEqual(next.threshold, { default: 0.3, tiers: {}, classes: {} });
     assert.equal(reasons.length, 2);
     assert.equal(base.kind, 'threshold', 'the configured policy is not mutated');
   });
