@@ -10,19 +10,19 @@ import { buildCalibratedPolicy } from '../src/calibration/calibrated-policy.js';
 import { checkDrift, type DriftReport } from '../src/calibration/drift.js';
 import { calibrationChartSpec } from '../src/calibration/render-calibration.js';
 import { renderChartSvg } from '../src/charts/render-svg.js';
-import { DEFAULT_PROBES_PATH } from '../src/config/config-loader.js';
 import { packageRoot } from '../src/paths.js';
 import type { Policy } from '../src/policy/policy-schema.js';
 import { readTraces } from '../src/traces/jsonl-reader.js';
 import { promptText, type Trace } from '../src/traces/trace-schema.js';
 import { loadCalibrationData, loadDriftData } from '../training/calibration-data.js';
 import { trainClassHead } from '../training/train-class-head.js';
+import { trainProbes } from '../training/train-probes.js';
 
 /**
- * The calibration goal of issue 7 on the shared MMLU traces: the default bundle's 3,000 training
- * questions are set aside; the other 7,475 are split in two halves stratified by subject (seed 11).
- * Calibrate at target 0.95 of GPT-4's quality on one half (pooled and per MMLU subject group, the class
- * head trained on the 3,000 training questions only), route the other half with the written policy, and
+ * The calibration goal of issue 7 on the shared MMLU traces: 3,000 questions (a stratified sample,
+ * seed 7) are set aside to train the probes and the class head; the other 7,475 are split in two halves
+ * stratified by subject (seed 11). Calibrate at target 0.95 of GPT-4's quality on one half (pooled and
+ * per MMLU subject group), route the other half with the written policy, and
  * compare realized quality and cost per correct outcome with the promise and with GPT-4 alone.
  *
  *   node dist/bench/calibration-mmlu.js --store /tmp/mr-store-3000 [--target 0.95]
@@ -71,10 +71,15 @@ try {
   writeFileSync(files.check, jsonl(rest.filter((t) => !half.has(t.id))));
   const store = values.store ? { storeDir: values.store } : {};
 
-  log('training the class head (MMLU subject groups) on the probes’ own training questions …');
+  // The probes are trained here, on the 3,000 set-aside questions only, rather than read from
+  // probes/default.json: the shipped bundle is trained on every MMLU question, so both halves below
+  // would be its training data.
+  log('training probes and the class head (MMLU subject groups) on the 3,000 set-aside questions …');
+  const baseProbes = join(dir, 'probes.json');
+  await trainProbes({ tracesFile: files.train, out: baseProbes, skipCv: true, seed: 1, ...store });
   const probes = join(dir, 'probes-with-classes.json');
   const classes = await trainClassHead({
-    probes: DEFAULT_PROBES_PATH,
+    probes: baseProbes,
     tracesFile: files.train,
     out: probes,
     source: 'mmlu-group',
