@@ -131,3 +131,11 @@ export function orderByCost(tiers: readonly string[], table: Pick<CostTable, 'co
   };
   return [...tiers].sort((a, b) => mean(a) - mean(b) || a.localeCompare(b));
 }
+
+/** The cost options of the `--prices` / `--output-tokens` flags every costing command shares. */
+export function costOptionsFromFlags(flags: { prices?: string; outputTokens?: string }): CostOptions {
+  return {
+    ...(flags.prices ? { prices: parsePrices(flags.prices) } : {}),
+    ...(flags.outputTokens ? { outputTokens: parseOutputTokens(flags.outputTokens) } : {}),
+  };
+}

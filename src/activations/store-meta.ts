@@ -1,6 +1,7 @@
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ActivationStoreMismatchError, FileUnreadableError, InvalidFileError } from '../errors.js';
+import { writeFileAtomic } from '../json-file.js';
 import { formatIssuesInline } from '../zod-issues.js';
 import { POOLINGS, STORE_FORMAT_VERSION, type StoreMeta, StoreMetaSchema } from './store-format.js';
 
@@ -80,9 +81,6 @@ async function createMeta(file: string, options: ExpectedStore): Promise<StoreMe
     max_prompt_tokens: maxPromptTokens,
     created_at: new Date().toISOString(),
   };
-  // Via a renamed temporary file: a reader never sees a half-written meta.json.
-  const temporary = `${file}.${process.pid}.tmp`;
-  await writeFile(temporary, `${JSON.stringify(meta, null, 2)}\n`);
-  await rename(temporary, file);
+  await writeFileAtomic(file, `${JSON.stringify(meta, null, 2)}\n`);
   return meta;
 }

@@ -1,7 +1,6 @@
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import { z } from 'zod';
-import { FileUnreadableError, InvalidFileError } from '../errors.js';
+import { InvalidFileError } from '../errors.js';
+import { readJsonFile, writeFileAtomic } from '../json-file.js';
 import { applyCalibration } from '../probes/calibration.js';
 import { LinearTierSchema } from '../probes/probe-bundle.js';
 import { standardizeVector } from '../probes/standardizer.js';
@@ -168,32 +167,12 @@ export function parseBaselineModel(value: unknown, file: string): BaselineModel 
 }
 
 export async function loadBaselineModel(file: string): Promise<BaselineModel> {
-  const text = await readFile(file, 'utf8').catch((error: unknown) => {
-    throw new FileUnreadableError(file, error);
-  });
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    throw new InvalidFileError('baseline model', file, `  - not JSON: ${(error as Error).message}`);
-  }
+  const value = await readJsonFile(file, 'baseline model');
   return parseBaselineModel(value, file);
 }
 
 /** Validated, then written atomically (temporary file, flush, rename), like a probe bundle. */
 export async function saveBaselineModel(file: string, model: BaselineModel): Promise<void> {
   const checked = parseBaselineModel(model, `${file} (not written)`);
-  await mkdir(dirname(file), { recursive: true });
-  const temporary = `${file}.${process.pid}.tmp`;
-  const handle = await open(temporary, 'w');
-  try {
-    await handle.writeFile(`${JSON.stringify(checked)}\n`, 'utf8');
-    await handle.datasync();
-    await handle.close();
-    await rename(temporary, file);
-  } catch (error) {
-    await handle.close().catch(() => undefined);
-    await rm(temporary, { force: true });
-    throw error;
-  }
+  await writeFileAtomic(file, `${JSON.stringify(checked)}\n`);
 }

@@ -1,7 +1,6 @@
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import { z } from 'zod';
-import { FileUnreadableError, InvalidFileError, ProbeEncoderMismatchError } from '../errors.js';
+import { InvalidFileError, ProbeEncoderMismatchError } from '../errors.js';
+import { readJsonFile, writeFileAtomic } from '../json-file.js';
 import { StepProbeInfoSchema } from '../steps/step-probe-info.js';
 import { TierIdSchema } from '../traces/trace-schema.js';
 import { formatIssues } from '../zod-issues.js';
@@ -309,15 +308,7 @@ export interface LoadProbeBundleOptions {
 }
 
 export async function loadProbeBundle(file: string, options: LoadProbeBundleOptions): Promise<ProbeBundle> {
-  const text = await readFile(file, 'utf8').catch((error: unknown) => {
-    throw new FileUnreadableError(file, error);
-  });
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    throw new InvalidFileError('probe bundle', file, `  - not JSON: ${(error as Error).message}`);
-  }
+  const value = await readJsonFile(file, 'probe bundle');
   const bundle = parseProbeBundle(value, file);
   if (bundle.encoder.sha256 !== options.encoderSha256.toLowerCase()) {
     throw new ProbeEncoderMismatchError(file, bundle.encoder, {
@@ -367,19 +358,7 @@ export async function saveProbeBundle(file: string, bundle: ProbeBundle): Promis
     `${file} (not written)`,
   );
   const text = `${toJsonText(checked, '')}\n`;
-  await mkdir(dirname(file), { recursive: true });
-  const temporary = `${file}.${process.pid}.tmp`;
-  const handle = await open(temporary, 'w');
-  try {
-    await handle.writeFile(text, 'utf8');
-    await handle.datasync();
-    await handle.close();
-    await rename(temporary, file);
-  } catch (error) {
-    await handle.close().catch(() => undefined);
-    await rm(temporary, { force: true });
-    throw error;
-  }
+  await writeFileAtomic(file, text);
 }
 
 /** A fitted logistic model and its calibration as a bundle tier. */

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { benchTable, writeBenchReport } from '../../../training/bench-report.js';
 import { BENCH_METHODS, benchRouting, checkMethods } from '../../../training/bench-routing.js';
-import { parseOutputTokens, parsePrices } from '../../../training/tier-costs.js';
+import { costOptionsFromFlags } from '../../../training/tier-costs.js';
 import { saveBaselineModel } from '../../baselines/baseline-model.js';
 import { InvalidFileError } from '../../errors.js';
 import { formatIssuesInline } from '../../zod-issues.js';
@@ -90,10 +90,7 @@ export function registerBenchCommand(program: Command): void {
           ? { probeLayers: flags.layers.split(',').map(Number), probePooling: flags.pooling }
           : {}),
         knnK: flags.k,
-        costs: {
-          ...(flags.prices ? { prices: parsePrices(flags.prices) } : {}),
-          ...(flags.outputTokens ? { outputTokens: parseOutputTokens(flags.outputTokens) } : {}),
-        },
+        costs: costOptionsFromFlags(flags),
         onProgress(name, done, total) {
           // Embedding is one bar; the methods share another (training then timing each).
           const kind = name === 'sentence embeddings' ? name : 'methods';

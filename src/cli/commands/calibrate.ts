@@ -2,13 +2,14 @@ import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { loadCalibrationData } from '../../../training/calibration-data.js';
-import { parseOutputTokens, parsePrices } from '../../../training/tier-costs.js';
+import { costOptionsFromFlags } from '../../../training/tier-costs.js';
 import { type CalibrationResult, calibrate } from '../../calibration/calibrate.js';
 import { buildCalibratedPolicy, policyYaml } from '../../calibration/calibrated-policy.js';
 import { calibrationChartSpec, renderCalibration } from '../../calibration/render-calibration.js';
 import { renderChartSvg } from '../../charts/render-svg.js';
 import { loadPolicyFile } from '../../config/policy-file.js';
 import { InvalidFileError, TrainingDataError } from '../../errors.js';
+import { writeFileAtomic } from '../../json-file.js';
 import { formatIssuesInline } from '../../zod-issues.js';
 
 const CalibrateFlagsSchema = z.object({
@@ -97,10 +98,7 @@ export function registerCalibrateCommand(program: Command): void {
         tracesFile: flags.traces,
         ...(flags.model ? { model: flags.model } : {}),
         ...(flags.store ? { storeDir: flags.store } : {}),
-        costs: {
-          ...(flags.prices ? { prices: parsePrices(flags.prices) } : {}),
-          ...(flags.outputTokens ? { outputTokens: parseOutputTokens(flags.outputTokens) } : {}),
-        },
+        costs: costOptionsFromFlags(flags),
       });
       const bootstrap = { resamples: flags.resamples, seed: flags.seed, confidence: flags.confidence };
       const pooled = calibrate(data.rows, { target: flags.target, bootstrap });
@@ -173,7 +171,8 @@ export function registerCalibrateCommand(program: Command): void {
           ...(flags.base ? { base: await loadPolicyFile(flags.base) } : {}),
           ...(flags.version ? { version: flags.version } : {}),
         });
-        await writeFile(flags.out, policyYaml(policy), 'utf8');
+        // Atomically: a server watching this file must never load half of it.
+        await writeFileAtomic(flags.out, policyYaml(policy));
         if (!flags.json) write(`\nwrote policy version ${policy.version} to ${flags.out}\n`);
       }
     });

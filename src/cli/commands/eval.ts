@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { evaluateBundle } from '../../../training/evaluate-bundle.js';
 import { renderEvalResult } from '../../../training/render-report.js';
-import { parseOutputTokens, parsePrices } from '../../../training/tier-costs.js';
+import { costOptionsFromFlags } from '../../../training/tier-costs.js';
 import { InvalidFileError } from '../../errors.js';
 import { formatIssuesInline } from '../../zod-issues.js';
 import { jsonNumbers } from './train.js';
@@ -52,10 +52,7 @@ export function registerEvalCommand(program: Command): void {
         tracesFile: flags.traces,
         ...(flags.model ? { model: flags.model } : {}),
         ...(flags.store ? { storeDir: flags.store } : {}),
-        costs: {
-          ...(flags.prices ? { prices: parsePrices(flags.prices) } : {}),
-          ...(flags.outputTokens ? { outputTokens: parseOutputTokens(flags.outputTokens) } : {}),
-        },
+        costs: costOptionsFromFlags(flags),
       });
       process.stdout.write(
         flags.json ? `${JSON.stringify(result, jsonNumbers, 2)}\n` : renderEvalResult(result),

@@ -2,7 +2,7 @@ import { basename, extname, join } from 'node:path';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { renderTrainReport } from '../../../training/render-report.js';
-import { parseOutputTokens, parsePrices } from '../../../training/tier-costs.js';
+import { costOptionsFromFlags } from '../../../training/tier-costs.js';
 import { trainProbes } from '../../../training/train-probes.js';
 import { extractActivations } from '../../activations/extract-activations.js';
 import { InvalidFileError } from '../../errors.js';
@@ -129,10 +129,7 @@ export function registerTrainCommand(program: Command): void {
         cvLayerStride: flags.cvLayerStride,
         skipCv: !flags.cv,
         command: `mechroute ${process.argv.slice(2).join(' ')}`,
-        costs: {
-          ...(flags.prices ? { prices: parsePrices(flags.prices) } : {}),
-          ...(flags.outputTokens ? { outputTokens: parseOutputTokens(flags.outputTokens) } : {}),
-        },
+        costs: costOptionsFromFlags(flags),
         fit: {
           calibration: flags.calibration,
           layerRows: flags.layerRows,
