@@ -10,9 +10,10 @@ import { resolveCachedModel } from '../src/models/manifest-registry.js';
 import { createRng } from '../src/seeded-rng.js';
 import { promptText } from '../src/traces/trace-schema.js';
 import { methodCurves } from './bench-curves.js';
+import type { RoutingEvalMetrics } from './evaluate-bundle.js';
 import { type FittedHead, fitKnnHead, fitLinearHead, linearHeadOf, stackRows } from './fit-baselines.js';
 import { allCandidates, fitProbes } from './fit-probes.js';
-import { headMetrics, type RoutingMetricsOut, type TierMetricsOut } from './split-metrics.js';
+import { headMetrics } from './split-metrics.js';
 import type { CostOptions } from './tier-costs.js';
 import {
   createFeatureSource,
@@ -65,20 +66,7 @@ export interface BenchOptions {
   onProgress?: (stage: string, done: number, total: number) => void;
 }
 
-export interface MethodResult {
-  n: number;
-  auroc: Record<string, number>;
-  brier: Record<string, number>;
-  ece: Record<string, number>;
-  accuracy: Record<string, number>;
-  apgr: number | null;
-  cpt50: number | null;
-  cpt80: number | null;
-  oracle_gap_closed: number | null;
-  cost_saving: number | null;
-  cost_per_correct: number | null;
-  tiers: Record<string, TierMetricsOut>;
-  routing: RoutingMetricsOut | null;
+export interface MethodResult extends RoutingEvalMetrics {
   latency_ms_p50: number;
   latency_ms_p95: number;
   train_ms: number;

@@ -5,14 +5,11 @@ import type { LabelledRows } from '../src/calibration/operating-points.js';
 import type { EncoderHost } from '../src/encoder/encoder-host.js';
 import { TrainingDataError } from '../src/errors.js';
 import type { RouteTier } from '../src/policy/policy-schema.js';
-import { createMatrix } from '../src/probes/matrix.js';
-import { loadProbeBundle, type ProbeBundle } from '../src/probes/probe-bundle.js';
-import { type ProbePrediction, predictProbesBatch } from '../src/probes/probe-predict.js';
-import { readTraces } from '../src/traces/jsonl-reader.js';
-import { promptText, successOf, type Trace } from '../src/traces/trace-schema.js';
-import { featuresOf, tryOpenStore } from './evaluate-bundle.js';
+import type { ProbeBundle } from '../src/probes/probe-bundle.js';
+import type { ProbePrediction } from '../src/probes/probe-predict.js';
+import { successOf, type Trace } from '../src/traces/trace-schema.js';
+import { scoreBundleOnTraces } from './evaluate-bundle.js';
 import { type CostOptions, type CostTable, costTable, orderByCost } from './tier-costs.js';
-import { encoderIdentity } from './training-data.js';
 
 /**
  * The I/O half of `calibrate` and `drift`: a probe bundle's predictions on a labelled trace file, with
@@ -53,58 +50,6 @@ export async function sha256File(file: string): Promise<string> {
     .digest('hex');
 }
 
-interface ScoredTraces {
-  bundle: ProbeBundle;
-  traces: Trace[];
-  predictions: ProbePrediction[];
-  /** Prompt tokens per trace, by the encoder's tokenizer. */
-  tokens: number[];
-  lines: number;
-  badLines: number;
-  skipped: number;
-}
-
-/** The bundle's predictions on every trace that has an outcome for one of its tiers. */
-async function scoreTraces(options: CalibrationDataOptions): Promise<ScoredTraces> {
-  const identity = encoderIdentity(options.model);
-  const bundle = await loadProbeBundle(options.probes, {
-    encoderSha256: identity.sha256,
-    encoderName: identity.name,
-  });
-  const { traces: all, errors, lines } = await readTraces(options.tracesFile);
-  const bundleTiers = bundle.tiers.map((t) => t.id);
-  const traces = all.filter((t) => bundleTiers.some((id) => t.outcomes[id] !== undefined));
-  if (traces.length === 0) {
-    throw new TrainingDataError(
-      `no trace in ${options.tracesFile} has an outcome for the bundle's tiers (${bundleTiers.join(', ')})`,
-    );
-  }
-  const texts = traces.map((t) => promptText(t));
-  const store = await tryOpenStore(bundle, options.storeDir, options.tracesFile);
-  let features: Awaited<ReturnType<typeof featuresOf>>;
-  try {
-    features = await featuresOf(bundle, texts, store, {
-      probes: options.probes,
-      tracesFile: options.tracesFile,
-      ...(options.model ? { model: options.model } : {}),
-      ...(options.encoder ? { encoder: options.encoder } : {}),
-    });
-  } finally {
-    await store?.close();
-  }
-  const dim = bundle.features.layers.length * bundle.encoder.embedding_width;
-  const predictions = predictProbesBatch(bundle, createMatrix(features.data, traces.length, dim));
-  return {
-    bundle,
-    traces,
-    predictions,
-    tokens: features.tokens,
-    lines,
-    badLines: errors.length,
-    skipped: all.length - traces.length,
-  };
-}
-
 function tokenizerText(bundle: ProbeBundle, costs: CostTable): string {
   const fromTraces = Object.values(costs.sources).some((s) => s.trace_tokens > 0 || s.trace_cost > 0);
   return (
@@ -119,7 +64,7 @@ function bundlePrices(bundle: ProbeBundle, options: CalibrationDataOptions) {
 }
 
 export async function loadCalibrationData(options: CalibrationDataOptions): Promise<CalibrationData> {
-  const scored = await scoreTraces(options);
+  const scored = await scoreBundleOnTraces(options);
   const { bundle, traces, predictions } = scored;
   const bundleTiers = bundle.tiers.map((t) => t.id);
   // A tier counts when every scored trace has its outcome; a tier labelled on a few traces only (e.g. a
@@ -170,7 +115,7 @@ export interface DriftData {
  * and promised costs are counted alike).
  */
 export async function loadDriftData(options: CalibrationDataOptions): Promise<DriftData> {
-  const scored = await scoreTraces(options);
+  const scored = await scoreBundleOnTraces(options);
   const { bundle, traces, predictions } = scored;
   const tiers = bundle.tiers.map((t) => t.id);
   const costs = costTable(traces, scored.tokens, tiers, bundlePrices(bundle, options));

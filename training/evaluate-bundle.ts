@@ -4,9 +4,9 @@ import { TrainingDataError } from '../src/errors.js';
 import { resolveCachedModel } from '../src/models/manifest-registry.js';
 import { createMatrix } from '../src/probes/matrix.js';
 import { loadProbeBundle, type ProbeBundle } from '../src/probes/probe-bundle.js';
-import { predictProbesBatch } from '../src/probes/probe-predict.js';
+import { type ProbePrediction, predictProbesBatch } from '../src/probes/probe-predict.js';
 import { readTraces } from '../src/traces/jsonl-reader.js';
-import { promptText, successOf } from '../src/traces/trace-schema.js';
+import { promptText, successOf, type Trace } from '../src/traces/trace-schema.js';
 import { headMetrics, type RoutingMetricsOut, type TierMetricsOut } from './split-metrics.js';
 import { type CostOptions, costTable } from './tier-costs.js';
 import { encoderIdentity, openStoreReadOnly } from './training-data.js';
@@ -28,7 +28,8 @@ export interface EvaluateOptions {
   costs?: CostOptions;
 }
 
-export interface EvalResult {
+/** The metrics `mechroute eval` and `bench routing` share, under the names the eval JSON promises. */
+export interface RoutingEvalMetrics {
   n: number;
   auroc: Record<string, number>;
   brier: Record<string, number>;
@@ -41,6 +42,11 @@ export interface EvalResult {
   oracle_gap_closed: number | null;
   cost_saving: number | null;
   cost_per_correct: number | null;
+  tiers: Record<string, TierMetricsOut>;
+  routing: RoutingMetricsOut | null;
+}
+
+export interface EvalResult extends RoutingEvalMetrics {
   /** How the costs behind cost_saving and cost_per_correct were counted (tokenizer, prices, sources). */
   cost_basis: {
     tokenizer: string;
@@ -48,8 +54,6 @@ export interface EvalResult {
     assumed_output_tokens: Record<string, number>;
     sources: Record<string, { trace_cost: number; trace_tokens: number; encoder_tokens: number }>;
   };
-  tiers: Record<string, TierMetricsOut>;
-  routing: RoutingMetricsOut | null;
   head: 'linear' | 'mlp';
   features: { layers: number[]; pooling: string; from_store: number; encoded: number };
   probes: string;
@@ -125,7 +129,23 @@ export async function featuresOf(
 
 const orNull = (v: number | undefined) => (v !== undefined && Number.isFinite(v) ? v : null);
 
-export async function evaluateBundle(options: EvaluateOptions): Promise<EvalResult> {
+/** A bundle's predictions on every trace with an outcome for one of its tiers (the shared first half of eval and calibrate). */
+export interface ScoredTraces {
+  bundle: ProbeBundle;
+  traces: Trace[];
+  predictions: ProbePrediction[];
+  /** Prompt tokens per trace, counted by the encoder's tokenizer. */
+  tokens: number[];
+  lines: number;
+  badLines: number;
+  /** Valid traces without an outcome for any of the bundle's tiers. */
+  skipped: number;
+  /** Feature vectors read from the activation store / computed by the encoder. */
+  fromStore: number;
+  encoded: number;
+}
+
+export async function scoreBundleOnTraces(options: EvaluateOptions): Promise<ScoredTraces> {
   const identity = encoderIdentity(options.model ?? undefined);
   const bundle = await loadProbeBundle(options.probes, {
     encoderSha256: identity.sha256,
@@ -149,6 +169,24 @@ export async function evaluateBundle(options: EvaluateOptions): Promise<EvalResu
   }
   const dim = bundle.features.layers.length * bundle.encoder.embedding_width;
   const predictions = predictProbesBatch(bundle, createMatrix(features.data, traces.length, dim));
+  return {
+    bundle,
+    traces,
+    predictions,
+    tokens: features.tokens,
+    lines,
+    badLines: errors.length,
+    skipped: all.length - traces.length,
+    fromStore: features.fromStore,
+    encoded: features.encoded,
+  };
+}
+
+export async function evaluateBundle(options: EvaluateOptions): Promise<EvalResult> {
+  const scored = await scoreBundleOnTraces(options);
+  const { bundle, traces, predictions } = scored;
+  const bundleTiers = bundle.tiers.map((t) => t.id);
+  const features = { tokens: scored.tokens };
 
   // Routing: the bundle's reference tier (its difficulty tier, else the cheapest) against its dearest one
   // that the traces have outcomes for.
@@ -206,13 +244,13 @@ export async function evaluateBundle(options: EvaluateOptions): Promise<EvalResu
     features: {
       layers: bundle.features.layers,
       pooling: bundle.features.pooling,
-      from_store: features.fromStore,
-      encoded: features.encoded,
+      from_store: scored.fromStore,
+      encoded: scored.encoded,
     },
     probes: options.probes,
     traces_file: options.tracesFile,
-    lines,
-    bad_lines: errors.length,
-    without_outcomes: all.length - traces.length,
+    lines: scored.lines,
+    bad_lines: scored.badLines,
+    without_outcomes: scored.skipped,
   };
 }
