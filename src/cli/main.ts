@@ -3,6 +3,7 @@ import { MechrouteError } from '../errors.js';
 import { registerConfigCommand } from './commands/config.js';
 import { registerEncodeCommand } from './commands/encode.js';
 import { registerEvalCommand } from './commands/eval.js';
+import { registerEvalStepsCommand } from './commands/eval-steps.js';
 import { registerExtractCommand } from './commands/extract.js';
 import { registerLabelCommand } from './commands/label.js';
 import { registerModelsCommand } from './commands/models.js';
@@ -23,6 +24,7 @@ registerLabelCommand(program);
 registerExtractCommand(program);
 registerTrainCommand(program);
 registerEvalCommand(program);
+registerEvalStepsCommand(program);
 registerConfigCommand(program);
 registerServeCommand(program);
 

@@ -157,19 +157,19 @@ export interface SimulationReport {
   n: number;
   taus: number[];
   /** Per-step routing, one point per τ. */
-  steps: PolicyPoint[];
+  per_step: PolicyPoint[];
   /** Request-level routing: the k = 0 check only. */
-  request: PolicyPoint[];
+  request_level: PolicyPoint[];
   cheap_only: PolicyPoint;
   strong_only: PolicyPoint;
   /** Cheapest per-step point at least as accurate as the strong tier alone; null if none. */
-  steps_reaching_strong: PolicyPoint | null;
-  request_reaching_strong: PolicyPoint | null;
+  per_step_reaching_strong: PolicyPoint | null;
+  request_level_reaching_strong: PolicyPoint | null;
   /** Best accuracy of each policy at a cost share of at most `cost_share`. */
-  equal_cost: { cost_share: number; steps: number | null; request: number | null }[];
+  equal_cost: { cost_share: number; per_step: number | null; request_level: number | null }[];
 }
 
-export const DEFAULT_TAUS = Array.from({ length: 51 }, (_, i) => i / 50);
+export const DEFAULT_TAUS = Array.from({ length: 101 }, (_, i) => i / 100);
 const EQUAL_COST_SHARES = [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8];
 
 export function simulateSweep(
@@ -194,16 +194,16 @@ export function simulateSweep(
   return {
     n: traces.length,
     taus: [...taus],
-    steps,
-    request,
+    per_step: steps,
+    request_level: request,
     cheap_only: cheapOnly,
     strong_only: strongOnly,
-    steps_reaching_strong: reaching(steps),
-    request_reaching_strong: reaching(request),
+    per_step_reaching_strong: reaching(steps),
+    request_level_reaching_strong: reaching(request),
     equal_cost: EQUAL_COST_SHARES.map((share) => ({
       cost_share: share,
-      steps: accuracyWithin(steps, share),
-      request: accuracyWithin(request, share),
+      per_step: accuracyWithin(steps, share),
+      request_level: accuracyWithin(request, share),
     })),
   };
 }

@@ -78,12 +78,15 @@ test('sweep: single tiers, the cheapest point reaching the strong tier, accuracy
   assert.equal(report.strong_only.accuracy, 3 / 5);
   assert.equal(report.strong_only.cost_share, 1);
   // τ = 1 escalates everything at k = 0: the strong tier alone.
-  assert.equal(report.steps[3]!.escalation_rate, 1);
-  close(report.steps[3]!.cost_share, 1);
-  assert.equal(report.steps_reaching_strong?.tau, 0.5);
-  assert.equal(report.request_reaching_strong?.tau, 0.5);
+  assert.equal(report.per_step[3]!.escalation_rate, 1);
+  close(report.per_step[3]!.cost_share, 1);
+  assert.equal(report.per_step_reaching_strong?.tau, 0.5);
+  assert.equal(report.request_level_reaching_strong?.tau, 0.5);
   const at20 = report.equal_cost.find((e) => e.cost_share === 0.2)!;
-  assert.deepEqual({ steps: at20.steps, request: at20.request }, { steps: 0.4, request: 0.6 });
+  assert.deepEqual(
+    { per_step: at20.per_step, request_level: at20.request_level },
+    { per_step: 0.4, request_level: 0.6 },
+  );
 });
 
 test('the schema refuses a trace whose token counts do not start at 0 or that has more scores than steps', () => {
