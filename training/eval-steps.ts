@@ -15,10 +15,11 @@ import {
   type SimulationTrace,
   simulateSweep,
 } from '../src/steps/step-simulation.js';
+import { readJsonl } from '../src/traces/jsonl-reader.js';
 import { successOf } from '../src/traces/trace-schema.js';
 import { loadStepData, stepFeatures } from './step-data.js';
 import { DEFAULT_PRICES, type TierPrice } from './tier-costs.js';
-import { type StepAurocRow, stepAurocByK } from './train-step-probes.js';
+import { type StepAurocRow, StepScoreSchema, stepAurocByK } from './train-step-probes.js';
 
 /**
  * `mechroute eval-steps`: a step-probe bundle on a trace file — step-prefix AUROC by step index, and the
@@ -36,6 +37,11 @@ export interface EvalStepsOptions {
   strongTier?: string;
   /** Score every problem of the file, not only the bundle's held-out ones. */
   all?: boolean;
+  /**
+   * Out-of-fold scores (`train --steps --cv-scores`) instead of the bundle's own predictions: every
+   * problem in that file is scored by probes that never saw it.
+   */
+  scoresFile?: string;
   taus?: readonly number[];
   prices?: Record<string, TierPrice>;
   /** A loaded encoder of the bundle's model, for counting tokens (tests share one). */
@@ -47,7 +53,7 @@ export interface EvalStepsOptions {
 export interface EvalStepsReport extends Omit<SimulationReport, 'taus'> {
   probes: string;
   traces_file: string;
-  problems: 'held-out' | 'all';
+  problems: 'held-out' | 'all' | 'cross-validated';
   /** Problems in the simulation (the cheap trajectory complete in the store, the strong outcome known). */
   n_problems: number;
   cheap_tier: string;
@@ -77,7 +83,8 @@ export async function evalSteps(options: EvalStepsOptions): Promise<EvalStepsRep
   }
   const maxK = stepMetric<number | null>(bundle, 'max_k') ?? null;
   const heldOut = stepMetric<{ test_problems?: string[] }>(bundle, 'split')?.test_problems;
-  if (!options.all && !heldOut) {
+  const given = options.scoresFile ? await readScores(options.scoresFile) : undefined;
+  if (!options.all && !heldOut && !given) {
     throw new TrainingDataError(
       `${options.probes} names no held-out problems; pass --all to score every problem`,
     );
@@ -93,7 +100,11 @@ export async function evalSteps(options: EvalStepsOptions): Promise<EvalStepsRep
   });
   const encoder = options.encoder ?? (await EncoderHost.create({ modelPath: path }));
   try {
-    const keep = options.all ? undefined : new Set(heldOut);
+    const keep = given
+      ? new Set([...given.keys()].map((key) => key.split('\u0000')[0]!))
+      : options.all
+        ? undefined
+        : new Set(heldOut);
     const rows = data.rows.filter((r) => !keep || keep.has(r.problem));
     const trajectories = data.trajectories.filter((t) => !keep || keep.has(t.problem));
     if (rows.length === 0)
@@ -104,7 +115,17 @@ export async function evalSteps(options: EvalStepsOptions): Promise<EvalStepsRep
       bundle.features.layers,
       bundle.features.pooling,
     );
-    const probs = predictProbesBatch(bundle, features).map((p, i) => p.tiers[rows[i]!.tier]!);
+    const probs = given
+      ? rows.map((r) => {
+          const p = given.get(scoreKey(r.problem, r.tier, r.k));
+          if (p === undefined) {
+            throw new TrainingDataError(
+              `${options.scoresFile} has no score for ${r.problem}, ${r.tier}, k = ${r.k}`,
+            );
+          }
+          return p;
+        })
+      : predictProbesBatch(bundle, features).map((p, i) => p.tiers[rows[i]!.tier]!);
 
     const stepAuroc: Record<string, StepAurocRow[]> = {};
     for (const tier of bundleTiers) {
@@ -156,7 +177,7 @@ export async function evalSteps(options: EvalStepsOptions): Promise<EvalStepsRep
     const report: EvalStepsReport = {
       probes: options.probes,
       traces_file: options.tracesFile,
-      problems: options.all ? 'all' : 'held-out',
+      problems: given ? 'cross-validated' : options.all ? 'all' : 'held-out',
       n_problems: simulation.length,
       cheap_tier: cheapTier,
       strong_tier: strongTier,
@@ -173,6 +194,13 @@ export async function evalSteps(options: EvalStepsOptions): Promise<EvalStepsRep
     if (!options.encoder) await encoder.dispose();
     await data.store.close();
   }
+}
+
+const scoreKey = (problem: string, tier: string, k: number) => `${problem}\u0000${tier}\u0000${k}`;
+
+async function readScores(file: string): Promise<Map<string, number>> {
+  const { records } = await readJsonl(file, StepScoreSchema, { throwOnError: true, what: 'step score file' });
+  return new Map(records.map((r) => [scoreKey(r.problem, r.tier, r.k), r.p]));
 }
 
 /** Tokens of a text under the encoder's tokenizer, not counting the BOS token it adds. */

@@ -1,8 +1,12 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { z } from 'zod';
 import { TrainingDataError } from '../src/errors.js';
 import { auroc } from '../src/metrics/classification.js';
 import { applyCalibration, fitCalibration } from '../src/probes/calibration.js';
 import { type LayerCandidate, type Pooling, scoreLayers } from '../src/probes/layer-selection.js';
 import { fitLogisticCV, logisticLogits } from '../src/probes/logistic-regression.js';
+import type { FeatureMatrix } from '../src/probes/matrix.js';
 import {
   layerTableJson,
   linearTier,
@@ -17,6 +21,7 @@ import { applyStandardizer, fitStandardizer } from '../src/probes/standardizer.j
 import { createRng } from '../src/seeded-rng.js';
 import { type StepSegmentationInput, StepSegmentationSchema } from '../src/steps/segment-steps.js';
 import type { StepExample } from '../src/steps/step-examples.js';
+import { holdOut } from './fit-probes.js';
 import { tierMetrics } from './split-metrics.js';
 import { loadStepData, stepFeatures } from './step-data.js';
 import { DEFAULT_PRICES, type TierPrice } from './tier-costs.js';
@@ -46,6 +51,13 @@ export interface TrainStepOptions {
   layers?: readonly number[];
   pooling?: Pooling;
   prices?: Record<string, TierPrice>;
+  /**
+   * Also score every row out of fold: k-fold over all problems (this many folds; 0 = off), each fold's
+   * probes fitted (λ by inner CV, Platt on a held-out 15 % of the fold's training problems) without the
+   * fold's problems. Written as JSONL (`StepScore` per line) for `eval-steps --scores`.
+   */
+  cvFolds?: number;
+  cvScoresFile?: string;
   command?: string;
   onProgress?: (line: string) => void;
 }
@@ -69,7 +81,68 @@ export interface TrainStepReport {
   features: { layers: number[]; pooling: Pooling };
   layer_table?: ReturnType<typeof layerTableJson>;
   tiers: Record<string, { lambda: number; test: TierMetrics; step_auroc: StepAurocRow[] }>;
+  /** Out-of-fold step AUROC over every problem (cvFolds > 0). */
+  cv?: {
+    folds: number;
+    problems: number;
+    step_auroc: Record<string, StepAurocRow[]>;
+    auroc: Record<string, number | null>;
+  };
   seconds: number;
+}
+
+/** One out-of-fold prediction: P(the tier's trajectory ends correct) after k steps of a problem. */
+export const StepScoreSchema = z.object({
+  problem: z.string().min(1),
+  tier: z.string().min(1),
+  k: z.number().int().nonnegative(),
+  p: z.number().min(0).max(1),
+});
+export type StepScore = z.infer<typeof StepScoreSchema>;
+
+/**
+ * Out-of-fold calibrated scores for every row: group k-fold over problems; in each fold, per tier, the
+ * standardizer and probe see only the other folds' problems (λ by inner group CV), and Platt scaling a
+ * held-out 15 % of those problems.
+ */
+export function outOfFoldScores(
+  raw: FeatureMatrix,
+  rows: readonly StepExample[],
+  tiers: readonly string[],
+  options: { folds: number; innerFolds: number; seed: number; lambdas: readonly number[] },
+): Float64Array {
+  const problemsOf = rows.map((r) => r.problem);
+  const labels = rows.map((r) => r.label);
+  const oof = new Float64Array(rows.length).fill(Number.NaN);
+  const outer = groupKFold(problemsOf, options.folds, createRng(options.seed + 10));
+  for (const [f, fold] of outer.entries()) {
+    const x = applyStandardizer(fitStandardizer(raw, { rows: fold.train }), raw);
+    for (const tier of tiers) {
+      const tierRows = fold.train.filter((i) => rows[i]!.tier === tier);
+      const test = fold.test.filter((i) => rows[i]!.tier === tier);
+      if (test.length === 0) continue;
+      const { kept, held } = holdOut(tierRows, 0.15, createRng(options.seed + 20 + f), problemsOf);
+      const inner = mapFolds(
+        groupKFold(
+          kept.map((i) => problemsOf[i]!),
+          Math.min(options.innerFolds, new Set(kept.map((i) => problemsOf[i]!)).size),
+          createRng(options.seed + 30 + f),
+        ),
+        kept,
+      );
+      const fit = fitLogisticCV(x, labels, { folds: inner, lambdas: options.lambdas });
+      const calibration = fitCalibration(
+        'platt',
+        logisticLogits(fit.model, x, held),
+        held.map((i) => labels[i]!),
+      );
+      const logits = logisticLogits(fit.model, x, test);
+      test.forEach((i, k) => {
+        oof[i] = applyCalibration(calibration, logits[k]!);
+      });
+    }
+  }
+  return oof;
 }
 
 const finite = (v: number) => (Number.isFinite(v) ? v : null);
@@ -240,6 +313,42 @@ export async function trainStepProbes(options: TrainStepOptions): Promise<TrainS
       );
     }
 
+    let cv: TrainStepReport['cv'];
+    if ((options.cvFolds ?? 0) >= 2) {
+      say(`cross-validating over ${problems.length} problems (${options.cvFolds} folds)…`);
+      const oof = outOfFoldScores(raw, rows, tiers, {
+        folds: options.cvFolds!,
+        innerFolds: options.folds ?? 5,
+        seed,
+        lambdas: options.lambdas ?? [10, 1, 0.1, 0.01],
+      });
+      cv = { folds: options.cvFolds!, problems: problems.length, step_auroc: {}, auroc: {} };
+      for (const tier of tiers) {
+        const at = rows.flatMap((r, i) => (r.tier === tier ? [i] : []));
+        cv.step_auroc[tier] = stepAurocByK(
+          at.map((i) => rows[i]!),
+          at.map((i) => oof[i]!),
+        );
+        cv.auroc[tier] = finite(
+          auroc(
+            at.map((i) => oof[i]!),
+            at.map((i) => labels[i]!),
+          ),
+        );
+        say(
+          `${tier} out of fold: AUROC ${cv.auroc[tier]?.toFixed(3)}; by k: ` +
+            cv.step_auroc[tier]!.map((r) => `${r.k}:${r.auroc?.toFixed(2) ?? '–'}`).join(' '),
+        );
+      }
+      if (options.cvScoresFile) {
+        await mkdir(dirname(options.cvScoresFile), { recursive: true });
+        const lines = rows.map((r, i) =>
+          JSON.stringify({ problem: r.problem, tier: r.tier, k: r.k, p: oof[i]! } satisfies StepScore),
+        );
+        await writeFile(options.cvScoresFile, `${lines.join('\n')}\n`);
+      }
+    }
+
     const testProblems = split.test.map((i) => problems[i]!).sort();
     const bundle: ProbeBundle = {
       format: PROBE_BUNDLE_FORMAT,
@@ -280,6 +389,7 @@ export async function trainStepProbes(options: TrainStepOptions): Promise<TrainS
             test_problems: testProblems,
           },
           step_auroc: Object.fromEntries(Object.entries(report).map(([t, r]) => [t, r.step_auroc])),
+          ...(cv ? { cv } : {}),
           ...(options.command ? { command: options.command } : {}),
         },
       },
@@ -299,6 +409,7 @@ export async function trainStepProbes(options: TrainStepOptions): Promise<TrainS
       features: { layers, pooling },
       ...(layerTable ? { layer_table: layerTable } : {}),
       tiers: report,
+      ...(cv ? { cv } : {}),
       seconds: (performance.now() - started) / 1000,
     };
   } finally {

@@ -17,6 +17,7 @@ const EvalStepsFlagsSchema = z.object({
   cheapTier: z.string().min(1).optional(),
   strongTier: z.string().min(1).optional(),
   all: z.boolean().default(false),
+  scores: z.string().min(1).optional(),
   taus: z
     .string()
     .transform((s) => s.split(',').map(Number))
@@ -44,6 +45,10 @@ export function registerEvalStepsCommand(program: Command): void {
     .option('--cheap-tier <id>', 'the worker tier (default: the bundle’s reference tier)')
     .option('--strong-tier <id>', 'the escalation tier (default: the dearest tier with outcomes)')
     .option('--all', 'score every problem of the file, not only the bundle’s held-out problems')
+    .option(
+      '--scores <file>',
+      'out-of-fold scores from train --steps --cv-scores instead of the bundle’s predictions (every problem in it)',
+    )
     .option('--taus <list>', 'τ values to sweep (default 0, 0.02, …, 1)')
     .option(
       '--prices <spec>',
@@ -72,6 +77,7 @@ export function registerEvalStepsCommand(program: Command): void {
         ...(flags.taus ? { taus: flags.taus } : {}),
         ...(flags.prices ? { prices: parsePrices(flags.prices) } : {}),
         ...(flags.out ? { outDir: flags.out } : {}),
+        ...(flags.scores ? { scoresFile: flags.scores } : {}),
       });
       process.stdout.write(
         flags.json ? `${JSON.stringify(report, jsonNumbers, 2)}\n` : renderEvalSteps(report),

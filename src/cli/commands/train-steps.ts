@@ -25,6 +25,8 @@ export interface TrainStepsFlags {
   maxK?: number;
   deepestLayer: number;
   testShare: number;
+  cvFolds: number;
+  cvScores?: string;
   prices?: Record<string, TierPrice>;
   json: boolean;
 }
@@ -73,6 +75,8 @@ export async function runTrainSteps(flags: TrainStepsFlags, storeDir: string): P
     seed: flags.seed,
     folds: flags.folds,
     testShare: flags.testShare,
+    cvFolds: flags.cvFolds,
+    ...(flags.cvScores ? { cvScoresFile: flags.cvScores } : {}),
     command: `mechroute ${process.argv.slice(2).join(' ')}`,
     onProgress: say,
     ...(flags.model ? { model: flags.model } : {}),
@@ -94,6 +98,15 @@ export async function runTrainSteps(flags: TrainStepsFlags, storeDir: string): P
         `${tier}: λ ${t.lambda}, held-out AUROC ${t.test.auroc?.toFixed(3) ?? '–'} (${t.test.n} prefixes); by step ` +
           t.step_auroc.map((r) => `k=${r.k} ${r.auroc?.toFixed(3) ?? '–'}`).join(', '),
       );
+    }
+    if (report.cv) {
+      for (const [tier, rows] of Object.entries(report.cv.step_auroc)) {
+        lines.push(
+          `${tier} out of fold (${report.cv.problems} problems, ${report.cv.folds} folds): AUROC ` +
+            `${report.cv.auroc[tier]?.toFixed(3) ?? '–'}; by step ` +
+            rows.map((r) => `k=${r.k} ${r.auroc?.toFixed(3) ?? '–'}`).join(', '),
+        );
+      }
     }
     process.stdout.write(`${lines.join('\n')}\n`);
   }

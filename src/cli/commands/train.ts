@@ -51,6 +51,8 @@ const TrainFlagsSchema = z.object({
   maxK: z.coerce.number().int().min(0).optional(),
   deepestLayer: z.coerce.number().int().min(0).default(9),
   testShare: z.coerce.number().gt(0).lt(0.8).default(0.2),
+  cvFolds: z.coerce.number().int().min(0).default(0),
+  cvScores: z.string().min(1).optional(),
 });
 
 /** `mechroute train`: traces + cached activations → a probe bundle with cross-validated metrics. */
@@ -111,6 +113,12 @@ export function registerTrainCommand(program: Command): void {
       '9',
     )
     .option('--test-share <x>', 'with --steps: share of the problems held out for testing', '0.2')
+    .option(
+      '--cv-folds <n>',
+      'with --steps: also score every problem out of fold (n-fold over problems; 0 = off)',
+      '0',
+    )
+    .option('--cv-scores <file>', 'with --steps --cv-folds: write the out-of-fold scores here (JSONL)')
     .option('--json', 'print the report as one JSON object')
     .action(async (raw: Record<string, unknown>) => {
       const parsed = TrainFlagsSchema.safeParse(raw);
@@ -128,7 +136,9 @@ export function registerTrainCommand(program: Command): void {
             extract: flags.extract,
             deepestLayer: flags.deepestLayer,
             testShare: flags.testShare,
+            cvFolds: flags.cvFolds,
             json: flags.json,
+            ...(flags.cvScores ? { cvScores: flags.cvScores } : {}),
             ...(flags.model ? { model: flags.model } : {}),
             ...(flags.tiers ? { tiers: flags.tiers } : {}),
             ...(flags.lambdas ? { lambdas: flags.lambdas } : {}),
