@@ -29,6 +29,8 @@ export interface StepDataOptions {
   tiers?: readonly string[];
   maxK?: number;
   segmentation?: StepSegmentationInput;
+  /** Only these problems (trace ids); default every trace. */
+  problems?: ReadonlySet<string>;
 }
 
 export interface StepData {
@@ -46,7 +48,9 @@ export interface StepData {
 
 export async function loadStepData(options: StepDataOptions): Promise<StepData> {
   const bytes = await readFile(options.tracesFile);
-  const { traces, errors } = await readTraces(options.tracesFile);
+  const read = await readTraces(options.tracesFile);
+  const { errors } = read;
+  const traces = options.problems ? read.traces.filter((t) => options.problems!.has(t.id)) : read.traces;
   const { manifest } = resolveCachedModel(options.model ?? DEFAULT_ENCODER_MODEL);
   const store = await ActivationStore.open({
     encoder: { name: manifest.name, sha256: manifest.sha256 },

@@ -41,6 +41,8 @@ export interface TrainStepOptions {
   tiers?: readonly string[];
   /** Prefixes past this many steps are not rows (they were not extracted); recorded in the bundle. */
   maxK?: number;
+  /** Only these problems (e.g. a seeded sample); default every trace. */
+  problems?: ReadonlySet<string>;
   segmentation?: StepSegmentationInput;
   seed?: number;
   testShare?: number;
@@ -190,6 +192,7 @@ export async function trainStepProbes(options: TrainStepOptions): Promise<TrainS
     ...(options.model ? { model: options.model } : {}),
     ...(options.tiers ? { tiers: options.tiers } : {}),
     ...(options.maxK === undefined ? {} : { maxK: options.maxK }),
+    ...(options.problems ? { problems: options.problems } : {}),
   });
   try {
     const { rows, store } = data;
@@ -380,6 +383,7 @@ export async function trainStepProbes(options: TrainStepOptions): Promise<TrainS
         text_format: 'prompt-blank-line-steps',
         metrics: {
           max_k: options.maxK ?? null,
+          sampled_problems: options.problems?.size ?? null,
           seed,
           split: {
             by: 'problem',

@@ -23,6 +23,8 @@ export interface TrainStepsFlags {
   pooling?: Pooling;
   extract: boolean;
   maxK?: number;
+  /** A seeded sample of this many problems (by --seed), for extraction and training alike. */
+  sample?: number;
   deepestLayer: number;
   testShare: number;
   cvFolds: number;
@@ -38,10 +40,13 @@ export function defaultStepStore(encoderSha256: string, deepestLayer: number): s
 
 export async function runTrainSteps(flags: TrainStepsFlags, storeDir: string): Promise<void> {
   const say = (line: string) => process.stderr.write(`train --steps: ${line}\n`);
+  const { traces } = await readTraces(flags.traces);
+  // Problems in a seeded order: a sample is its head, and an extraction stopped early has encoded one.
+  const order = createRng(flags.seed)
+    .shuffle([...traces])
+    .slice(0, flags.sample ?? traces.length);
+  const problems = flags.sample === undefined ? undefined : new Set(order.map((t) => t.id));
   if (flags.extract) {
-    const { traces } = await readTraces(flags.traces);
-    // Problems in a seeded order, so an extraction stopped early has encoded a seeded sample of problems.
-    const order = createRng(flags.seed).shuffle([...traces]);
     const texts = stepExamples(order, {
       ...(flags.tiers ? { tiers: flags.tiers } : {}),
       ...(flags.maxK === undefined ? {} : { maxK: flags.maxK }),
@@ -85,6 +90,7 @@ export async function runTrainSteps(flags: TrainStepsFlags, storeDir: string): P
     ...(flags.layers ? { layers: flags.layers } : {}),
     ...(flags.pooling ? { pooling: flags.pooling } : {}),
     ...(flags.maxK === undefined ? {} : { maxK: flags.maxK }),
+    ...(problems ? { problems } : {}),
     ...(flags.prices ? { prices: flags.prices } : {}),
   });
   if (flags.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

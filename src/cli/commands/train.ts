@@ -52,6 +52,7 @@ const TrainFlagsSchema = z.object({
   deepestLayer: z.coerce.number().int().min(0).default(9),
   testShare: z.coerce.number().gt(0).lt(0.8).default(0.2),
   cvFolds: z.coerce.number().int().min(0).default(0),
+  sample: z.coerce.number().int().min(1).optional(),
   cvScores: z.string().min(1).optional(),
 });
 
@@ -108,6 +109,10 @@ export function registerTrainCommand(program: Command): void {
     )
     .option('--max-k <n>', 'with --steps: prefixes of at most n steps (default: every step)')
     .option(
+      '--sample <n>',
+      'with --steps: a seeded sample of n problems (by --seed) for extraction and training',
+    )
+    .option(
       '--deepest-layer <n>',
       'with --steps --extract: layers 0..n are stored (the encoder stops after n)',
       '9',
@@ -145,6 +150,7 @@ export function registerTrainCommand(program: Command): void {
             ...(flags.layers === 'auto' ? {} : { layers: flags.layers.split(',').map(Number) }),
             ...(flags.pooling === 'auto' ? {} : { pooling: flags.pooling }),
             ...(flags.maxK === undefined ? {} : { maxK: flags.maxK }),
+            ...(flags.sample === undefined ? {} : { sample: flags.sample }),
             ...(flags.prices ? { prices: parsePrices(flags.prices) } : {}),
           },
           flags.store ?? defaultStepStore(manifest.sha256, flags.deepestLayer),
