@@ -147,6 +147,12 @@ export function outOfFoldScores(
   return oof;
 }
 
+/**
+ * λ grid: strong penalties first. A few hundred problems give a few thousand highly correlated prefix rows
+ * for 640+ features, so the useful λ sits far above the request-level probes' (whose rows are independent).
+ */
+export const DEFAULT_STEP_LAMBDAS = [100, 10, 1, 0.1];
+
 const finite = (v: number) => (Number.isFinite(v) ? v : null);
 
 /** AUROC of the prefixes with exactly k steps, for every k present, next to the k = 0 score's AUROC. */
@@ -261,7 +267,7 @@ export async function trainStepProbes(options: TrainStepOptions): Promise<TrainS
       const { table, best } = scoreLayers(
         candidates,
         refTrain.map((i) => labels[i]!),
-        { folds: localFolds, rng: createRng(seed + 3) },
+        { folds: localFolds, rng: createRng(seed + 3), lambdas: options.lambdas ?? DEFAULT_STEP_LAMBDAS },
       );
       layerTable = layerTableJson(table);
       layers = [best.layer];
@@ -284,7 +290,7 @@ export async function trainStepProbes(options: TrainStepOptions): Promise<TrainS
       rowCounts[tier] = { train: train.length, calibration: calibration.length, test: test.length };
       const fit = fitLogisticCV(x, labels, {
         folds: folds(train),
-        lambdas: options.lambdas ?? [10, 1, 0.1, 0.01],
+        lambdas: options.lambdas ?? DEFAULT_STEP_LAMBDAS,
       });
       const calibrationFit = fitCalibration(
         'platt',
@@ -323,7 +329,7 @@ export async function trainStepProbes(options: TrainStepOptions): Promise<TrainS
         folds: options.cvFolds!,
         innerFolds: options.folds ?? 5,
         seed,
-        lambdas: options.lambdas ?? [10, 1, 0.1, 0.01],
+        lambdas: options.lambdas ?? DEFAULT_STEP_LAMBDAS,
       });
       cv = { folds: options.cvFolds!, problems: problems.length, step_auroc: {}, auroc: {} };
       for (const tier of tiers) {
