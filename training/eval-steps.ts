@@ -16,10 +16,10 @@ import {
   simulateSweep,
 } from '../src/steps/step-simulation.js';
 import { readJsonl } from '../src/traces/jsonl-reader.js';
-import { successOf } from '../src/traces/trace-schema.js';
+import { successOf, type Trace } from '../src/traces/trace-schema.js';
 import { loadStepData, stepFeatures } from './step-data.js';
+import { type StepAurocRow, StepScoreSchema, stepAurocByK } from './step-scores.js';
 import { DEFAULT_PRICES, type TierPrice } from './tier-costs.js';
-import { type StepAurocRow, StepScoreSchema, stepAurocByK } from './train-step-probes.js';
 
 /**
  * `mechroute eval-steps`: a step-probe bundle on a trace file — step-prefix AUROC by step index, and the
@@ -211,7 +211,7 @@ function tokenCounter(encoder: EncoderHost): (text: string) => number {
 
 /** The simulation's input for every problem with a complete cheap trajectory and a strong outcome. */
 export function simulationTraces(
-  traces: readonly { id: string; outcomes: Record<string, unknown>; responses?: Record<string, string> }[],
+  traces: readonly Trace[],
   trajectories: readonly StepTrajectory[],
   rows: readonly StepExample[],
   probs: readonly number[],
@@ -242,7 +242,7 @@ export function simulationTraces(
       cheap_scores: scores.get(t.problem) ?? [],
       cheap_tokens_after: tokensAfter,
       cheap_correct: t.label,
-      strong_correct: successOf(strongOutcome as Parameters<typeof successOf>[0]),
+      strong_correct: successOf(strongOutcome),
       prompt_tokens: options.count(t.prompt),
       strong_output_tokens: options.count(strongResponse),
     });

@@ -1,12 +1,10 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { z } from 'zod';
 import { TrainingDataError } from '../src/errors.js';
 import { auroc } from '../src/metrics/classification.js';
 import { applyCalibration, fitCalibration } from '../src/probes/calibration.js';
 import { type LayerCandidate, type Pooling, scoreLayers } from '../src/probes/layer-selection.js';
 import { fitLogisticCV, logisticLogits } from '../src/probes/logistic-regression.js';
-import type { FeatureMatrix } from '../src/probes/matrix.js';
 import {
   layerTableJson,
   linearTier,
@@ -20,10 +18,9 @@ import { groupKFold, mapFolds, trainCalibrationTestSplit } from '../src/probes/s
 import { applyStandardizer, fitStandardizer } from '../src/probes/standardizer.js';
 import { createRng } from '../src/seeded-rng.js';
 import { type StepSegmentationInput, StepSegmentationSchema } from '../src/steps/segment-steps.js';
-import type { StepExample } from '../src/steps/step-examples.js';
-import { holdOut } from './fit-probes.js';
 import { tierMetrics } from './split-metrics.js';
 import { loadStepData, stepFeatures } from './step-data.js';
+import { outOfFoldScores, type StepAurocRow, type StepScore, stepAurocByK } from './step-scores.js';
 import { DEFAULT_PRICES, type TierPrice } from './tier-costs.js';
 
 /**
@@ -64,15 +61,6 @@ export interface TrainStepOptions {
   onProgress?: (line: string) => void;
 }
 
-export interface StepAurocRow {
-  k: number;
-  n: number;
-  auroc: number | null;
-  base_rate: number | null;
-  /** The same trajectories scored by their k = 0 (request-level) prediction: what the steps add. */
-  request_auroc: number | null;
-}
-
 export interface TrainStepReport {
   out: string;
   traces_file: string;
@@ -93,60 +81,6 @@ export interface TrainStepReport {
   seconds: number;
 }
 
-/** One out-of-fold prediction: P(the tier's trajectory ends correct) after k steps of a problem. */
-export const StepScoreSchema = z.object({
-  problem: z.string().min(1),
-  tier: z.string().min(1),
-  k: z.number().int().nonnegative(),
-  p: z.number().min(0).max(1),
-});
-export type StepScore = z.infer<typeof StepScoreSchema>;
-
-/**
- * Out-of-fold calibrated scores for every row: group k-fold over problems; in each fold, per tier, the
- * standardizer and probe see only the other folds' problems (λ by inner group CV), and Platt scaling a
- * held-out 15 % of those problems.
- */
-export function outOfFoldScores(
-  raw: FeatureMatrix,
-  rows: readonly StepExample[],
-  tiers: readonly string[],
-  options: { folds: number; innerFolds: number; seed: number; lambdas: readonly number[] },
-): Float64Array {
-  const problemsOf = rows.map((r) => r.problem);
-  const labels = rows.map((r) => r.label);
-  const oof = new Float64Array(rows.length).fill(Number.NaN);
-  const outer = groupKFold(problemsOf, options.folds, createRng(options.seed + 10));
-  for (const [f, fold] of outer.entries()) {
-    const x = applyStandardizer(fitStandardizer(raw, { rows: fold.train }), raw);
-    for (const tier of tiers) {
-      const tierRows = fold.train.filter((i) => rows[i]!.tier === tier);
-      const test = fold.test.filter((i) => rows[i]!.tier === tier);
-      if (test.length === 0) continue;
-      const { kept, held } = holdOut(tierRows, 0.15, createRng(options.seed + 20 + f), problemsOf);
-      const inner = mapFolds(
-        groupKFold(
-          kept.map((i) => problemsOf[i]!),
-          Math.min(options.innerFolds, new Set(kept.map((i) => problemsOf[i]!)).size),
-          createRng(options.seed + 30 + f),
-        ),
-        kept,
-      );
-      const fit = fitLogisticCV(x, labels, { folds: inner, lambdas: options.lambdas });
-      const calibration = fitCalibration(
-        'platt',
-        logisticLogits(fit.model, x, held),
-        held.map((i) => labels[i]!),
-      );
-      const logits = logisticLogits(fit.model, x, test);
-      test.forEach((i, k) => {
-        oof[i] = applyCalibration(calibration, logits[k]!);
-      });
-    }
-  }
-  return oof;
-}
-
 /**
  * λ grid: strong penalties first. A few hundred problems give a few thousand highly correlated prefix rows
  * for 640+ features, so the useful λ sits far above the request-level probes' (whose rows are independent).
@@ -154,37 +88,6 @@ export function outOfFoldScores(
 export const DEFAULT_STEP_LAMBDAS = [100, 10, 1, 0.1];
 
 const finite = (v: number) => (Number.isFinite(v) ? v : null);
-
-/** AUROC of the prefixes with exactly k steps, for every k present, next to the k = 0 score's AUROC. */
-export function stepAurocByK(rows: readonly StepExample[], probs: ArrayLike<number>): StepAurocRow[] {
-  const requestScore = new Map<string, number>();
-  rows.forEach((r, i) => {
-    if (r.k === 0) requestScore.set(`${r.problem}\u0000${r.tier}`, probs[i]!);
-  });
-  const maxK = rows.reduce((m, r) => Math.max(m, r.k), 0);
-  const out: StepAurocRow[] = [];
-  for (let k = 0; k <= maxK; k += 1) {
-    const at = rows.flatMap((r, i) => (r.k === k ? [i] : []));
-    if (at.length === 0) continue;
-    const labels = at.map((i) => rows[i]!.label);
-    const request = at.map(
-      (i) => requestScore.get(`${rows[i]!.problem}\u0000${rows[i]!.tier}`) ?? Number.NaN,
-    );
-    out.push({
-      k,
-      n: at.length,
-      auroc: finite(
-        auroc(
-          at.map((i) => probs[i]!),
-          labels,
-        ),
-      ),
-      base_rate: labels.filter(Boolean).length / labels.length,
-      request_auroc: request.some(Number.isNaN) ? null : finite(auroc(request, labels)),
-    });
-  }
-  return out;
-}
 
 export async function trainStepProbes(options: TrainStepOptions): Promise<TrainStepReport> {
   const started = performance.now();

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { stepExamples } from '../../../src/steps/step-examples.js';
 import { TraceSchema } from '../../../src/traces/trace-schema.js';
-import { stepAurocByK } from '../../../training/train-step-probes.js';
+import { stepAurocByK } from '../../../training/step-scores.js';
 
 const trace = TraceSchema.parse({
   id: 'p1',
