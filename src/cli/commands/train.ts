@@ -2,11 +2,14 @@ import { basename, extname, join } from 'node:path';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { renderTrainReport } from '../../../training/render-report.js';
-import { costOptionsFromFlags } from '../../../training/tier-costs.js';
+import { costOptionsFromFlags, parsePrices } from '../../../training/tier-costs.js';
 import { trainProbes } from '../../../training/train-probes.js';
 import { extractActivations } from '../../activations/extract-activations.js';
 import { InvalidFileError } from '../../errors.js';
+import { DEFAULT_ENCODER_MODEL } from '../../models/manifest.js';
+import { resolveCachedModel } from '../../models/manifest-registry.js';
 import { formatIssuesInline } from '../../zod-issues.js';
+import { defaultStepStore, runTrainSteps } from './train-steps.js';
 
 const list = (what: string) =>
   z
@@ -45,6 +48,12 @@ const TrainFlagsSchema = z.object({
   cv: z.boolean().default(true),
   layerRows: positive.min(50).default(1000),
   cvLayerStride: positive.default(1),
+  maxK: z.coerce.number().int().min(0).optional(),
+  deepestLayer: z.coerce.number().int().min(0).default(9),
+  testShare: z.coerce.number().gt(0).lt(0.8).default(0.2),
+  cvFolds: z.coerce.number().int().min(0).default(0),
+  sample: z.coerce.number().int().min(1).optional(),
+  cvScores: z.string().min(1).optional(),
 });
 
 /** `mechroute train`: traces + cached activations → a probe bundle with cross-validated metrics. */
@@ -93,7 +102,28 @@ export function registerTrainCommand(program: Command): void {
     .option('--no-cv', 'skip cross-validation (the bundle then carries no CV metrics)')
     .option('--layer-rows <n>', 'rows subsampled for layer scoring', '1000')
     .option('--cv-layer-stride <n>', 'in the outer CV folds, score only every n-th layer (for speed)', '1')
-    .option('--steps', 'per-reasoning-step probes (not built yet)')
+    .option(
+      '--steps',
+      'per-reasoning-step probes: every prefix (prompt + first k steps) of each tier’s response in the traces ' +
+        'is a row labelled with that response’s outcome; split by problem; needs a step store (--store, --extract)',
+    )
+    .option('--max-k <n>', 'with --steps: prefixes of at most n steps (default: every step)')
+    .option(
+      '--sample <n>',
+      'with --steps: a seeded sample of n problems (by --seed) for extraction and training',
+    )
+    .option(
+      '--deepest-layer <n>',
+      'with --steps --extract: layers 0..n are stored (the encoder stops after n)',
+      '9',
+    )
+    .option('--test-share <x>', 'with --steps: share of the problems held out for testing', '0.2')
+    .option(
+      '--cv-folds <n>',
+      'with --steps: also score every problem out of fold (n-fold over problems; 0 = off)',
+      '0',
+    )
+    .option('--cv-scores <file>', 'with --steps --cv-folds: write the out-of-fold scores here (JSONL)')
     .option('--json', 'print the report as one JSON object')
     .action(async (raw: Record<string, unknown>) => {
       const parsed = TrainFlagsSchema.safeParse(raw);
@@ -101,10 +131,30 @@ export function registerTrainCommand(program: Command): void {
         throw new InvalidFileError('options for', 'train', formatIssuesInline(parsed.error));
       const flags = parsed.data;
       if (flags.steps) {
-        process.stderr.write(
-          'mechroute train: --steps (per-step probes over reasoning traces) is not built yet (issue 6)\n',
+        const { manifest } = resolveCachedModel(flags.model ?? DEFAULT_ENCODER_MODEL);
+        await runTrainSteps(
+          {
+            traces: flags.traces,
+            out: flags.out ?? join('probes', `${basename(flags.traces, extname(flags.traces))}-steps.json`),
+            seed: flags.seed,
+            folds: flags.folds,
+            extract: flags.extract,
+            deepestLayer: flags.deepestLayer,
+            testShare: flags.testShare,
+            cvFolds: flags.cvFolds,
+            json: flags.json,
+            ...(flags.cvScores ? { cvScores: flags.cvScores } : {}),
+            ...(flags.model ? { model: flags.model } : {}),
+            ...(flags.tiers ? { tiers: flags.tiers } : {}),
+            ...(flags.lambdas ? { lambdas: flags.lambdas } : {}),
+            ...(flags.layers === 'auto' ? {} : { layers: flags.layers.split(',').map(Number) }),
+            ...(flags.pooling === 'auto' ? {} : { pooling: flags.pooling }),
+            ...(flags.maxK === undefined ? {} : { maxK: flags.maxK }),
+            ...(flags.sample === undefined ? {} : { sample: flags.sample }),
+            ...(flags.prices ? { prices: parsePrices(flags.prices) } : {}),
+          },
+          flags.store ?? defaultStepStore(manifest.sha256, flags.deepestLayer),
         );
-        process.exitCode = 2;
         return;
       }
       const out = flags.out ?? join('probes', `${basename(flags.traces, extname(flags.traces))}.json`);

@@ -1,0 +1,131 @@
+import { ActivationStore } from '../src/activations/activation-store.js';
+import { encodeStep, type StoreShape } from '../src/activations/encode-steps.js';
+import { EncoderHost, EncoderHostOptionsSchema } from '../src/encoder/encoder-host.js';
+import { InvalidProbeInputError } from '../src/errors.js';
+import { DEFAULT_ENCODER_MODEL } from '../src/models/manifest.js';
+import { resolveCachedModel } from '../src/models/manifest-registry.js';
+
+/**
+ * Activations of step-prefix texts (prompt + first k steps) in an activation store of their own.
+ *
+ * Unlike `mechroute extract`, which keeps every layer of every prompt, a step store keeps layers
+ * 0 … `deepestLayer` only and the encoder stops right after that layer (early exit): step prefixes are
+ * ~10× as many texts as prompts and several times as long, so the blocks past the probe layer would
+ * be most of the cost. Resumable like `extract`: texts already in the store are skipped, and a kill
+ * loses at most the unflushed batch.
+ */
+export interface StepExtractOptions {
+  /** Texts to encode, keyed by their prompt hash, in the order wanted (duplicates are encoded once). */
+  texts: readonly { hash: string; text: string }[];
+  storeDir: string;
+  /** Deepest layer kept (block index; the encoder's block count = its final norm). */
+  deepestLayer: number;
+  model?: string;
+  /** An already loaded host of the same model (tests share one); otherwise one is created and disposed. */
+  encoder?: EncoderHost;
+  signal?: AbortSignal;
+  onProgress?: (done: number, total: number, elapsedMs: number, tokens: number) => void;
+}
+
+export interface StepExtractSummary {
+  store: string;
+  texts: number;
+  cached: number;
+  encoded: number;
+  failed: { hash: string; reason: string }[];
+  tokens: number;
+  truncated: number;
+  seconds: number;
+  texts_per_second: number;
+  tokens_per_second: number;
+  interrupted: boolean;
+}
+
+/** The store shape that holds layers 0 … deepest: last-token everywhere, mean where the encoder has it. */
+export function stepStoreShape(deepestLayer: number, blocks: number): StoreShape {
+  return { layers: deepestLayer + 1, meanLayers: Math.min(deepestLayer + 1, blocks - 1) };
+}
+
+export async function openStepStore(
+  storeDir: string,
+  deepestLayer: number,
+  options: { model?: string; readOnly?: boolean } = {},
+): Promise<{ store: ActivationStore; shape: StoreShape; maxPromptTokens: number }> {
+  const { manifest, path } = resolveCachedModel(options.model ?? DEFAULT_ENCODER_MODEL);
+  if (!(deepestLayer >= 0 && deepestLayer <= manifest.layers)) {
+    throw new InvalidProbeInputError(
+      `layer ${deepestLayer} does not exist: the encoder has layers 0..${manifest.layers}`,
+    );
+  }
+  const defaults = EncoderHostOptionsSchema.parse({ modelPath: path });
+  const maxPromptTokens = Math.min(defaults.maxPromptTokens ?? Infinity, defaults.contextTokens);
+  const shape = stepStoreShape(deepestLayer, manifest.layers);
+  const store = await ActivationStore.open({
+    encoder: { name: manifest.name, sha256: manifest.sha256 },
+    ...shape,
+    width: manifest.embedding_width,
+    maxPromptTokens,
+    dir: storeDir,
+    readOnly: options.readOnly ?? false,
+  });
+  return { store, shape, maxPromptTokens };
+}
+
+export async function extractStepActivations(options: StepExtractOptions): Promise<StepExtractSummary> {
+  const started = performance.now();
+  const { store, shape } = await openStepStore(options.storeDir, options.deepestLayer, {
+    ...(options.model ? { model: options.model } : {}),
+  });
+  const unique = new Map<string, string>();
+  for (const { hash, text } of options.texts) if (!unique.has(hash)) unique.set(hash, text);
+  const todo = [...unique].filter(([hash]) => !store.has(hash));
+  const summary: StepExtractSummary = {
+    store: store.dir,
+    texts: unique.size,
+    cached: unique.size - todo.length,
+    encoded: 0,
+    failed: [],
+    tokens: 0,
+    truncated: 0,
+    seconds: 0,
+    texts_per_second: 0,
+    tokens_per_second: 0,
+    interrupted: false,
+  };
+  try {
+    if (todo.length > 0 && !options.signal?.aborted) {
+      const { path } = resolveCachedModel(options.model ?? DEFAULT_ENCODER_MODEL);
+      const encoder = options.encoder ?? (await EncoderHost.create({ modelPath: path }));
+      const encodeStarted = performance.now();
+      try {
+        options.onProgress?.(0, todo.length, 0, 0);
+        for (const [index, [hash, text]] of todo.entries()) {
+          if (options.signal?.aborted) break;
+          // One text per decode: on CPU batching gains nothing and would make activations depend on
+          // what shares the batch (see EncoderHostOptions.maxBatchPrompts).
+          const [outcome] = await encodeStep(encoder, [text], shape);
+          if (outcome!.ok) {
+            await store.append(hash, outcome!.record);
+            summary.encoded += 1;
+            summary.tokens += outcome!.record.tokens;
+            if (outcome!.record.truncated) summary.truncated += 1;
+          } else {
+            const error = outcome!.error;
+            summary.failed.push({ hash, reason: error instanceof Error ? error.message : String(error) });
+          }
+          options.onProgress?.(index + 1, todo.length, performance.now() - encodeStarted, summary.tokens);
+        }
+      } finally {
+        if (!options.encoder) await encoder.dispose();
+      }
+      const encodeSeconds = (performance.now() - encodeStarted) / 1000;
+      summary.texts_per_second = summary.encoded / encodeSeconds;
+      summary.tokens_per_second = summary.tokens / encodeSeconds;
+    }
+  } finally {
+    await store.close();
+  }
+  summary.interrupted = summary.encoded + summary.failed.length < todo.length;
+  summary.seconds = (performance.now() - started) / 1000;
+  return summary;
+}
