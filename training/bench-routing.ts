@@ -10,7 +10,7 @@ import { resolveCachedModel } from '../src/models/manifest-registry.js';
 import { createRng } from '../src/seeded-rng.js';
 import { promptText } from '../src/traces/trace-schema.js';
 import { methodCurves } from './bench-curves.js';
-import type { RoutingEvalMetrics } from './evaluate-bundle.js';
+import { type RoutingEvalMetrics, routingEvalMetrics } from './evaluate-bundle.js';
 import { type FittedHead, fitKnnHead, fitLinearHead, linearHeadOf, stackRows } from './fit-baselines.js';
 import { allCandidates, fitProbes } from './fit-probes.js';
 import { headMetrics } from './split-metrics.js';
@@ -101,7 +101,7 @@ export interface BenchResult {
   models: Record<string, BaselineModel>;
 }
 
-const orNull = (v: number | undefined) => (v !== undefined && Number.isFinite(v) ? v : null);
+const _orNull = (v: number | undefined) => (v !== undefined && Number.isFinite(v) ? v : null);
 
 function quantile(sorted: readonly number[], q: number): number {
   if (sorted.length === 0) return Number.NaN;
@@ -301,23 +301,8 @@ export async function benchRouting(options: BenchOptions): Promise<BenchResult> 
       const latency = await measureLatency(scorer, latencyTexts);
       const local = testRows.map((_, k) => k);
       const metrics = headMetrics(tiers, probs, testLabels, testCosts, local, reference);
-      const pick = (key: 'auroc' | 'brier' | 'ece' | 'accuracy') =>
-        Object.fromEntries(Object.entries(metrics.tiers).map(([id, v]) => [id, v[key]]));
-      const r = metrics.routing;
       results[method] = {
-        n: nTest,
-        auroc: pick('auroc'),
-        brier: pick('brier'),
-        ece: pick('ece'),
-        accuracy: pick('accuracy'),
-        apgr: orNull(r?.apgr),
-        cpt50: orNull(r?.cpt50),
-        cpt80: orNull(r?.cpt80),
-        oracle_gap_closed: orNull(r?.oracle_gap_closed),
-        cost_saving: orNull(r?.cost_saving),
-        cost_per_correct: orNull(r?.cost_per_correct),
-        tiers: metrics.tiers,
-        routing: r ?? null,
+        ...routingEvalMetrics(nTest, metrics),
         latency_ms_p50: latency.p50,
         latency_ms_p95: latency.p95,
         train_ms: Math.round(trainMs),

@@ -7,7 +7,12 @@ import { loadProbeBundle, type ProbeBundle } from '../src/probes/probe-bundle.js
 import { type ProbePrediction, predictProbesBatch } from '../src/probes/probe-predict.js';
 import { readTraces } from '../src/traces/jsonl-reader.js';
 import { promptText, successOf, type Trace } from '../src/traces/trace-schema.js';
-import { headMetrics, type RoutingMetricsOut, type TierMetricsOut } from './split-metrics.js';
+import {
+  type HeadMetrics,
+  headMetrics,
+  type RoutingMetricsOut,
+  type TierMetricsOut,
+} from './split-metrics.js';
 import { type CostOptions, costTable } from './tier-costs.js';
 import { encoderIdentity, openStoreReadOnly } from './training-data.js';
 
@@ -129,6 +134,28 @@ export async function featuresOf(
 
 const orNull = (v: number | undefined) => (v !== undefined && Number.isFinite(v) ? v : null);
 
+/** The eval JSON's metric fields from one head's metrics over `n` rows (eval and bench routing alike). */
+export function routingEvalMetrics(n: number, metrics: HeadMetrics): RoutingEvalMetrics {
+  const pick = (key: 'auroc' | 'brier' | 'ece' | 'accuracy') =>
+    Object.fromEntries(Object.entries(metrics.tiers).map(([id, m]) => [id, m[key]]));
+  const r = metrics.routing;
+  return {
+    n,
+    auroc: pick('auroc'),
+    brier: pick('brier'),
+    ece: pick('ece'),
+    accuracy: pick('accuracy'),
+    apgr: orNull(r?.apgr),
+    cpt50: orNull(r?.cpt50),
+    cpt80: orNull(r?.cpt80),
+    oracle_gap_closed: orNull(r?.oracle_gap_closed),
+    cost_saving: orNull(r?.cost_saving),
+    cost_per_correct: orNull(r?.cost_per_correct),
+    tiers: metrics.tiers,
+    routing: r ?? null,
+  };
+}
+
 /** A bundle's predictions on every trace with an outcome for one of its tiers (the shared first half of eval and calibrate). */
 export interface ScoredTraces {
   bundle: ProbeBundle;
@@ -217,29 +244,14 @@ export async function evaluateBundle(options: EvaluateOptions): Promise<EvalResu
     rows,
     tiers.indexOf(weak),
   );
-  const pick = (key: 'auroc' | 'brier' | 'ece' | 'accuracy') =>
-    Object.fromEntries(Object.entries(metrics.tiers).map(([id, m]) => [id, m[key]]));
-  const r = metrics.routing;
   return {
-    n: traces.length,
-    auroc: pick('auroc'),
-    brier: pick('brier'),
-    ece: pick('ece'),
-    accuracy: pick('accuracy'),
-    apgr: orNull(r?.apgr),
-    cpt50: orNull(r?.cpt50),
-    cpt80: orNull(r?.cpt80),
-    oracle_gap_closed: orNull(r?.oracle_gap_closed),
-    cost_saving: orNull(r?.cost_saving),
-    cost_per_correct: orNull(r?.cost_per_correct),
+    ...routingEvalMetrics(traces.length, metrics),
     cost_basis: {
       tokenizer: `${bundle.encoder.name}'s own tokenizer (prompt tokens; output tokens assumed where a trace gives none)`,
       prices: costs.prices,
       assumed_output_tokens: costs.assumedOutputTokens,
       sources: costs.sources,
     },
-    tiers: metrics.tiers,
-    routing: r ?? null,
     head: bundle.prefer ?? 'linear',
     features: {
       layers: bundle.features.layers,
