@@ -14,7 +14,7 @@ import { packageRoot } from '../src/paths.js';
 import type { Policy } from '../src/policy/policy-schema.js';
 import { readTraces } from '../src/traces/jsonl-reader.js';
 import { promptText, type Trace } from '../src/traces/trace-schema.js';
-import { loadCalibrationData, loadDriftData } from '../training/calibration-data.js';
+import { loadCalibrationData, loadDriftData, policyMetaOf } from '../training/calibration-data.js';
 import { trainClassHead } from '../training/train-class-head.js';
 import { trainProbes } from '../training/train-probes.js';
 
@@ -100,21 +100,12 @@ try {
     classes: golden.predictions.map((p) => p.task_class!.name),
   });
   const meta = (version: string) => ({
-    date: new Date(),
+    ...policyMetaOf(
+      golden,
+      { traces: 'mmlu-calibrate.jsonl', probes: 'probes-with-classes.json' },
+      bootstrap,
+    ),
     version,
-    traces: { file: 'mmlu-calibrate.jsonl', sha256: golden.tracesSha256, n: golden.traces.length },
-    probes: { file: 'probes-with-classes.json', sha256: golden.probesSha256 },
-    bootstrap,
-    costs: {
-      tokenizer: golden.tokenizer,
-      output_tokens: golden.costs.assumedOutputTokens,
-      prices: Object.fromEntries(
-        Object.entries(golden.costs.prices).map(([id, p]) => [
-          id,
-          { input_per_mtok: p.input_usd_per_mtok, output_per_mtok: p.output_usd_per_mtok },
-        ]),
-      ),
-    },
   });
   const policies: Record<string, Policy> = {
     pooled: buildCalibratedPolicy(pooled, undefined, meta('bench-pooled')),

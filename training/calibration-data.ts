@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import type { PolicyMeta } from '../src/calibration/calibrated-policy.js';
 import type { DriftRow } from '../src/calibration/drift.js';
 import type { LabelledRows } from '../src/calibration/operating-points.js';
 import type { EncoderHost } from '../src/encoder/encoder-host.js';
@@ -96,6 +97,33 @@ export async function loadCalibrationData(options: CalibrationDataOptions): Prom
     lines: scored.lines,
     badLines: scored.badLines,
     skipped: scored.skipped,
+  };
+}
+
+/**
+ * What a calibrated policy records about the data it was calibrated on (traces, probes, bootstrap,
+ * cost basis), in the policy file's price names.
+ */
+export function policyMetaOf(
+  data: CalibrationData,
+  files: { traces: string; probes: string },
+  bootstrap: PolicyMeta['bootstrap'],
+): PolicyMeta {
+  return {
+    date: new Date(),
+    traces: { file: files.traces, sha256: data.tracesSha256, n: data.traces.length },
+    probes: { file: files.probes, sha256: data.probesSha256 },
+    bootstrap,
+    costs: {
+      tokenizer: data.tokenizer,
+      output_tokens: data.costs.assumedOutputTokens,
+      prices: Object.fromEntries(
+        Object.entries(data.costs.prices).map(([id, p]) => [
+          id,
+          { input_per_mtok: p.input_usd_per_mtok, output_per_mtok: p.output_usd_per_mtok },
+        ]),
+      ),
+    },
   };
 }
 

@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { loadCalibrationData } from '../../../training/calibration-data.js';
+import { loadCalibrationData, policyMetaOf } from '../../../training/calibration-data.js';
 import { costOptionsFromFlags } from '../../../training/tier-costs.js';
 import { type CalibrationResult, calibrate } from '../../calibration/calibrate.js';
 import { buildCalibratedPolicy, policyYaml } from '../../calibration/calibrated-policy.js';
@@ -154,20 +154,7 @@ export function registerCalibrateCommand(program: Command): void {
       }
       if (flags.out) {
         const policy = buildCalibratedPolicy(pooled, perClass, {
-          date: new Date(),
-          traces: { file: flags.traces, sha256: data.tracesSha256, n: data.traces.length },
-          probes: { file: flags.probes, sha256: data.probesSha256 },
-          bootstrap,
-          costs: {
-            tokenizer: data.tokenizer,
-            output_tokens: data.costs.assumedOutputTokens,
-            prices: Object.fromEntries(
-              Object.entries(data.costs.prices).map(([id, p]) => [
-                id,
-                { input_per_mtok: p.input_usd_per_mtok, output_per_mtok: p.output_usd_per_mtok },
-              ]),
-            ),
-          },
+          ...policyMetaOf(data, { traces: flags.traces, probes: flags.probes }, bootstrap),
           ...(flags.base ? { base: await loadPolicyFile(flags.base) } : {}),
           ...(flags.version ? { version: flags.version } : {}),
         });
