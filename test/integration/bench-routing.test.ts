@@ -9,32 +9,13 @@ import { loadBaselineModel } from '../../src/baselines/baseline-model.js';
 import { baselineScorer } from '../../src/baselines/tier-scorer.js';
 import { modelsCacheDir, packageRoot } from '../../src/paths.js';
 import { BENCH_METHODS } from '../../training/bench-routing.js';
+import { mmluLinesBySubject } from '../support/mmlu-slice.js';
 
 const run = promisify(execFile);
 const CLI = join(packageRoot, 'bin', 'mechroute.js');
-// The shared traces sit beside the checkout (../shared); MECHROUTE_SHARED_DATA points elsewhere (worktrees).
-const MMLU = join(
-  process.env.MECHROUTE_SHARED_DATA ?? join(packageRoot, '..', 'shared', 'data'),
-  'mmlu-traces.jsonl',
-);
-
 /** The 10 shortest questions of each of the first 20 subjects: 200 real traces, whole subjects to hold out. */
 async function writeSlice(file: string): Promise<void> {
-  const bySubject = new Map<string, { line: string; length: number }[]>();
-  for (const line of (await readFile(MMLU, 'utf8')).split('\n')) {
-    if (line.trim() === '') continue;
-    const trace = JSON.parse(line) as { subject: string; prompt: string };
-    const list = bySubject.get(trace.subject) ?? [];
-    list.push({ line, length: trace.prompt.length });
-    bySubject.set(trace.subject, list);
-  }
-  const subjects = [...bySubject.keys()].sort().slice(0, 20);
-  const lines = subjects.flatMap((s) =>
-    [...bySubject.get(s)!]
-      .sort((a, b) => a.length - b.length)
-      .slice(0, 10)
-      .map((e) => e.line),
-  );
+  const lines = (await mmluLinesBySubject()).slice(0, 20).flatMap((subject) => subject.slice(0, 10));
   await writeFile(file, `${lines.join('\n')}\n`);
 }
 

@@ -6,10 +6,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { modelsCacheDir, packageRoot } from '../../src/paths.js';
+import { mmluLinesBySubject } from '../support/mmlu-slice.js';
 
 const run = promisify(execFile);
 const CLI = join(packageRoot, 'bin', 'mechroute.js');
-const MMLU = join(packageRoot, '..', 'shared', 'data', 'mmlu-traces.jsonl');
 const TIERS = ['mixtral-8x7b-instruct', 'gpt-4-1106-preview'];
 
 /**
@@ -19,18 +19,9 @@ const TIERS = ['mixtral-8x7b-instruct', 'gpt-4-1106-preview'];
  * encode itself. The numbers are meaningless at this size; the test checks the plumbing and the ranges.
  */
 async function writeSample(file: string, extraFile: string): Promise<void> {
-  const bySubject = new Map<string, { line: string; length: number }[]>();
-  for (const line of (await readFile(MMLU, 'utf8')).split('\n')) {
-    if (line.trim() === '') continue;
-    const trace = JSON.parse(line) as { subject: string; prompt: string };
-    const list = bySubject.get(trace.subject) ?? [];
-    list.push({ line, length: trace.prompt.length });
-    bySubject.set(trace.subject, list);
-  }
-  const subjects = [...bySubject.keys()].sort().slice(0, 11);
-  const shortest = subjects.map((s) => [...bySubject.get(s)!].sort((a, b) => a.length - b.length));
-  const sample = shortest.slice(0, 10).flatMap((list) => list.slice(0, 6).map((e) => e.line));
-  const extra = shortest[10]!.slice(0, 4).map((e) => e.line);
+  const shortest = (await mmluLinesBySubject()).slice(0, 11);
+  const sample = shortest.slice(0, 10).flatMap((list) => list.slice(0, 6));
+  const extra = shortest[10]!.slice(0, 4);
   await writeFile(file, `${sample.join('\n')}\n`);
   await writeFile(extraFile, `${[...sample, ...extra].join('\n')}\n`);
 }

@@ -1,0 +1,27 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { packageRoot } from '../../src/paths.js';
+
+/** The shared MMLU traces: beside the checkout (../shared), or where MECHROUTE_SHARED_DATA points (worktrees). */
+export const SHARED_MMLU = join(
+  process.env.MECHROUTE_SHARED_DATA ?? join(packageRoot, '..', 'shared', 'data'),
+  'mmlu-traces.jsonl',
+);
+
+/**
+ * The raw lines of the shared MMLU traces grouped by subject — subjects in alphabetical order, each
+ * shortest question first — so tests can cut small real slices that keep whole subjects.
+ */
+export async function mmluLinesBySubject(): Promise<string[][]> {
+  const bySubject = new Map<string, { line: string; length: number }[]>();
+  for (const line of (await readFile(SHARED_MMLU, 'utf8')).split('\n')) {
+    if (line.trim() === '') continue;
+    const trace = JSON.parse(line) as { subject: string; prompt: string };
+    const list = bySubject.get(trace.subject) ?? [];
+    list.push({ line, length: trace.prompt.length });
+    bySubject.set(trace.subject, list);
+  }
+  return [...bySubject.keys()]
+    .sort()
+    .map((s) => [...bySubject.get(s)!].sort((a, b) => a.length - b.length).map((e) => e.line));
+}
