@@ -31,6 +31,7 @@ struct CaptureState {
   int n_layer = 0;
   int n_embd = 0;
   int n_seq = 0;
+  int n_out = 0;
   std::string layer_prefix;  // e.g. "l_out-"; the final norm is read from "result_norm"
   std::vector<int> slot_of_layer;  // layer index (n_layer = after final norm) -> output slot or -1
   std::vector<int> layer_of_slot;
@@ -41,13 +42,16 @@ struct CaptureState {
   bool want_mean = false;
   bool want_last = false;
   // Token bookkeeping in batch order (llama.cpp's simple split keeps batch order within one ubatch).
-  std::vector<int32_t> token_seq;     // token index -> sequence index
-  std::vector<uint8_t> token_is_last;  // token is its sequence's last
-  std::vector<int32_t> output_tokens;  // token indices marked as outputs (each sequence's last), in order
+  // An *output* is one marked token of a sequence: its last by default, or each of the token positions
+  // the caller asked for (the ends of a text's prefixes, read in one pass since attention is causal).
+  std::vector<int32_t> token_seq;      // token index -> sequence index
+  std::vector<int32_t> token_output;   // token index -> output index, or -1
+  std::vector<int32_t> output_tokens;  // output index -> token index (batch order)
+  std::vector<int32_t> output_len;     // output index -> tokens of its sequence up to and including it
   std::vector<int64_t> rows_seen;  // per slot
-  std::vector<int32_t> seq_len;
-  std::vector<float> mean;  // [seq][slot][embd], sums until finalised
-  std::vector<float> last;  // [seq][slot][embd]
+  std::vector<float> running;  // [seq][slot][embd]: sums over the tokens seen so far
+  std::vector<float> mean;     // [output][slot][embd], sums until finalised
+  std::vector<float> last;     // [output][slot][embd]: the output token's own row
   std::vector<float> scratch;
   std::string error;
 
@@ -109,14 +113,18 @@ bool eval_callback(struct ggml_tensor* t, bool ask, void* user_data) {
       return false;
     }
     const int seq = st->token_seq[token];
+    const int out = st->token_output[token];
     const float* row = data + r * st->n_embd;
-    const size_t offset = (static_cast<size_t>(seq) * st->n_slots + slot) * st->n_embd;
     if (st->want_mean && !trimmed) {
-      float* acc = st->mean.data() + offset;
+      float* acc = st->running.data() + (static_cast<size_t>(seq) * st->n_slots + slot) * st->n_embd;
       for (int e = 0; e < st->n_embd; ++e) acc[e] += row[e];
+      if (out >= 0) {
+        std::memcpy(st->mean.data() + (static_cast<size_t>(out) * st->n_slots + slot) * st->n_embd, acc,
+                    row_bytes);
+      }
     }
-    if (st->want_last && st->token_is_last[token]) {
-      std::memcpy(st->last.data() + offset, row, row_bytes);
+    if (st->want_last && out >= 0) {
+      std::memcpy(st->last.data() + (static_cast<size_t>(out) * st->n_slots + slot) * st->n_embd, row, row_bytes);
     }
   }
   st->rows_seen[slot] += rows;
@@ -348,8 +356,8 @@ class CaptureWorker : public Napi::AsyncWorker {
         batch.pos[k] = static_cast<llama_pos>(i);
         batch.n_seq_id[k] = 1;
         batch.seq_id[k][0] = static_cast<llama_seq_id>(s);
-        const bool is_last = i + 1 == seqs_[s].size();
-        batch.logits[k] = is_last ? 1 : 0;
+        // Outputs are what llama.cpp keeps rows of past the trimming before the last block.
+        batch.logits[k] = st.token_output[k] >= 0 ? 1 : 0;
       }
     }
     const int32_t rc = llama_decode(ctx, batch);
@@ -367,9 +375,9 @@ class CaptureWorker : public Napi::AsyncWorker {
       if (st.rows_seen[slot] != expected) return SetError("a requested layer was not observed in the graph");
     }
     if (st.want_mean) {
-      for (int s = 0; s < st.n_seq; ++s) {
-        const float inv = 1.0f / static_cast<float>(st.seq_len[s]);
-        float* base = st.mean.data() + static_cast<size_t>(s) * st.n_slots * st.n_embd;
+      for (int o = 0; o < st.n_out; ++o) {
+        const float inv = 1.0f / static_cast<float>(st.output_len[o]);
+        float* base = st.mean.data() + static_cast<size_t>(o) * st.n_slots * st.n_embd;
         for (size_t e = 0; e < static_cast<size_t>(st.n_slots) * st.n_embd; ++e) base[e] *= inv;
       }
     }
@@ -406,7 +414,7 @@ class CaptureWorker : public Napi::AsyncWorker {
   double decode_ms_ = 0;
 };
 
-// capture(sequences: Int32Array[], layers: Int32Array, {mean, last, stopEarly}) -> Promise
+// capture(sequences: Int32Array[], layers: Int32Array, {mean, last, stopEarly, ends?: Int32Array[]}) -> Promise
 Napi::Value ActivationContext::Capture(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (ctx == nullptr) throw Napi::Error::New(env, "the context has been disposed");
@@ -447,20 +455,49 @@ Napi::Value ActivationContext::Capture(const Napi::CallbackInfo& info) {
     }
     if (st.n_slots == 0) throw Napi::Error::New(env, "no layers requested");
 
+    // Each sequence's outputs: the token positions in `ends` (ascending), or its last token.
+    Napi::Array ends_arr = opts.Has("ends") && opts.Get("ends").IsArray() ? opts.Get("ends").As<Napi::Array>()
+                                                                           : Napi::Array::New(env);
+    if (ends_arr.Length() != 0 && ends_arr.Length() != seqs.size()) {
+      throw Napi::Error::New(env, "ends must give one Int32Array per sequence");
+    }
     st.token_seq.clear();
-    st.token_is_last.clear();
+    st.token_output.clear();
     st.output_tokens.clear();
-    st.seq_len.assign(seqs.size(), 0);
+    st.output_len.clear();
     for (size_t s = 0; s < seqs.size(); ++s) {
-      st.seq_len[s] = static_cast<int32_t>(seqs[s].size());
-      for (size_t i = 0; i < seqs[s].size(); ++i) {
-        const bool is_last = i + 1 == seqs[s].size();
-        if (is_last) st.output_tokens.push_back(static_cast<int32_t>(st.token_seq.size()));
+      const int64_t len = static_cast<int64_t>(seqs[s].size());
+      std::vector<int32_t> marks;
+      if (ends_arr.Length() == 0) {
+        marks.push_back(static_cast<int32_t>(len - 1));
+      } else {
+        Napi::Int32Array e = ends_arr.Get(static_cast<uint32_t>(s)).As<Napi::Int32Array>();
+        marks.assign(e.Data(), e.Data() + e.ElementLength());
+        if (marks.empty()) throw Napi::Error::New(env, "ends of sequence " + std::to_string(s) + " is empty");
+        for (size_t m = 0; m < marks.size(); ++m) {
+          if (marks[m] < 0 || marks[m] >= len || (m > 0 && marks[m] <= marks[m - 1])) {
+            throw Napi::Error::New(env, "ends of sequence " + std::to_string(s) +
+                                            " must be ascending token positions inside it");
+          }
+        }
+      }
+      size_t next_mark = 0;
+      for (int64_t i = 0; i < len; ++i) {
+        const int32_t token = static_cast<int32_t>(st.token_seq.size());
+        int32_t out = -1;
+        if (next_mark < marks.size() && marks[next_mark] == i) {
+          out = static_cast<int32_t>(st.output_tokens.size());
+          st.output_tokens.push_back(token);
+          st.output_len.push_back(static_cast<int32_t>(i + 1));
+          next_mark += 1;
+        }
         st.token_seq.push_back(static_cast<int32_t>(s));
-        st.token_is_last.push_back(is_last ? 1 : 0);
+        st.token_output.push_back(out);
       }
     }
-    const size_t out_size = static_cast<size_t>(st.n_seq) * st.n_slots * st.n_embd;
+    st.n_out = static_cast<int>(st.output_tokens.size());
+    const size_t out_size = static_cast<size_t>(st.n_out) * st.n_slots * st.n_embd;
+    st.running.assign(st.want_mean ? static_cast<size_t>(st.n_seq) * st.n_slots * st.n_embd : 0, 0.0f);
     st.mean.assign(st.want_mean ? out_size : 0, 0.0f);
     st.last.assign(st.want_last ? out_size : 0, 0.0f);
     st.rows_seen.assign(st.n_slots, 0);

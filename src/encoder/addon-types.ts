@@ -22,12 +22,21 @@ export interface AddonCaptureOptions {
   last: boolean;
   /** Cancel the graph right after the deepest requested layer. */
   stopEarly: boolean;
+  /**
+   * Per sequence, ascending token positions to read out (the ends of prefixes of it: attention is
+   * causal, so a position's rows are those of the prefix ending there). Default: each sequence's last.
+   */
+  ends?: Int32Array[];
 }
 
 export interface AddonCaptureResult {
-  /** [sequence][layer slot][embedding] row-major, present when `mean` was asked. */
+  /**
+   * [output][layer slot][embedding] row-major, present when `mean` was asked: the mean over the
+   * sequence's tokens up to the output's position. Outputs are each sequence's `ends` (or its last
+   * token), sequence by sequence.
+   */
   mean?: Float32Array;
-  /** Same layout, the last token's row, present when `last` was asked. */
+  /** Same layout, the output token's own row, present when `last` was asked. */
   last?: Float32Array;
   decodeMs: number;
   stoppedEarly: boolean;

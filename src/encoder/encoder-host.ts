@@ -59,6 +59,13 @@ export const EncoderHostOptionsSchema = z.object({
    * measured) — a known limit: a router's decision may move that little with its neighbours.
    */
   repackWeights: z.boolean().default(false),
+  /**
+   * `encodePrefixes` reads a prefix out of the shared decode only from this many tokens on; shorter
+   * ones are decoded alone. llama.cpp's CPU flash attention switches to a tiled kernel (other rounding)
+   * once a decode has 64 query rows (GGML_FA_TILE_Q), so a prefix of 64+ tokens has bit-identical rows
+   * alone and inside a longer decode, and a shorter one does not (0.5–3 % apart, measured).
+   */
+  sharedPrefixMinTokens: z.number().int().min(1).default(64),
 });
 export type EncoderHostOptions = z.input<typeof EncoderHostOptionsSchema>;
 
@@ -99,8 +106,11 @@ interface QueueItem {
   truncated: boolean;
   layers: number[];
   pooling: Pooling;
+  /** Token positions to read out (prefix ends); such an item decodes alone. Default: the last token. */
+  ends?: Int32Array;
   enqueuedAt: number;
-  resolve: (result: EncodedPrompt) => void;
+  /** One result per read-out position. */
+  resolve: (results: EncodedPrompt[]) => void;
   reject: (error: unknown) => void;
 }
 
@@ -192,20 +202,7 @@ export class EncoderHost implements AsyncDisposable {
     if (!parsed.success)
       throw new InvalidEncodeRequestError(`invalid encode options: ${parsed.error.message}`);
     const { layers, pooling } = parsed.data;
-    const bad = layers.find((l) => l > this.info.layers);
-    if (bad !== undefined) {
-      throw new InvalidEncodeRequestError(
-        `layer ${bad} does not exist: the encoder has blocks 0..${this.info.layers - 1}, and ${this.info.layers} is the final norm`,
-      );
-    }
-    if (new Set(layers).size !== layers.length) throw new InvalidEncodeRequestError('layers must not repeat');
-    const lastOnly = layers.filter((l) => l >= this.info.layers - 1);
-    if (pooling !== 'last' && lastOnly.length > 0) {
-      throw new InvalidEncodeRequestError(
-        `mean pooling is not available for layer ${lastOnly.join(', ')}: llama.cpp computes the last block ` +
-          'and the final norm for the last token only; use pooling "last" there',
-      );
-    }
+    this.assertLayers(layers, pooling);
     if (prompts.length === 0) return [];
     if (this.queue.length + prompts.length > this.options.queueLimit) {
       throw new EncoderQueueFullError(this.options.queueLimit);
@@ -215,7 +212,15 @@ export class EncoderHost implements AsyncDisposable {
     const results = prepared.map(
       ({ tokens, truncated }) =>
         new Promise<EncodedPrompt>((resolve, reject) => {
-          this.queue.push({ tokens, truncated, layers, pooling, enqueuedAt, resolve, reject });
+          this.queue.push({
+            tokens,
+            truncated,
+            layers,
+            pooling,
+            enqueuedAt,
+            resolve: ([one]) => resolve(one!),
+            reject,
+          });
         }),
     );
     this.drain();
@@ -239,6 +244,60 @@ export class EncoderHost implements AsyncDisposable {
     return { ...last!, mean: layers.map((l) => meanByLayer.get(l)) };
   }
 
+  /**
+   * `encodeBothPoolings` of each of several texts that are prefixes of one another (a prompt and the
+   * first k steps of a response, k = 0, 1, …), from one decode of the longest: attention is causal, so
+   * the rows at the end of a prefix are the rows of the prefix alone. A text whose tokens are not a
+   * token prefix of the longest one's (the tokenizer merged across its end), that would be truncated or
+   * that is shorter than `sharedPrefixMinTokens` is encoded on its own, so every result is what
+   * `encodeBothPoolings` gives for its text (bit for bit on CPU; see `sharedPrefixMinTokens`).
+   */
+  async encodePrefixes(
+    texts: readonly string[],
+    layers: number[],
+  ): Promise<(EncodedBothPoolings & { shared: boolean })[]> {
+    this.assertLive();
+    this.assertLayers(layers, 'last');
+    if (texts.length === 0) return [];
+    const prepared = texts.map((text, index) => this.prepare(text, index));
+    const longest = prepared.reduce((a, b) => (b.tokens.length > a.tokens.length ? b : a));
+    const isShared = prepared.map(
+      (p) =>
+        !longest.truncated &&
+        !p.truncated &&
+        p.tokens.length >= this.options.sharedPrefixMinTokens &&
+        isTokenPrefix(p.tokens, longest.tokens),
+    );
+    const ends = Int32Array.from(
+      new Set(prepared.filter((_, i) => isShared[i]).map((p) => p.tokens.length - 1)),
+    ).sort();
+    if (this.queue.length + 1 > this.options.queueLimit)
+      throw new EncoderQueueFullError(this.options.queueLimit);
+    const sharedPass = new Promise<EncodedPrompt[]>((resolve, reject) => {
+      if (ends.length === 0) return resolve([]);
+      this.queue.push({
+        tokens: longest.tokens,
+        truncated: false,
+        layers,
+        pooling: 'both',
+        ends,
+        enqueuedAt: performance.now(),
+        resolve,
+        reject,
+      });
+    });
+    const alone = texts.map((text, i) => (isShared[i] ? undefined : this.encodeBothPoolings(text, layers)));
+    this.drain();
+    const [byEnd, ...own] = await Promise.all([sharedPass, ...alone]);
+    const endIndex = new Map(Array.from(ends, (end, i) => [end, i]));
+    return prepared.map((p, i) => {
+      if (!isShared[i]) return { ...own[i]!, shared: false };
+      const at = byEnd[endIndex.get(p.tokens.length - 1)!]!;
+      const mean = layers.map((l, j) => (l < this.info.layers - 1 ? at.mean![j] : undefined));
+      return { ...at, tokens: p.tokens.length, mean, shared: true };
+    });
+  }
+
   get pending(): number {
     return this.queue.length;
   }
@@ -258,6 +317,23 @@ export class EncoderHost implements AsyncDisposable {
 
   private assertLive(): void {
     if (this.disposed) throw new EncoderDisposedError();
+  }
+
+  private assertLayers(layers: number[], pooling: Pooling): void {
+    const bad = layers.find((l) => l > this.info.layers);
+    if (bad !== undefined) {
+      throw new InvalidEncodeRequestError(
+        `layer ${bad} does not exist: the encoder has blocks 0..${this.info.layers - 1}, and ${this.info.layers} is the final norm`,
+      );
+    }
+    if (new Set(layers).size !== layers.length) throw new InvalidEncodeRequestError('layers must not repeat');
+    const lastOnly = layers.filter((l) => l >= this.info.layers - 1);
+    if (pooling !== 'last' && lastOnly.length > 0) {
+      throw new InvalidEncodeRequestError(
+        `mean pooling is not available for layer ${lastOnly.join(', ')}: llama.cpp computes the last block ` +
+          'and the final norm for the last token only; use pooling "last" there',
+      );
+    }
   }
 
   private prepare(prompt: string | Uint8Array, index: number): { tokens: Int32Array; truncated: boolean } {
@@ -316,6 +392,16 @@ export class EncoderHost implements AsyncDisposable {
     let tokens = 0;
     for (let i = 0; i < this.queue.length; ) {
       const next = this.queue[i]!;
+      if (next.ends !== undefined || batch[0]?.ends !== undefined) {
+        // An item with read-out positions has its own output layout: it decodes alone.
+        if (batch.length === 0) {
+          batch.push(next);
+          this.queue.splice(i, 1);
+          break;
+        }
+        i += 1;
+        continue;
+      }
       const key = tokenKey(next.tokens);
       const fits =
         distinct.has(key) ||
@@ -355,12 +441,14 @@ export class EncoderHost implements AsyncDisposable {
       }
       return index;
     });
+    const ends = batch[0]?.ends;
     let result: AddonCaptureResult;
     try {
       result = await this.context.capture(sequences, Int32Array.from(layers), {
         mean: wantMean,
         last: wantLast,
         stopEarly: true,
+        ...(ends ? { ends: [ends] } : {}),
       });
     } catch (error) {
       for (const item of batch) item.reject(error);
@@ -368,22 +456,25 @@ export class EncoderHost implements AsyncDisposable {
     }
     const finishedAt = performance.now();
     const width = this.info.embeddingWidth;
-    const slice = (data: Float32Array, seq: number, layer: number) => {
-      const offset = (seq * layers.length + layers.indexOf(layer)) * width;
+    const slice = (data: Float32Array, output: number, layer: number) => {
+      const offset = (output * layers.length + layers.indexOf(layer)) * width;
       return data.slice(offset, offset + width);
     };
     batch.forEach((item, i) => {
-      const seq = itemSequence[i]!;
-      item.resolve({
-        tokens: item.tokens.length,
-        truncated: item.truncated,
-        layers: item.layers,
-        last: item.pooling !== 'mean' ? item.layers.map((l) => slice(result.last!, seq, l)) : undefined,
-        mean: item.pooling !== 'last' ? item.layers.map((l) => slice(result.mean!, seq, l)) : undefined,
-        queuedMs: finishedAt - item.enqueuedAt - result.decodeMs,
-        decodeMs: result.decodeMs,
-        batchSize: sequences.length,
-      });
+      // Outputs: one per sequence, or (an item alone) one per read-out position.
+      const outputs = item.ends ? Array.from(item.ends, (_, o) => o) : [itemSequence[i]!];
+      item.resolve(
+        outputs.map((output) => ({
+          tokens: item.tokens.length,
+          truncated: item.truncated,
+          layers: item.layers,
+          last: item.pooling !== 'mean' ? item.layers.map((l) => slice(result.last!, output, l)) : undefined,
+          mean: item.pooling !== 'last' ? item.layers.map((l) => slice(result.mean!, output, l)) : undefined,
+          queuedMs: finishedAt - item.enqueuedAt - result.decodeMs,
+          decodeMs: result.decodeMs,
+          batchSize: sequences.length,
+        })),
+      );
     });
   }
 }
@@ -391,4 +482,10 @@ export class EncoderHost implements AsyncDisposable {
 /** Identity of a tokenized prompt, for spotting the same prompt twice in flight. */
 function tokenKey(tokens: Int32Array): string {
   return Buffer.from(tokens.buffer, tokens.byteOffset, tokens.byteLength).toString('base64');
+}
+
+function isTokenPrefix(prefix: Int32Array, of: Int32Array): boolean {
+  if (prefix.length > of.length) return false;
+  for (let i = 0; i < prefix.length; i += 1) if (prefix[i] !== of[i]) return false;
+  return true;
 }

@@ -122,6 +122,79 @@ describe('EncoderHost with the real encoder model', () => {
     assert.deepEqual(earlyMean!.mean![0], deepMean!.mean![0]);
   });
 
+  it('encodePrefixes reads the prefixes of a chain of thought out of one decode, bit for bit as alone', async () => {
+    const prompt =
+      'A baker sells muffins for $3 each and cookies for $1.50 each. On Monday she sold 24 muffins and ' +
+      '40 cookies. How much money did she make on Monday?';
+    const steps = [
+      'Muffins: 24 muffins at $3 each bring in 24 * 3 = $72.',
+      'Cookies: 40 cookies at $1.50 each bring in 40 * 1.5 = $60.',
+      'Together that is 72 + 60 = $132.',
+      'So she made $132 on Monday.',
+    ];
+    const texts = [0, 1, 2, 3, 4].map((k) => `${prompt}\n\n${steps.slice(0, k).join('\n')}`.trim());
+    // A string prefix that is not a token prefix: " walk" is one token, " walking" another.
+    const chain = [...texts, `${texts[4]} They walk`, `${texts[4]} They walking home`];
+    // Blocks 2 and 9, block 16 (the deepest with every row), and the final norm (output rows only).
+    const layers = [2, 9, 16, encoder.info.layers];
+    const read = await encoder.encodePrefixes(chain, layers);
+    const tokenCounts = chain.map((t) => encoder.tokenize(t).length);
+    assert.ok(tokenCounts[0]! < 64 && tokenCounts[1]! >= 64, `token counts ${tokenCounts}`);
+    for (const [i, text] of chain.entries()) {
+      const alone = await encoder.encodeBothPoolings(text, layers);
+      assert.equal(read[i]!.tokens, alone.tokens);
+      assert.deepEqual(read[i]!.last, alone.last, `prefix ${i}: last`);
+      assert.deepEqual(read[i]!.mean, alone.mean, `prefix ${i}: mean`);
+    }
+    // Below 64 tokens a prefix decodes alone (the CPU attention kernel rounds differently under 64
+    // rows); the merged word too; the rest come out of the longest text's decode.
+    assert.deepEqual(
+      read.map((r) => r.shared),
+      [false, true, true, true, true, false, true],
+    );
+    assert.equal(new Set(read.filter((r) => r.shared).map((r) => r.decodeMs)).size, 1);
+    assert.deepEqual(await encoder.encodePrefixes([], [2]), []);
+    await assert.rejects(encoder.encodePrefixes([prompt], [2, 2]), /must not repeat/);
+  });
+
+  it('the addon refuses read-out positions outside a sequence or out of order', async () => {
+    const { addon } = await loadActivationBinding(false);
+    const model = await addon.loadModel(defaultEncoderPath(), { gpuLayers: 0, useMmap: true });
+    const context = model.createContext({
+      contextTokens: 64,
+      maxSequences: 1,
+      threads: 1,
+      layerPrefix: 'l_out',
+    });
+    try {
+      const tokens = model.tokenize(QUESTION, true);
+      const options = { mean: true, last: true, stopEarly: true };
+      for (const ends of [[3, 3], [5, 2], [-1], [tokens.length]]) {
+        assert.throws(
+          () =>
+            context.capture([tokens], Int32Array.from([2]), { ...options, ends: [Int32Array.from(ends)] }),
+          /ascending token positions inside it/,
+        );
+      }
+      const two = [Int32Array.from([1]), Int32Array.from([2])];
+      assert.throws(
+        () => context.capture([tokens], Int32Array.from([2]), { ...options, ends: two }),
+        /one Int32Array per sequence/,
+      );
+      const read = await context.capture([tokens], Int32Array.from([2]), {
+        ...options,
+        ends: [Int32Array.from([4, tokens.length - 1])],
+      });
+      const alone = await context.capture([tokens], Int32Array.from([2]), options);
+      assert.equal(read.last!.length, 2 * encoder.info.embeddingWidth);
+      assert.deepEqual(read.last!.slice(encoder.info.embeddingWidth), alone.last);
+      assert.deepEqual(read.mean!.slice(encoder.info.embeddingWidth), alone.mean);
+    } finally {
+      context.dispose();
+      model.dispose();
+    }
+  });
+
   it('concurrent calls share one decode; small batches match one-by-one results bit for bit', async () => {
     // Under 64 tokens in all: llama.cpp computes each row exactly as it would alone.
     const batching = await createEncoder({ maxBatchPrompts: 8 });
