@@ -1,5 +1,5 @@
 import { ActivationStore } from '../src/activations/activation-store.js';
-import { encodeStep, type StoreShape } from '../src/activations/encode-steps.js';
+import { encodePrefixChain, type StoreShape } from '../src/activations/encode-steps.js';
 import { EncoderHost, EncoderHostOptionsSchema } from '../src/encoder/encoder-host.js';
 import { InvalidProbeInputError } from '../src/errors.js';
 import { DEFAULT_ENCODER_MODEL } from '../src/models/manifest.js';
@@ -11,12 +11,17 @@ import { resolveCachedModel } from '../src/models/manifest-registry.js';
  * Unlike `mechroute extract`, which keeps every layer of every prompt, a step store keeps layers
  * 0 … `deepestLayer` only and the encoder stops right after that layer (early exit): step prefixes are
  * ~10× as many texts as prompts and several times as long, so the blocks past the probe layer would
- * be most of the cost. Resumable like `extract`: texts already in the store are skipped, and a kill
- * loses at most the unflushed batch.
+ * be most of the cost. And the prefixes of one response are read out of one decode of the longest
+ * (`EncoderHost.encodePrefixes`: attention is causal), so a response costs about one encode, not one
+ * per step. Resumable like `extract`: texts already in the store are skipped, and a kill loses at most
+ * the unflushed batch.
  */
 export interface StepExtractOptions {
-  /** Texts to encode, keyed by their prompt hash, in the order wanted (duplicates are encoded once). */
-  texts: readonly { hash: string; text: string }[];
+  /**
+   * Texts to encode, keyed by their prompt hash, as chains of prefixes of one another (one response's
+   * k = 0, 1, … prefixes), in the order wanted; a text in several chains or already stored is encoded once.
+   */
+  chains: readonly (readonly { hash: string; text: string }[])[];
   storeDir: string;
   /** Deepest layer kept (block index; the encoder's block count = its final norm). */
   deepestLayer: number;
@@ -24,6 +29,7 @@ export interface StepExtractOptions {
   /** An already loaded host of the same model (tests share one); otherwise one is created and disposed. */
   encoder?: EncoderHost;
   signal?: AbortSignal;
+  /** Counts texts, not chains. */
   onProgress?: (done: number, total: number, elapsedMs: number, tokens: number) => void;
 }
 
@@ -76,13 +82,24 @@ export async function extractStepActivations(options: StepExtractOptions): Promi
   const { store, shape } = await openStepStore(options.storeDir, options.deepestLayer, {
     ...(options.model ? { model: options.model } : {}),
   });
-  const unique = new Map<string, string>();
-  for (const { hash, text } of options.texts) if (!unique.has(hash)) unique.set(hash, text);
-  const todo = [...unique].filter(([hash]) => !store.has(hash));
+  // Each chain keeps the texts not stored and not in an earlier chain; the rest are not asked again
+  // (a chain's shared decode costs the same whichever of its prefixes it reads out).
+  const seen = new Set<string>();
+  let texts = 0;
+  const todo: { hash: string; text: string }[][] = [];
+  for (const chain of options.chains) {
+    const fresh = chain.filter(({ hash }) => !seen.has(hash) && !store.has(hash));
+    for (const { hash } of chain) {
+      if (!seen.has(hash)) texts += 1;
+      seen.add(hash);
+    }
+    if (fresh.length > 0) todo.push(fresh);
+  }
+  const todoTexts = todo.reduce((n, chain) => n + chain.length, 0);
   const summary: StepExtractSummary = {
     store: store.dir,
-    texts: unique.size,
-    cached: unique.size - todo.length,
+    texts,
+    cached: texts - todoTexts,
     encoded: 0,
     failed: [],
     tokens: 0,
@@ -98,22 +115,31 @@ export async function extractStepActivations(options: StepExtractOptions): Promi
       const encoder = options.encoder ?? (await EncoderHost.create({ modelPath: path }));
       const encodeStarted = performance.now();
       try {
-        options.onProgress?.(0, todo.length, 0, 0);
-        for (const [index, [hash, text]] of todo.entries()) {
+        options.onProgress?.(0, todoTexts, 0, 0);
+        let done = 0;
+        for (const chain of todo) {
           if (options.signal?.aborted) break;
-          // One text per decode: on CPU batching gains nothing and would make activations depend on
-          // what shares the batch (see EncoderHostOptions.maxBatchPrompts).
-          const [outcome] = await encodeStep(encoder, [text], shape);
-          if (outcome!.ok) {
-            await store.append(hash, outcome!.record);
-            summary.encoded += 1;
-            summary.tokens += outcome!.record.tokens;
-            if (outcome!.record.truncated) summary.truncated += 1;
-          } else {
-            const error = outcome!.error;
-            summary.failed.push({ hash, reason: error instanceof Error ? error.message : String(error) });
+          // One chain per decode (and a short prefix alone): on CPU batching gains nothing and would
+          // make activations depend on what shares the batch (see EncoderHostOptions.maxBatchPrompts).
+          const outcomes = await encodePrefixChain(
+            encoder,
+            chain.map(({ text }) => text),
+            shape,
+          );
+          for (const [i, outcome] of outcomes.entries()) {
+            const { hash } = chain[i]!;
+            if (outcome.ok) {
+              await store.append(hash, outcome.record);
+              summary.encoded += 1;
+              summary.tokens += outcome.record.tokens;
+              if (outcome.record.truncated) summary.truncated += 1;
+            } else {
+              const error = outcome.error;
+              summary.failed.push({ hash, reason: error instanceof Error ? error.message : String(error) });
+            }
           }
-          options.onProgress?.(index + 1, todo.length, performance.now() - encodeStarted, summary.tokens);
+          done += chain.length;
+          options.onProgress?.(done, todoTexts, performance.now() - encodeStarted, summary.tokens);
         }
       } finally {
         if (!options.encoder) await encoder.dispose();
@@ -125,7 +151,7 @@ export async function extractStepActivations(options: StepExtractOptions): Promi
   } finally {
     await store.close();
   }
-  summary.interrupted = summary.encoded + summary.failed.length < todo.length;
+  summary.interrupted = summary.encoded + summary.failed.length < todoTexts;
   summary.seconds = (performance.now() - started) / 1000;
   return summary;
 }

@@ -8,10 +8,12 @@ import type { Pooling } from '../src/probes/layer-selection.js';
 import { concatColumns, createMatrix, type FeatureMatrix } from '../src/probes/matrix.js';
 import type { StepSegmentationInput } from '../src/steps/segment-steps.js';
 import {
+  examplesByTrajectory,
   type StepExample,
   type StepTrajectory,
   stepExamples,
   stepTrajectories,
+  trajectoryKey,
 } from '../src/steps/step-examples.js';
 import { readTraces } from '../src/traces/jsonl-reader.js';
 import type { Trace } from '../src/traces/trace-schema.js';
@@ -66,19 +68,12 @@ export async function loadStepData(options: StepDataOptions): Promise<StepData> 
     ...select,
     ...(options.maxK === undefined ? {} : { maxK: options.maxK }),
   });
-  // stepExamples walks the same trajectories in the same order: cut its rows back into them.
-  const byTrajectory = new Map<string, StepExample[]>();
-  for (const e of examples) {
-    const key = `${e.problem}\u0000${e.tier}`;
-    const list = byTrajectory.get(key);
-    if (list) list.push(e);
-    else byTrajectory.set(key, [e]);
-  }
+  const byTrajectory = examplesByTrajectory(examples);
   const trajectories: StepTrajectory[] = [];
   const rows: StepExample[] = [];
   const incomplete: Record<string, number> = {};
   for (const t of all) {
-    const prefixes = byTrajectory.get(`${t.problem}\u0000${t.tier}`) ?? [];
+    const prefixes = byTrajectory.get(trajectoryKey(t)) ?? [];
     if (prefixes.length > 0 && prefixes.every((e) => store.has(e.hash))) {
       trajectories.push(t);
       rows.push(...prefixes);

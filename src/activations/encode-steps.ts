@@ -1,4 +1,4 @@
-import type { EncoderHost } from '../encoder/encoder-host.js';
+import type { EncodedBothPoolings, EncoderHost } from '../encoder/encoder-host.js';
 import type { ActivationRecord } from './store-format.js';
 
 /** What a store record holds for an encoder: see store-format.ts. */
@@ -70,23 +70,48 @@ export async function encodeStep(
   texts: readonly string[],
   shape: StoreShape,
 ): Promise<StepOutcome[]> {
-  const layers = Array.from({ length: shape.layers }, (_, i) => i);
+  const layers = storedLayers(shape);
   const outcomes = texts.map(async (text): Promise<StepOutcome> => {
     try {
       const both = await encoder.encodeBothPoolings(text, layers);
-      const record = {
-        tokens: both.tokens,
-        truncated: both.truncated,
-        batched: texts.length > 1,
-        last: both.last!,
-        // The host has means for the first `meanLayers` layers exactly (storeShape).
-        mean: both.mean.slice(0, shape.meanLayers) as Float32Array[],
-      };
-      return { ok: true, record };
+      return { ok: true, record: storeRecord(both, shape, texts.length > 1) };
     } catch (error) {
       // One request per prompt, so a prompt the encoder refuses fails alone.
       return { ok: false, error };
     }
   });
   return Promise.all(outcomes);
+}
+
+/**
+ * Encodes texts that are prefixes of one another (a prompt and the first k steps of one response) at
+ * every stored layer, from one decode of the longest where that gives each prefix exactly its own
+ * activations (see `EncoderHost.encodePrefixes`). A refusal fails the whole chain.
+ */
+export async function encodePrefixChain(
+  encoder: EncoderHost,
+  texts: readonly string[],
+  shape: StoreShape,
+): Promise<StepOutcome[]> {
+  try {
+    const encoded = await encoder.encodePrefixes(texts, storedLayers(shape));
+    return encoded.map((both) => ({ ok: true, record: storeRecord(both, shape, false) }));
+  } catch (error) {
+    return texts.map(() => ({ ok: false, error }));
+  }
+}
+
+function storedLayers(shape: StoreShape): number[] {
+  return Array.from({ length: shape.layers }, (_, i) => i);
+}
+
+function storeRecord(both: EncodedBothPoolings, shape: StoreShape, batched: boolean): ActivationRecord {
+  return {
+    tokens: both.tokens,
+    truncated: both.truncated,
+    batched,
+    last: both.last!,
+    // The host has means for the first `meanLayers` layers exactly (storeShape).
+    mean: both.mean.slice(0, shape.meanLayers) as Float32Array[],
+  };
 }

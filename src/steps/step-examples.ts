@@ -84,3 +84,20 @@ export function stepExamples(traces: readonly Trace[], options: StepExampleOptio
   }
   return out;
 }
+
+/** Key of one (problem, tier) trajectory. */
+export function trajectoryKey(t: { problem: string; tier: string }): string {
+  return `${t.problem}\u0000${t.tier}`;
+}
+
+/** Examples cut back into their trajectories (k ascending within each), in first-seen order. */
+export function examplesByTrajectory(examples: readonly StepExample[]): Map<string, StepExample[]> {
+  const out = new Map<string, StepExample[]>();
+  for (const e of examples) {
+    const key = trajectoryKey(e);
+    const list = out.get(key);
+    if (list) list.push(e);
+    else out.set(key, [e]);
+  }
+  return out;
+}

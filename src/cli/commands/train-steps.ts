@@ -5,7 +5,7 @@ import { trainStepProbes } from '../../../training/train-step-probes.js';
 import { mechrouteHome } from '../../paths.js';
 import type { Pooling } from '../../probes/layer-selection.js';
 import { createRng } from '../../seeded-rng.js';
-import { stepExamples } from '../../steps/step-examples.js';
+import { examplesByTrajectory, stepExamples } from '../../steps/step-examples.js';
 import { readTraces } from '../../traces/jsonl-reader.js';
 import { createCountProgress } from '../count-progress.js';
 
@@ -47,7 +47,7 @@ export async function runTrainSteps(flags: TrainStepsFlags, storeDir: string): P
     .slice(0, flags.sample ?? traces.length);
   const problems = flags.sample === undefined ? undefined : new Set(order.map((t) => t.id));
   if (flags.extract) {
-    const texts = stepExamples(order, {
+    const examples = stepExamples(order, {
       ...(flags.tiers ? { tiers: flags.tiers } : {}),
       ...(flags.maxK === undefined ? {} : { maxK: flags.maxK }),
     });
@@ -57,7 +57,7 @@ export async function runTrainSteps(flags: TrainStepsFlags, storeDir: string): P
     process.once('SIGINT', stop);
     try {
       const summary = await extractStepActivations({
-        texts,
+        chains: [...examplesByTrajectory(examples).values()],
         storeDir,
         deepestLayer: flags.deepestLayer,
         signal: controller.signal,
