@@ -376,3 +376,73 @@ describe('routing server', () => {
     assert.ok((await readFile(policyFile, 'utf8')).includes('version'));
   });
 });
+
+describe('request deadline (server.request_timeout_ms)', () => {
+  it('cancels the tier call and answers 504 when the whole request outlives it, plain and streaming', async () => {
+    const slowDir = await mkdtemp(join(tmpdir(), 'mechroute-deadline-'));
+    const config = {
+      server: { host: '127.0.0.1', port: 0, request_timeout_ms: 1_500 },
+      encoder: { model: 'gemma-3-270m-q4_k_m', gpu: 'auto' },
+      probes: { path: DEFAULT_PROBES_PATH },
+      tiers: [
+        {
+          id: 'gpt-4-1106-preview',
+          provider: 'openai',
+          model: 'gpt-4',
+          price: { input_per_mtok: 10, output_per_mtok: 30 },
+          context_window: 4096,
+          timeout_ms: 60_000,
+          max_retries: 0,
+          deployments: [{ base_url: gpt4.baseUrl, api_key_env: 'GPT4_KEY' }],
+        },
+      ],
+    };
+    const configFile = join(slowDir, 'config.json');
+    await writeFile(configFile, JSON.stringify(config));
+    const deadlineServer = await startServer({ configPath: configFile, port: 0, env, logLevel: 'silent' });
+    const seen = gpt4.requests.length;
+    // The upstream would take 20 s to its first byte; the tier's own timeout (60 s) is far off.
+    gpt4.setFault({ kind: 'slow-first-byte', delayMs: 20_000 });
+    try {
+      for (const stream of [false, true]) {
+        const response = await fetch(`${deadlineServer.url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({
+            model: 'gpt-4-1106-preview',
+            messages: [{ role: 'user', content: PROMPT }],
+            max_tokens: 4,
+            stream,
+          }),
+        });
+        const body = await json(response);
+        assert.equal(response.status, 504, JSON.stringify(body));
+        assert.equal(body.error.code, 'MR_ERR_REQUEST_TIMEOUT');
+        assert.match(body.error.message, /request_timeout_ms \(1500 ms\)/);
+      }
+      // Both upstream calls were cancelled, not left running.
+      for (let i = 0; i < 50 && gpt4.requests.slice(seen).some((r) => r.outcome !== 'client-gone'); i += 1)
+        await sleep(100);
+      assert.deepEqual(
+        gpt4.requests.slice(seen).map((r) => r.outcome),
+        ['client-gone', 'client-gone'],
+      );
+      gpt4.setFault(undefined);
+      // A request within the deadline is answered as usual.
+      const ok = await fetch(`${deadlineServer.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          model: 'gpt-4-1106-preview',
+          messages: [{ role: 'user', content: 'Say hi.' }],
+          max_tokens: 2,
+        }),
+      });
+      assert.equal(ok.status, 200);
+    } finally {
+      gpt4.setFault(undefined);
+      await deadlineServer.close();
+      await rm(slowDir, { recursive: true, force: true });
+    }
+  });
+});

@@ -57,17 +57,33 @@ export function registerChatRoute(app: FastifyInstance, services: RouterServices
     for (const controller of open) controller.abort(new Error('server closing'));
   });
 
-  /** An abort signal for one request: fired when the client goes away or the server closes. */
-  function track(reply: FastifyReply): { signal: AbortSignal; release(): void } {
+  /**
+   * An abort signal for one request: fired when the client goes away, the server closes, or the
+   * request's deadline (`server.request_timeout_ms` from its start) passes — then with a
+   * MR_ERR_REQUEST_TIMEOUT error as the reason, which `timedOut` hands back in place of whatever the
+   * aborted work threw.
+   */
+  function track(reply: FastifyReply, startedAt: number) {
     const controller = new AbortController();
     const onClose = () => {
       if (!reply.raw.writableFinished) controller.abort(new Error('client went away'));
     };
     reply.raw.on('close', onClose);
     open.add(controller);
+    const limitMs = config.server.request_timeout_ms;
+    const deadline = setTimeout(
+      () => controller.abort(requestTimeoutError(limitMs)),
+      Math.max(0, limitMs - (performance.now() - startedAt)),
+    );
     return {
       signal: controller.signal,
+      timedOut: (): TierError | undefined =>
+        controller.signal.reason instanceof TierError &&
+        controller.signal.reason.code === 'MR_ERR_REQUEST_TIMEOUT'
+          ? controller.signal.reason
+          : undefined,
       release() {
+        clearTimeout(deadline);
         open.delete(controller);
         reply.raw.off('close', onClose);
       },
@@ -223,7 +239,7 @@ export function registerChatRoute(app: FastifyInstance, services: RouterServices
         throw new BudgetExceededError(`the rolling budget of ${key} is spent`);
       }
       // Step and advisor answers: their own modules; this route only validates and tracks the abort.
-      const { signal, release } = track(reply);
+      const { signal, timedOut, release } = track(reply, startedAt);
       try {
         const ctx = {
           services,
@@ -237,6 +253,8 @@ export function registerChatRoute(app: FastifyInstance, services: RouterServices
         return await (mode.mode === 'steps'
           ? answerWithSteps(ctx, mode.stepThreshold)
           : answerWithAdvisor(ctx));
+      } catch (error) {
+        throw timedOut() ?? error;
       } finally {
         release();
       }
@@ -248,12 +266,7 @@ export function registerChatRoute(app: FastifyInstance, services: RouterServices
     telemetry.decisions.inc({ tier: decision.tier, policy_version: decision.policy_version });
     if (decision.fallback) telemetry.fallbacks.inc({ reason: 'policy' });
 
-    const controller = new AbortController();
-    const onClose = () => {
-      if (!reply.raw.writableFinished) controller.abort(new Error('client went away'));
-    };
-    reply.raw.on('close', onClose);
-    open.add(controller);
+    const { signal, timedOut, release } = track(reply, startedAt);
     const meta: OpenAIResponseMeta = {
       id: `chatcmpl-${request.id.slice(4)}`,
       model: decision.tier,
@@ -275,12 +288,7 @@ export function registerChatRoute(app: FastifyInstance, services: RouterServices
 
     try {
       if (!body.stream) {
-        const { result, attempts, escalations, cost } = await generate(
-          request,
-          body,
-          decision,
-          controller.signal,
-        );
+        const { result, attempts, escalations, cost } = await generate(request, body, decision, signal);
         reply.header('x-mechroute-answered-by', result.tier);
         telemetry.recordCompletion({
           requestId: request.id,
@@ -302,9 +310,7 @@ export function registerChatRoute(app: FastifyInstance, services: RouterServices
       // Streaming: hold the status line until the first part, so a request whose tiers all fail before
       // producing anything still gets a proper error status instead of a 200 with an error event.
       const attempts: Attempt[] = [];
-      const parts = streamWithFailover(request, body, decision, controller.signal, attempts)[
-        Symbol.asyncIterator
-      ]();
+      const parts = streamWithFailover(request, body, decision, signal, attempts)[Symbol.asyncIterator]();
       const first = await parts.next();
       if (first.done) throw new HttpError(502, 'MR_ERR_UPSTREAM_EXHAUSTED', 'no tier produced a response');
       if (first.value.type === 'error') throw first.value.error;
@@ -313,7 +319,8 @@ export function registerChatRoute(app: FastifyInstance, services: RouterServices
         let part: IteratorResult<StreamPart> = first;
         while (!part.done) {
           if (part.value.type === 'finish') usage = part.value.usage;
-          yield part.value;
+          const late = part.value.type === 'error' ? timedOut() : undefined;
+          yield late ? { type: 'error', error: late } : part.value;
           part = await parts.next();
         }
       }
@@ -349,9 +356,18 @@ export function registerChatRoute(app: FastifyInstance, services: RouterServices
         ...(decision.task_class ? { taskClass: decision.task_class.name } : {}),
       });
       return reply;
+    } catch (error) {
+      throw timedOut() ?? error;
     } finally {
-      open.delete(controller);
-      reply.raw.off('close', onClose);
+      release();
     }
   });
+}
+
+function requestTimeoutError(limitMs: number): TierError {
+  return new TierError(
+    'MR_ERR_REQUEST_TIMEOUT',
+    `the request took longer than server.request_timeout_ms (${limitMs} ms); its tier calls were cancelled`,
+    { status: 504, isRetryable: false },
+  );
 }
