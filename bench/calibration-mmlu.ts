@@ -14,6 +14,7 @@ import { packageRoot } from '../src/paths.js';
 import type { Policy } from '../src/policy/policy-schema.js';
 import { readTraces } from '../src/traces/jsonl-reader.js';
 import { promptText, type Trace } from '../src/traces/trace-schema.js';
+import { SHARED_MMLU } from '../test/support/mmlu-slice.js';
 import { loadCalibrationData, loadDriftData, policyMetaOf } from '../training/calibration-data.js';
 import { trainClassHead } from '../training/train-class-head.js';
 import { trainProbes } from '../training/train-probes.js';
@@ -30,7 +31,7 @@ import { trainProbes } from '../training/train-probes.js';
 const { values } = parseArgs({
   options: {
     store: { type: 'string' },
-    mmlu: { type: 'string', default: join(packageRoot, '..', 'shared', 'data', 'mmlu-traces.jsonl') },
+    mmlu: { type: 'string', default: SHARED_MMLU },
     target: { type: 'string', default: '0.95' },
     resamples: { type: 'string', default: '1000' },
     /** Keep only questions whose activations the store already has (when the encoder is too slow here). */

@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { packageRoot } from '../src/paths.js';
 import { defaultEncoderPath } from '../test/support/default-encoder.js';
+import { SHARED_GSM8K } from '../test/support/mmlu-slice.js';
 import { type EncoderBenchResult, runEncoderBench } from './encoder-bench.js';
+import { prefixMarkdown, runPrefixBench } from './prefix-bench.js';
 import { runServerBench, type ServerBenchResult } from './server-bench.js';
 import { runStepsBench, stepsMarkdown } from './steps-bench.js';
 
@@ -17,7 +19,7 @@ const { positionals, values } = parseArgs({
     runs: { type: 'string', default: '50' },
     seconds: { type: 'string', default: '10' },
     'no-markdown': { type: 'boolean', default: false },
-    traces: { type: 'string', default: '/work/shared/data/gsm8k-traces.jsonl' },
+    traces: { type: 'string', default: SHARED_GSM8K },
     'max-tokens': { type: 'string', default: '64' },
   },
 });
@@ -123,7 +125,17 @@ if (suite === 'server') {
     stepsMarkdown(result, options),
     `npm run bench -- steps --runs ${values.runs} --max-tokens ${values['max-tokens']} --traces ${values.traces}`,
   );
+} else if (suite === 'prefixes') {
+  const options = { traces: values.traces, trajectories: Number(values.runs), deepestLayer: 9 };
+  const result = await runPrefixBench(options, log);
+  process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  writeResults(
+    'prefixes',
+    result,
+    prefixMarkdown(result, options),
+    `npm run bench -- prefixes --runs ${values.runs} --traces ${values.traces}`,
+  );
 } else {
-  log(`unknown benchmark suite "${suite}"; available: encoder, server, steps`);
+  log(`unknown benchmark suite "${suite}"; available: encoder, server, steps, prefixes`);
   process.exitCode = 2;
 }

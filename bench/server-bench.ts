@@ -1,10 +1,11 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { DEFAULT_PROBES_PATH } from '../src/config/config-loader.js';
 import { type RunningServer, startServer } from '../src/server/server.js';
 import { createUpstreamModel, startOpenAIUpstream } from '../test/support/openai-upstream.js';
+import { remoteTierConfig, writeServerConfig } from '../test/support/server-config.js';
 import { type LatencySummary, summarize } from './stats.js';
 
 export interface ServerBenchOptions {
@@ -75,33 +76,15 @@ export async function runServerBench(
   const upstream = await startOpenAIUpstream({ model: local });
   let server: RunningServer | undefined;
   try {
-    const configFile = join(dir, 'config.json');
-    await writeFile(
-      configFile,
-      JSON.stringify({
-        server: { host: '127.0.0.1', port: 0 },
-        probes: { path: DEFAULT_PROBES_PATH },
-        tiers: [
-          {
-            id: 'mixtral-8x7b-instruct',
-            provider: 'openai',
-            model: 'm',
-            price: { input_per_mtok: 0.24, output_per_mtok: 0.24 },
-            context_window: 4096,
-            deployments: [{ base_url: upstream.baseUrl }],
-          },
-          {
-            id: 'gpt-4-1106-preview',
-            provider: 'openai',
-            model: 'g',
-            price: { input_per_mtok: 10, output_per_mtok: 30 },
-            context_window: 4096,
-            deployments: [{ base_url: upstream.baseUrl }],
-          },
-        ],
-        policy: { version: 'bench', kind: 'threshold', threshold: { default: 0 } },
-      }),
-    );
+    const configFile = await writeServerConfig(dir, {
+      server: { host: '127.0.0.1', port: 0 },
+      probes: { path: DEFAULT_PROBES_PATH },
+      tiers: [
+        remoteTierConfig('mixtral-8x7b-instruct', [{ base_url: upstream.baseUrl }]),
+        remoteTierConfig('gpt-4-1106-preview', [{ base_url: upstream.baseUrl }]),
+      ],
+      policy: { version: 'bench', kind: 'threshold', threshold: { default: 0 } },
+    });
     server = await startServer({ configPath: configFile, port: 0, logLevel: 'silent', watchPolicy: false });
     log('server bench: warming up');
     await cannon(server.url, 1, 2);

@@ -11,6 +11,7 @@ import { readTraces } from '../src/traces/jsonl-reader.js';
 import { promptText } from '../src/traces/trace-schema.js';
 import { sharedEncoder } from '../test/support/default-encoder.js';
 import { createUpstreamModel, startOpenAIUpstream } from '../test/support/openai-upstream.js';
+import { localTierConfig, remoteTierConfig, writeServerConfig } from '../test/support/server-config.js';
 import { type LatencySummary, summarize } from './stats.js';
 
 export interface StepsBenchOptions {
@@ -81,31 +82,15 @@ export async function runStepsBench(
   let server: RunningServer | undefined;
   try {
     await writeFile(join(dir, 'steps.json'), JSON.stringify(bundle));
-    const configFile = join(dir, 'config.json');
-    await writeFile(
-      configFile,
-      JSON.stringify({
-        server: { host: '127.0.0.1', port: 0 },
-        encoder: { model: DEFAULT_ENCODER_MODEL },
-        tiers: [
-          {
-            id: 'gemma-3-270m',
-            provider: 'local',
-            model: DEFAULT_ENCODER_MODEL,
-            context_window: 2048,
-          },
-          {
-            id: 'gpt-4-1106-preview',
-            provider: 'openai',
-            model: 'g',
-            price: { input_per_mtok: 10, output_per_mtok: 30 },
-            context_window: 4096,
-            deployments: [{ base_url: upstream.baseUrl }],
-          },
-        ],
-        steps: { probes: 'steps.json', probe_tier: 'mixtral-8x7b-instruct', max_switches: 2, max_steps: 8 },
-      }),
-    );
+    const configFile = await writeServerConfig(dir, {
+      server: { host: '127.0.0.1', port: 0 },
+      encoder: { model: DEFAULT_ENCODER_MODEL },
+      tiers: [
+        localTierConfig({ context_window: 2048 }),
+        remoteTierConfig('gpt-4-1106-preview', [{ base_url: upstream.baseUrl }]),
+      ],
+      steps: { probes: 'steps.json', probe_tier: 'mixtral-8x7b-instruct', max_switches: 2, max_steps: 8 },
+    });
     server = await startServer({ configPath: configFile, port: 0, logLevel: 'silent', watchPolicy: false });
     const paths: { path: string; headers: Record<string, string>; model: string }[] = [
       { path: 'one call (tier named, no routing)', headers: {}, model: 'gemma-3-270m' },

@@ -11,6 +11,7 @@ import { parse } from 'yaml';
 import { DEFAULT_PROBES_PATH } from '../../src/config/config-loader.js';
 import { packageRoot } from '../../src/paths.js';
 import { type RunningServer, startServer } from '../../src/server/server.js';
+import { remoteTierConfig, type SharedRemoteTier, writeServerConfig } from '../support/server-config.js';
 
 /**
  * Calibration end to end: `mechroute calibrate` (a real CLI process, the real encoder) writes a policy
@@ -68,25 +69,16 @@ before(async () => {
   ]);
   policyFile = join(dir, 'policy.yaml');
   await writeFile(policyFile, firstPolicy);
-  const tier = (id: string, key: string, price: [number, number]) => ({
-    id,
-    provider: 'openai',
-    model: id,
-    price: { input_per_mtok: price[0], output_per_mtok: price[1] },
-    context_window: 4096,
-    deployments: [{ base_url: 'http://127.0.0.1:9/v1', api_key_env: key }],
+  // Routing decisions only: the upstreams are never called (port 9, discard).
+  const tier = (id: SharedRemoteTier, key: string) =>
+    remoteTierConfig(id, [{ base_url: 'http://127.0.0.1:9/v1', api_key_env: key }]);
+  configFile = await writeServerConfig(dir, {
+    server: { host: '127.0.0.1', port: 0, auth_tokens_env: 'MECHROUTE_TEST_TOKENS' },
+    encoder: { model: 'gemma-3-270m-q4_k_m', gpu: 'auto' },
+    probes: { path: probes },
+    tiers: [tier(WEAK, 'MIXTRAL_KEY'), tier(STRONG, 'GPT4_KEY')],
+    policy_file: policyFile,
   });
-  configFile = join(dir, 'config.json');
-  await writeFile(
-    configFile,
-    JSON.stringify({
-      server: { host: '127.0.0.1', port: 0, auth_tokens_env: 'MECHROUTE_TEST_TOKENS' },
-      encoder: { model: 'gemma-3-270m-q4_k_m', gpu: 'auto' },
-      probes: { path: probes },
-      tiers: [tier(WEAK, 'MIXTRAL_KEY', [0.24, 0.24]), tier(STRONG, 'GPT4_KEY', [10, 30])],
-      policy_file: policyFile,
-    }),
-  );
   server = await startServer({
     configPath: configFile,
     port: 0,

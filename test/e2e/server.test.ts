@@ -12,6 +12,7 @@ import { packageRoot } from '../../src/paths.js';
 import { type RunningServer, startServer } from '../../src/server/server.js';
 import type { LocalLlamaModel } from '../../src/tiers/providers/local-llama/local-llama-model.js';
 import { createUpstreamModel, type OpenAIUpstream, startOpenAIUpstream } from '../support/openai-upstream.js';
+import { localTierConfig, remoteTierConfig, writeServerConfig } from '../support/server-config.js';
 
 /**
  * The routing server end to end: the real encoder, the shipped default probes, a real local tier, and
@@ -59,44 +60,24 @@ before(async () => {
     encoder: { model: 'gemma-3-270m-q4_k_m', gpu: 'auto' },
     probes: { path: DEFAULT_PROBES_PATH },
     tiers: [
-      {
-        id: 'gemma-3-270m',
-        provider: 'local',
-        model: 'gemma-3-270m-q4_k_m',
-        price: { input_per_mtok: 0, output_per_mtok: 0 },
-        context_window: 512,
-        timeout_ms: 60_000,
-      },
-      {
-        id: 'mixtral-8x7b-instruct',
-        provider: 'openai',
-        model: 'mixtral',
-        price: { input_per_mtok: 0.24, output_per_mtok: 0.24 },
-        context_window: 4096,
-        timeout_ms: 20_000,
-        max_retries: 0,
-        cooldown: { failures: 2, seconds: 30 },
-        deployments: [
+      localTierConfig({ timeout_ms: 60_000 }),
+      remoteTierConfig(
+        'mixtral-8x7b-instruct',
+        [
           { base_url: mixtralA.baseUrl, api_key_env: 'MIXTRAL_KEY' },
           { base_url: mixtralB.baseUrl, api_key_env: 'MIXTRAL_KEY' },
         ],
-      },
-      {
-        id: 'gpt-4-1106-preview',
-        provider: 'openai',
-        model: 'gpt-4',
-        price: { input_per_mtok: 10, output_per_mtok: 30 },
-        context_window: 4096,
+        { timeout_ms: 20_000, max_retries: 0, cooldown: { failures: 2, seconds: 30 } },
+      ),
+      remoteTierConfig('gpt-4-1106-preview', [{ base_url: gpt4.baseUrl, api_key_env: 'GPT4_KEY' }], {
         timeout_ms: 20_000,
         max_retries: 0,
         cooldown: { failures: 3, seconds: 30 },
-        deployments: [{ base_url: gpt4.baseUrl, api_key_env: 'GPT4_KEY' }],
-      },
+      }),
     ],
     policy_file: policyFile,
   };
-  const configFile = join(dir, 'config.json');
-  await writeFile(configFile, JSON.stringify(config));
+  const configFile = await writeServerConfig(dir, config);
   logLines = [];
   server = await startServer({
     configPath: configFile,
@@ -385,20 +366,13 @@ describe('request deadline (server.request_timeout_ms)', () => {
       encoder: { model: 'gemma-3-270m-q4_k_m', gpu: 'auto' },
       probes: { path: DEFAULT_PROBES_PATH },
       tiers: [
-        {
-          id: 'gpt-4-1106-preview',
-          provider: 'openai',
-          model: 'gpt-4',
-          price: { input_per_mtok: 10, output_per_mtok: 30 },
-          context_window: 4096,
+        remoteTierConfig('gpt-4-1106-preview', [{ base_url: gpt4.baseUrl, api_key_env: 'GPT4_KEY' }], {
           timeout_ms: 60_000,
           max_retries: 0,
-          deployments: [{ base_url: gpt4.baseUrl, api_key_env: 'GPT4_KEY' }],
-        },
+        }),
       ],
     };
-    const configFile = join(slowDir, 'config.json');
-    await writeFile(configFile, JSON.stringify(config));
+    const configFile = await writeServerConfig(slowDir, config);
     const deadlineServer = await startServer({ configPath: configFile, port: 0, env, logLevel: 'silent' });
     const seen = gpt4.requests.length;
     // The upstream would take 20 s to its first byte; the tier's own timeout (60 s) is far off.

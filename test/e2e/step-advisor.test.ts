@@ -9,6 +9,7 @@ import { type RunningServer, startServer } from '../../src/server/server.js';
 import { CONTINUE_INSTRUCTION } from '../../src/steps/step-runner.js';
 import type { LocalLlamaModel } from '../../src/tiers/providers/local-llama/local-llama-model.js';
 import { createUpstreamModel, type OpenAIUpstream, startOpenAIUpstream } from '../support/openai-upstream.js';
+import { localTierConfig, remoteTierConfig, writeServerConfig } from '../support/server-config.js';
 
 /**
  * Live step mode and the worker–advisor mode end to end: the real encoder and a real local tier as the
@@ -86,31 +87,9 @@ before(async () => {
     encoder: { model: 'gemma-3-270m-q4_k_m', gpu: 'auto' },
     probes: { path: DEFAULT_PROBES_PATH },
     tiers: [
-      {
-        id: 'gemma-3-270m',
-        provider: 'local',
-        model: 'gemma-3-270m-q4_k_m',
-        price: { input_per_mtok: 0, output_per_mtok: 0 },
-        context_window: 1024,
-      },
-      {
-        id: 'mixtral-8x7b-instruct',
-        provider: 'openai',
-        model: 'mixtral',
-        price: { input_per_mtok: 0.24, output_per_mtok: 0.24 },
-        context_window: 4096,
-        max_retries: 0,
-        deployments: [{ base_url: mid.baseUrl }],
-      },
-      {
-        id: 'gpt-4-1106-preview',
-        provider: 'openai',
-        model: 'gpt-4',
-        price: { input_per_mtok: 10, output_per_mtok: 30 },
-        context_window: 4096,
-        max_retries: 0,
-        deployments: [{ base_url: frontier.baseUrl }],
-      },
+      localTierConfig({ context_window: 1024 }),
+      remoteTierConfig('mixtral-8x7b-instruct', [{ base_url: mid.baseUrl }], { max_retries: 0 }),
+      remoteTierConfig('gpt-4-1106-preview', [{ base_url: frontier.baseUrl }], { max_retries: 0 }),
     ],
     steps: {
       probes: 'steps.json',
@@ -124,8 +103,7 @@ before(async () => {
     },
     advisor: { worker: 'mixtral-8x7b-instruct', budget: 1, max_rounds: 4, max_advice_tokens: 16 },
   };
-  const configFile = join(dir, 'config.json');
-  await writeFile(configFile, JSON.stringify(config));
+  const configFile = await writeServerConfig(dir, config);
   logLines = [];
   server = await startServer({
     configPath: configFile,

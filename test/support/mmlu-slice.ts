@@ -2,11 +2,10 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/paths.js';
 
-/** The shared MMLU traces: beside the checkout (../shared), or where MECHROUTE_SHARED_DATA points (worktrees). */
-export const SHARED_MMLU = join(
-  process.env.MECHROUTE_SHARED_DATA ?? join(packageRoot, '..', 'shared', 'data'),
-  'mmlu-traces.jsonl',
-);
+/** The shared traces: beside the checkout (../shared/data), or where MECHROUTE_SHARED_DATA points (worktrees). */
+export const SHARED_DATA = process.env.MECHROUTE_SHARED_DATA ?? join(packageRoot, '..', 'shared', 'data');
+export const SHARED_MMLU = join(SHARED_DATA, 'mmlu-traces.jsonl');
+export const SHARED_GSM8K = join(SHARED_DATA, 'gsm8k-traces.jsonl');
 
 /**
  * The raw lines of the shared MMLU traces grouped by subject — subjects in alphabetical order, each

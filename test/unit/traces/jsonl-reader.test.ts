@@ -2,14 +2,14 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Command } from 'commander';
 import { registerTracesCommand } from '../../../src/cli/commands/traces.js';
 import { FileUnreadableError, InvalidFileError } from '../../../src/errors.js';
-import { packageRoot } from '../../../src/paths.js';
 import { openTraceAppender, readTraces, writeTraces } from '../../../src/traces/jsonl-reader.js';
 import { summarizeTraces } from '../../../src/traces/trace-stats.js';
+import { SHARED_DATA } from '../../support/mmlu-slice.js';
 
 let dir: string;
 before(async () => {
@@ -177,7 +177,7 @@ describe('traces validate (command)', () => {
 });
 
 // The real traces live beside the repository (see DESIGN.md); checkouts without them skip only this part.
-const sharedData = resolve(packageRoot, '../shared/data');
+const sharedData = SHARED_DATA;
 const skipShared = existsSync(sharedData) ? false : `shared traces not found at ${sharedData}`;
 
 describe('shared trace files', { skip: skipShared }, () => {
