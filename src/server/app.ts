@@ -72,6 +72,13 @@ export async function buildApp(services: RouterServices, options: AppOptions = {
       const index = tokens.findIndex((t) => tokensMatch(given, t));
       if (index < 0) throw new HttpError(401, 'MR_ERR_UNAUTHORIZED', 'missing or invalid bearer token');
       (request as FastifyRequest & { mechrouteKey?: string }).mechrouteKey = `token:${index}`;
+    } else if (request.url.startsWith('/admin/') && !isLoopback(request.ip)) {
+      // Without tokens the admin endpoints (policy rollback) would be anyone's on a public bind address.
+      throw new HttpError(
+        403,
+        'MR_ERR_FORBIDDEN',
+        'the admin endpoints answer loopback clients only when no auth tokens are configured (server.auth_tokens_env)',
+      );
     }
     if (limit) {
       const key = clientKey(request);
@@ -237,4 +244,8 @@ export function setDecisionHeaders(
   reply.header('x-mechroute-p-success', p === undefined ? 'n/a' : p.toFixed(4));
   reply.header('x-mechroute-policy-version', decision.policy_version);
   reply.header('x-mechroute-difficulty', decision.difficulty.toFixed(4));
+}
+
+function isLoopback(address: string): boolean {
+  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
 }

@@ -12,6 +12,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   MR_ERR_UNKNOWN_MODEL: 404,
   MR_ERR_UNKNOWN_REQUEST: 404,
   MR_ERR_UNAUTHORIZED: 401,
+  MR_ERR_FORBIDDEN: 403,
   MR_ERR_BUDGET_EXCEEDED: 402,
   MR_ERR_RATE_LIMITED: 429,
   MR_ERR_ENCODER_QUEUE_FULL: 503,
@@ -32,6 +33,7 @@ const STATUS_BY_CODE: Record<string, number> = {
 const TYPE_BY_STATUS: Record<number, string> = {
   400: 'invalid_request_error',
   401: 'authentication_error',
+  403: 'permission_error',
   402: 'insufficient_quota',
   404: 'not_found_error',
   413: 'invalid_request_error',

@@ -358,10 +358,12 @@ describe('routing server', () => {
   });
 });
 
-describe('request deadline (server.request_timeout_ms)', () => {
-  it('cancels the tier call and answers 504 when the whole request outlives it, plain and streaming', async () => {
-    const slowDir = await mkdtemp(join(tmpdir(), 'mechroute-deadline-'));
-    const config = {
+describe('a server without auth tokens, with a short request deadline', () => {
+  let openDir: string;
+  let open: RunningServer;
+  before(async () => {
+    openDir = await mkdtemp(join(tmpdir(), 'mechroute-open-'));
+    const configFile = await writeServerConfig(openDir, {
       server: { host: '127.0.0.1', port: 0, request_timeout_ms: 1_500 },
       encoder: { model: 'gemma-3-270m-q4_k_m', gpu: 'auto' },
       probes: { path: DEFAULT_PROBES_PATH },
@@ -371,24 +373,32 @@ describe('request deadline (server.request_timeout_ms)', () => {
           max_retries: 0,
         }),
       ],
-    };
-    const configFile = await writeServerConfig(slowDir, config);
-    const deadlineServer = await startServer({ configPath: configFile, port: 0, env, logLevel: 'silent' });
+    });
+    open = await startServer({ configPath: configFile, port: 0, env, logLevel: 'silent' });
+  });
+  after(async () => {
+    await open?.close();
+    await rm(openDir, { recursive: true, force: true });
+  });
+  const ask = (content: string, stream = false) =>
+    fetch(`${open.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        model: 'gpt-4-1106-preview',
+        messages: [{ role: 'user', content }],
+        max_tokens: 4,
+        stream,
+      }),
+    });
+
+  it('cancels the tier call and answers 504 when the whole request outlives the deadline, plain and streaming', async () => {
     const seen = gpt4.requests.length;
     // The upstream would take 20 s to its first byte; the tier's own timeout (60 s) is far off.
     gpt4.setFault({ kind: 'slow-first-byte', delayMs: 20_000 });
     try {
       for (const stream of [false, true]) {
-        const response = await fetch(`${deadlineServer.url}/v1/chat/completions`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({
-            model: 'gpt-4-1106-preview',
-            messages: [{ role: 'user', content: PROMPT }],
-            max_tokens: 4,
-            stream,
-          }),
-        });
+        const response = await ask(PROMPT, stream);
         const body = await json(response);
         assert.equal(response.status, 504, JSON.stringify(body));
         assert.equal(body.error.code, 'MR_ERR_REQUEST_TIMEOUT');
@@ -401,22 +411,25 @@ describe('request deadline (server.request_timeout_ms)', () => {
         gpt4.requests.slice(seen).map((r) => r.outcome),
         ['client-gone', 'client-gone'],
       );
-      gpt4.setFault(undefined);
-      // A request within the deadline is answered as usual.
-      const ok = await fetch(`${deadlineServer.url}/v1/chat/completions`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({
-          model: 'gpt-4-1106-preview',
-          messages: [{ role: 'user', content: 'Say hi.' }],
-          max_tokens: 2,
-        }),
-      });
-      assert.equal(ok.status, 200);
     } finally {
       gpt4.setFault(undefined);
-      await deadlineServer.close();
-      await rm(slowDir, { recursive: true, force: true });
     }
+    // A request within the deadline is answered as usual.
+    assert.equal((await ask('Say hi.')).status, 200);
+  });
+
+  it('keeps the admin endpoints to loopback clients, and the API open', async () => {
+    const fromLoopback = await open.app.inject({ method: 'GET', url: '/admin/policy' });
+    assert.equal(fromLoopback.statusCode, 200);
+    for (const [method, url] of [
+      ['GET', '/admin/policy'],
+      ['POST', '/admin/policy/rollback'],
+    ] as const) {
+      const remote = await open.app.inject({ method, url, remoteAddress: '203.0.113.7' });
+      assert.equal(remote.statusCode, 403, url);
+      assert.equal(remote.json().error.code, 'MR_ERR_FORBIDDEN');
+    }
+    const models = await open.app.inject({ method: 'GET', url: '/v1/models', remoteAddress: '203.0.113.7' });
+    assert.equal(models.statusCode, 200);
   });
 });
