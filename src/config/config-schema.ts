@@ -232,6 +232,13 @@ export const ConfigSchema = z
       .describe(
         'The routing policy in its own file (relative to the config); reloaded on change and on SIGHUP.',
       ),
+    policy_history: z
+      .number()
+      .int()
+      .min(1)
+      .max(1000)
+      .default(10)
+      .describe('Earlier policy versions kept in memory for rollback (GET /admin/policy lists them).'),
     mode: AnswerModeSchema.default('route').describe(
       'How requests without an `x-mechroute-mode` header are answered: routed, per-step, or worker–advisor.',
     ),

@@ -107,6 +107,7 @@ export async function createServices(
     throw error;
   }
   const policies = createPolicyStore(config.policy, {
+    history: config.policy_history,
     knownTiers: config.tiers.map((t) => t.id),
     ...(options.logger ? { logger: options.logger } : {}),
     // A policy written inline is reloaded from the config file itself.

@@ -65,6 +65,7 @@ describe('config schema', () => {
     assert.equal(config.tiers[1]!.max_retries, 2);
     assert.equal(config.policy?.on_unavailable, 'error');
     assert.equal(config.policy?.utility.lambda, 20);
+    assert.equal(config.policy_history, 10);
   });
 
   test('semantic mode: signal defaults to probes; text-embedding needs text_embedding.model', () => {
@@ -99,6 +100,7 @@ describe('config schema', () => {
       deployments: [{ base_url: 'https://a', base_url_env: 'B' }],
     });
     bad.policy = { version: '', kind: 'fastest' };
+    bad.policy_history = 0;
     const errors = errorsOf(bad);
     const expected = [
       'server: Unrecognized key: "prot"',
@@ -108,6 +110,7 @@ describe('config schema', () => {
       'tiers.3.deployments.0.base_url: give exactly one of base_url and base_url_env',
       'policy.version: version must not be empty',
       /^policy\.kind: Invalid option: expected one of "threshold"/,
+      /^policy_history: Too small: expected number to be >=1$/,
     ];
     for (const e of expected) {
       assert.ok(
