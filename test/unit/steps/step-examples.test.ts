@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { stepExamples } from '../../../src/steps/step-examples.js';
+import { examplesByTrajectory, stepExamples } from '../../../src/steps/step-examples.js';
 import { TraceSchema } from '../../../src/traces/trace-schema.js';
 import { stepAurocByK } from '../../../training/step-scores.js';
 
@@ -32,6 +32,24 @@ test('every prefix k = 0 … K of every tier with a response and an outcome, lab
     stepExamples([trace], { maxK: 1, tiers: ['cheap'] }).map((r) => r.k),
     [0, 1],
   );
+});
+
+test('examples cut back into their trajectories: chains of texts, each a string prefix of the next', () => {
+  const other = TraceSchema.parse({ ...trace, id: 'p2', responses: { cheap: 'A single step.' } });
+  const chains = [...examplesByTrajectory(stepExamples([trace, other], { segmentation: { min_chars: 8 } }))];
+  assert.deepEqual(
+    chains.map(([, rows]) => rows.map((r) => `${r.problem}/${r.tier}/${r.k}`)),
+    [
+      ['p1/cheap/0', 'p1/cheap/1', 'p1/cheap/2'],
+      ['p1/strong/0', 'p1/strong/1'],
+      ['p2/cheap/0', 'p2/cheap/1'],
+    ],
+  );
+  // What extraction reads out of one decode per chain relies on this.
+  for (const [, rows] of chains) {
+    for (let k = 1; k < rows.length; k += 1) assert.ok(rows[k]!.text.startsWith(rows[k - 1]!.text));
+  }
+  assert.equal(new Set(chains.map(([key]) => key)).size, 3);
 });
 
 test('step AUROC by k, next to the AUROC of the same trajectories’ k = 0 scores', () => {
