@@ -392,7 +392,7 @@ export class EncoderHost implements AsyncDisposable {
     let tokens = 0;
     for (let i = 0; i < this.queue.length; ) {
       const next = this.queue[i]!;
-      if (next.ends !== undefined || batch[0]?.ends !== undefined) {
+      if (next.ends !== undefined) {
         // An item with read-out positions has its own output layout: it decodes alone.
         if (batch.length === 0) {
           batch.push(next);
