@@ -25,6 +25,9 @@ const openAIUsage = (usage: Usage) => ({
   prompt_tokens: usage.input_tokens,
   completion_tokens: usage.output_tokens,
   total_tokens: usage.input_tokens + usage.output_tokens,
+  ...(usage.cached_input_tokens === undefined
+    ? {}
+    : { prompt_tokens_details: { cached_tokens: usage.cached_input_tokens } }),
 });
 
 const openAILogprobs = (logprobs: LogprobSummary | undefined) =>

@@ -57,6 +57,8 @@ export type FinishReason = 'stop' | 'length' | 'content_filter' | 'tool_calls';
 export interface Usage {
   input_tokens: number;
   output_tokens: number;
+  /** Of `input_tokens`, those served from a prompt cache instead of a fresh prefill, where known. */
+  cached_input_tokens?: number;
 }
 
 export interface LogprobSummary {

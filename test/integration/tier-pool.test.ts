@@ -94,6 +94,48 @@ describe('local provider and upstream', () => {
     );
   });
 
+  test('reuses the KV cache of a shared prompt prefix, reports it as cached tokens, answers the same', async () => {
+    const system = 'You are a careful math tutor. Solve the problem step by step, one short step per line.';
+    const request = (question: string): TierRequest => ({
+      messages: [
+        { role: 'system', content: system },
+        { role: 'user', content: question },
+      ],
+      max_tokens: 12,
+    });
+    const first = await local.generate(request('A train travels 60 km in 1.5 hours. What is its speed?'));
+    const other = await local.generate(request('What is 15% of 80?'));
+    // The system prompt's tokens (and the template around them) come from the cache, the question not.
+    assert.ok(
+      other.usage.cached_input_tokens! > 10 &&
+        other.usage.cached_input_tokens! < other.usage.input_tokens - 5,
+      JSON.stringify(other.usage),
+    );
+    const again = await local.generate(request('A train travels 60 km in 1.5 hours. What is its speed?'));
+    assert.equal(again.usage.cached_input_tokens, other.usage.cached_input_tokens);
+    assert.equal(again.text, first.text, 'greedy answers do not change with the cache');
+    const repeat = await local.generate(request('A train travels 60 km in 1.5 hours. What is its speed?'));
+    // All but the last prompt token (re-evaluated for its logits); the generated tail is dropped.
+    assert.equal(repeat.usage.cached_input_tokens, repeat.usage.input_tokens - 1);
+    assert.equal(repeat.text, first.text);
+    // OpenAI clients see it as prompt_tokens_details.cached_tokens, and the remote provider reads it back.
+    const client = new OpenAI({ baseURL: a.baseUrl, apiKey: env.UP_KEY_A, maxRetries: 0, timeout: 30_000 });
+    const body = {
+      model: 'gemma',
+      messages: [
+        { role: 'system' as const, content: system },
+        { role: 'user' as const, content: 'What is 15% of 80?' },
+      ],
+      max_tokens: 4,
+    };
+    await client.chat.completions.create(body);
+    const completion = await client.chat.completions.create(body);
+    assert.ok(
+      (completion.usage?.prompt_tokens_details?.cached_tokens ?? 0) > 10,
+      JSON.stringify(completion.usage),
+    );
+  });
+
   test('the official openai client works unchanged against the upstream, normal and streaming', async () => {
     const client = new OpenAI({ baseURL: a.baseUrl, apiKey: env.UP_KEY_A, maxRetries: 0, timeout: 30_000 });
     const completion = await client.chat.completions.create({

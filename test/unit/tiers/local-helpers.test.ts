@@ -72,6 +72,16 @@ describe('sequence pool', () => {
     assert.equal(pool.idle, 1);
   });
 
+  test('lends the idle item its rank scores highest (first on ties), else the first idle', async () => {
+    const pool = createSequencePool(['ab', 'abcd', 'x'], {
+      maxQueue: 1,
+      onQueueFull: () => new Error('full'),
+    });
+    assert.equal(await pool.acquire(undefined, (item) => item.length), 'abcd');
+    assert.equal(await pool.acquire(undefined, () => 0), 'ab');
+    assert.equal(await pool.acquire(), 'x');
+  });
+
   test('an aborted waiter leaves the queue with the abort reason', async () => {
     const pool = createSequencePool(['a'], { maxQueue: 4, onQueueFull: () => new Error('full') });
     await pool.acquire();

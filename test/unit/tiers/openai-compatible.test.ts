@@ -52,6 +52,24 @@ describe('openai-compatible provider', () => {
     assert.match(result.warnings.join(), /no logprobs/);
   });
 
+  test('reads cached prompt tokens (prompt_tokens_details.cached_tokens) into the usage', async () => {
+    let cached: number | null = 3;
+    const model = createOpenAICompatibleModel(base, {
+      fetch: async () => {
+        const body = completion('Hi');
+        return jsonResponse({
+          ...body,
+          usage: { ...body.usage, prompt_tokens_details: { cached_tokens: cached } },
+        });
+      },
+    });
+    const result = await model.generate(request);
+    assert.deepEqual(result.usage, { input_tokens: 5, output_tokens: 2, cached_input_tokens: 3 });
+    // A null detail (some servers send it) is no cache information, not zero.
+    cached = null;
+    assert.deepEqual((await model.generate(request)).usage, { input_tokens: 5, output_tokens: 2 });
+  });
+
   test('streams with include_usage', async () => {
     let body: Record<string, unknown> = {};
     const model = createOpenAICompatibleModel(base, {

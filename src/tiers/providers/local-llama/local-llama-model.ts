@@ -198,9 +198,9 @@ export async function createLocalLlamaModel(
       ...(syntax ? [syntax.prefix] : []),
     ]);
 
-    const sequence = await pool.acquire(signal);
+    const sequence = await pool.acquire(signal, (s) => sharedPrefixLength(s.contextTokens, prompt.tokens));
     try {
-      await sequence.clearHistory();
+      const cached = await reusePromptPrefix(sequence, prompt.tokens);
       push({ type: 'start', tier: opts.tier, deployment: deploymentId, warnings });
       const generated: Token[] = [];
       const logprobs: number[] = [];
@@ -211,7 +211,7 @@ export async function createLocalLlamaModel(
       let toolCall: ToolCall | undefined;
       let lastText = '';
       const evaluation = sequence.evaluateWithMetadata(
-        prompt.tokens,
+        prompt.tokens.slice(cached),
         { confidence: true },
         {
           temperature,
@@ -262,7 +262,11 @@ export async function createLocalLlamaModel(
         finish_reason: finish,
         ...(toolCall ? { tool_calls: [toolCall] } : {}),
         ...(finishWarnings.length ? { warnings: finishWarnings } : {}),
-        usage: { input_tokens: prompt.tokens.length, output_tokens: generated.length },
+        usage: {
+          input_tokens: prompt.tokens.length,
+          output_tokens: generated.length,
+          cached_input_tokens: cached,
+        },
         ...(request.logprobs
           ? {
               logprobs: {
@@ -320,4 +324,25 @@ export async function createLocalLlamaModel(
       await releaseModel(opts.modelPath);
     },
   };
+}
+
+function sharedPrefixLength(a: readonly Token[], b: readonly Token[]): number {
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < n && a[i] === b[i]) i += 1;
+  return i;
+}
+
+/**
+ * Keeps the part of the sequence's KV cache that is a prefix of `tokens` (a system prompt, or the
+ * prompt and steps so far of a per-step answer) and drops the rest, so only the new tokens are
+ * evaluated; returns how many are reused. The last prompt token is always evaluated again: its logits
+ * give the first generated token. node-llama-cpp re-evaluates whatever a sliding-window cache cannot keep.
+ */
+async function reusePromptPrefix(sequence: LlamaContextSequence, tokens: Token[]): Promise<number> {
+  const keep = Math.min(sharedPrefixLength(sequence.contextTokens, tokens), tokens.length - 1);
+  if (keep < sequence.nextTokenIndex) {
+    await sequence.eraseContextTokenRanges([{ start: keep, end: sequence.nextTokenIndex }]);
+  }
+  return sequence.nextTokenIndex;
 }

@@ -3,8 +3,12 @@
  * them. The bound turns overload into a fast, retryable refusal instead of an ever-growing wait.
  */
 export interface SequencePool<T> {
-  /** @throws the error from `onQueueFull` when the queue is full; the abort reason when aborted while waiting. */
-  acquire(signal?: AbortSignal): Promise<T>;
+  /**
+   * An idle item — the one `rank` scores highest, when given (e.g. the sequence whose cached tokens
+   * share the longest prefix with the prompt) — or the next one released, in FIFO order.
+   * @throws the error from `onQueueFull` when the queue is full; the abort reason when aborted while waiting.
+   */
+  acquire(signal?: AbortSignal, rank?: (item: T) => number): Promise<T>;
   release(item: T): void;
   readonly idle: number;
   readonly waiting: number;
@@ -26,11 +30,17 @@ export function createSequencePool<T>(
   let closedWith: Error | undefined;
 
   return {
-    acquire(signal) {
+    acquire(signal, rank) {
       if (closedWith) return Promise.reject(closedWith);
       if (signal?.aborted) return Promise.reject(signal.reason);
-      const ready = idle.shift();
-      if (ready !== undefined) return Promise.resolve(ready);
+      if (idle.length > 0) {
+        let best = 0;
+        if (rank) {
+          const scores = idle.map(rank);
+          for (let i = 1; i < scores.length; i += 1) if (scores[i]! > scores[best]!) best = i;
+        }
+        return Promise.resolve(idle.splice(best, 1)[0]!);
+      }
       if (waiters.length >= options.maxQueue) return Promise.reject(options.onQueueFull());
       return new Promise<T>((resolve, reject) => {
         const onAbort = () => {

@@ -19,7 +19,7 @@ import {
   type Usage,
 } from '../../tier-model.js';
 import { createChunkPartStream, createSseEventStream, excerpt } from './sse-parser.js';
-import { ChatCompletionWireSchema, ErrorWireSchema, toFinishReason } from './wire-schema.js';
+import { ChatCompletionWireSchema, ErrorWireSchema, toFinishReason, usageFromWire } from './wire-schema.js';
 
 export const OpenAICompatibleOptionsSchema = z.object({
   tier: z.string().min(1),
@@ -224,9 +224,7 @@ export function createOpenAICompatibleModel(
         text: content,
         ...(toolCalls.length ? { tool_calls: toolCalls } : {}),
         finish_reason: toFinishReason(choice.finish_reason ?? 'stop'),
-        usage: usage
-          ? { input_tokens: usage.prompt_tokens, output_tokens: usage.completion_tokens }
-          : estimate(request, content),
+        usage: usage ? usageFromWire(usage) : estimate(request, content),
         ...(request.logprobs && tokens?.length
           ? { logprobs: { mean_logprob: meanLogprob(tokens.map((t) => t.logprob)), tokens } }
           : {}),

@@ -14,6 +14,7 @@ import {
   type LogprobTokenWire,
   toFinishReason,
   type UsageWire,
+  usageFromWire,
 } from './wire-schema.js';
 
 export interface SseEvent {
@@ -104,9 +105,7 @@ export function createChunkPartStream(options: ChunkStreamOptions): TransformStr
     controller.enqueue({
       type: 'finish',
       finish_reason: toFinishReason(finishReason ?? 'stop'),
-      usage: usage
-        ? { input_tokens: usage.prompt_tokens, output_tokens: usage.completion_tokens }
-        : options.estimateUsage(text),
+      usage: usage ? usageFromWire(usage) : options.estimateUsage(text),
       ...(summary ? { logprobs: summary } : {}),
       ...(warnings.length ? { warnings } : {}),
     });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { Usage } from '../../tier-model.js';
 
 /**
  * What we read from an OpenAI-compatible upstream, validated because upstreams are a boundary: vLLM,
@@ -13,7 +14,18 @@ const LogprobsWire = z
 export const UsageWireSchema = z.object({
   prompt_tokens: z.number().int().nonnegative(),
   completion_tokens: z.number().int().nonnegative(),
+  prompt_tokens_details: z.object({ cached_tokens: z.number().int().nonnegative().nullish() }).nullish(),
 });
+
+/** An upstream's usage in our terms (OpenAI reports cached prompt tokens in `prompt_tokens_details`). */
+export function usageFromWire(usage: z.infer<typeof UsageWireSchema>): Usage {
+  const cached = usage.prompt_tokens_details?.cached_tokens;
+  return {
+    input_tokens: usage.prompt_tokens,
+    output_tokens: usage.completion_tokens,
+    ...(cached == null ? {} : { cached_input_tokens: cached }),
+  };
+}
 
 export const ChatCompletionWireSchema = z.object({
   id: z.string().optional(),
