@@ -24,6 +24,8 @@ const { positionals, values } = parseArgs({
   },
 });
 const suite = positionals[0] ?? 'encoder';
+/** The --traces part of a recorded command: only when it is not the default (an absolute path here). */
+const tracesFlag = values.traces === SHARED_GSM8K ? '' : ` --traces ${values.traces}`;
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 function writeResults(name: string, result: unknown, markdown: string, command: string): void {
@@ -123,7 +125,7 @@ if (suite === 'server') {
     'steps',
     result,
     stepsMarkdown(result, options),
-    `npm run bench -- steps --runs ${values.runs} --max-tokens ${values['max-tokens']} --traces ${values.traces}`,
+    `npm run bench -- steps --runs ${values.runs} --max-tokens ${values['max-tokens']}${tracesFlag}`,
   );
 } else if (suite === 'prefixes') {
   const options = { traces: values.traces, trajectories: Number(values.runs), deepestLayer: 9 };
@@ -133,7 +135,7 @@ if (suite === 'server') {
     'prefixes',
     result,
     prefixMarkdown(result, options),
-    `npm run bench -- prefixes --runs ${values.runs} --traces ${values.traces}`,
+    `npm run bench -- prefixes --runs ${values.runs}${tracesFlag}`,
   );
 } else {
   log(`unknown benchmark suite "${suite}"; available: encoder, server, steps, prefixes`);
