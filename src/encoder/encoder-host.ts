@@ -6,6 +6,7 @@ import {
   InvalidEncodeRequestError,
   PromptTooLongError,
 } from '../errors.js';
+import { sharedPrefixLength } from '../token-prefix.js';
 import type { AddonActivationContext, AddonActivationModel, AddonCaptureResult } from './addon-types.js';
 import { loadActivationBinding } from './native-binding.js';
 
@@ -266,7 +267,7 @@ export class EncoderHost implements AsyncDisposable {
         !longest.truncated &&
         !p.truncated &&
         p.tokens.length >= this.options.sharedPrefixMinTokens &&
-        isTokenPrefix(p.tokens, longest.tokens),
+        sharedPrefixLength(p.tokens, longest.tokens) === p.tokens.length,
     );
     const ends = Int32Array.from(
       new Set(prepared.filter((_, i) => isShared[i]).map((p) => p.tokens.length - 1)),
@@ -482,10 +483,4 @@ export class EncoderHost implements AsyncDisposable {
 /** Identity of a tokenized prompt, for spotting the same prompt twice in flight. */
 function tokenKey(tokens: Int32Array): string {
   return Buffer.from(tokens.buffer, tokens.byteOffset, tokens.byteLength).toString('base64');
-}
-
-function isTokenPrefix(prefix: Int32Array, of: Int32Array): boolean {
-  if (prefix.length > of.length) return false;
-  for (let i = 0; i < prefix.length; i += 1) if (prefix[i] !== of[i]) return false;
-  return true;
 }

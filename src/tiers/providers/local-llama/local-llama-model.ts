@@ -9,6 +9,7 @@ import type {
   Token,
 } from 'node-llama-cpp';
 import { z } from 'zod';
+import { sharedPrefixLength } from '../../../token-prefix.js';
 import {
   type CallOptions,
   collectStream,
@@ -324,13 +325,6 @@ export async function createLocalLlamaModel(
       await releaseModel(opts.modelPath);
     },
   };
-}
-
-function sharedPrefixLength(a: readonly Token[], b: readonly Token[]): number {
-  const n = Math.min(a.length, b.length);
-  let i = 0;
-  while (i < n && a[i] === b[i]) i += 1;
-  return i;
 }
 
 /**
