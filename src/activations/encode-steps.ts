@@ -53,7 +53,10 @@ export function nextStep(
   return end;
 }
 
-export type StepOutcome = { ok: true; record: ActivationRecord } | { ok: false; error: unknown };
+/** `shared`: the record was read out of a longer text's decode (`encodePrefixChain`), not decoded alone. */
+export type StepOutcome =
+  | { ok: true; record: ActivationRecord; shared: boolean }
+  | { ok: false; error: unknown };
 
 /**
  * Encodes one step's prompts at every stored layer, as one decode.
@@ -74,7 +77,7 @@ export async function encodeStep(
   const outcomes = texts.map(async (text): Promise<StepOutcome> => {
     try {
       const both = await encoder.encodeBothPoolings(text, layers);
-      return { ok: true, record: storeRecord(both, shape, texts.length > 1) };
+      return { ok: true, record: storeRecord(both, shape, texts.length > 1), shared: false };
     } catch (error) {
       // One request per prompt, so a prompt the encoder refuses fails alone.
       return { ok: false, error };
@@ -95,7 +98,11 @@ export async function encodePrefixChain(
 ): Promise<StepOutcome[]> {
   try {
     const encoded = await encoder.encodePrefixes(texts, storedLayers(shape));
-    return encoded.map((both) => ({ ok: true, record: storeRecord(both, shape, false) }));
+    return encoded.map((both) => ({
+      ok: true,
+      record: storeRecord(both, shape, false),
+      shared: both.shared,
+    }));
   } catch (error) {
     return texts.map(() => ({ ok: false, error }));
   }

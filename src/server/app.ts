@@ -6,6 +6,7 @@ import Fastify, {
   type FastifyRequest,
 } from 'fastify';
 import type { z } from 'zod';
+import { isLoopback } from '../loopback.js';
 import { parseOverrides } from '../policy/overrides.js';
 import type { RouteOverrides } from '../policy/policy-schema.js';
 import { routingPrompt } from '../router/request-router.js';
@@ -244,8 +245,4 @@ export function setDecisionHeaders(
   reply.header('x-mechroute-p-success', p === undefined ? 'n/a' : p.toFixed(4));
   reply.header('x-mechroute-policy-version', decision.policy_version);
   reply.header('x-mechroute-difficulty', decision.difficulty.toFixed(4));
-}
-
-function isLoopback(address: string): boolean {
-  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
 }

@@ -9,6 +9,7 @@ import {
 } from '../../config/config-loader.js';
 import { configJsonSchema } from '../../config/config-schema.js';
 import { FileUnreadableError, InvalidFileError } from '../../errors.js';
+import { isLoopback } from '../../loopback.js';
 
 /** `mechroute config …`: the config file's JSON Schema, and a checker that explains every error. */
 export function registerConfigCommand(program: Command): void {
@@ -103,8 +104,7 @@ function summarize(config: LoadedConfig): CheckReport {
   const secrets = resolveSecrets(config);
   warnings.push(...secrets.problems);
   const { host, port } = config.server;
-  const loopback = host === 'localhost' || host === '::1' || host.startsWith('127.');
-  if (!loopback && !config.server.auth_tokens_env) {
+  if (!isLoopback(host) && !config.server.auth_tokens_env) {
     warnings.push(
       `server.host is ${host} with no server.auth_tokens_env: anyone who can reach port ${port} can spend the remote tiers' budget`,
     );
