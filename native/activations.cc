@@ -41,6 +41,10 @@ struct CaptureState {
   bool stopped_early = false;
   bool want_mean = false;
   bool want_last = false;
+  // Set from the JS thread by cancel(), read by llama.cpp's abort callback (CPU: between graph nodes) and
+  // by the eval callback at every observed layer (any backend): a capture nobody waits for stops early.
+  std::atomic<bool> cancel_requested{false};
+  bool cancelled = false;
   // Token bookkeeping in batch order (llama.cpp's simple split keeps batch order within one ubatch).
   // An *output* is one marked token of a sequence: its last by default, or each of the token positions
   // the caller asked for (the ends of a text's prefixes, read in one pass since attention is causal).
@@ -57,6 +61,7 @@ struct CaptureState {
 
   void reset() {
     stopped_early = false;
+    cancelled = false;
     error.clear();
     std::fill(rows_seen.begin(), rows_seen.end(), 0);
   }
@@ -81,6 +86,10 @@ bool eval_callback(struct ggml_tensor* t, bool ask, void* user_data) {
   const int slot = il >= 0 ? st->slot_of_layer[il] : -1;
   if (ask) return slot >= 0;
   if (slot < 0) return true;
+  if (st->cancel_requested.load()) {
+    st->cancelled = true;
+    return false;
+  }
 
   if (t->type != GGML_TYPE_F32 || t->ne[0] != st->n_embd) {
     st->error = std::string("unexpected tensor layout for ") + t->name;
@@ -138,6 +147,14 @@ bool eval_callback(struct ggml_tensor* t, bool ask, void* user_data) {
   return true;
 }
 
+// llama.cpp polls this between graph nodes on the CPU backend; true aborts the decode.
+bool abort_callback(void* user_data) {
+  auto* st = static_cast<CaptureState*>(user_data);
+  if (!st->cancel_requested.load()) return false;
+  st->cancelled = true;
+  return true;
+}
+
 class ActivationModel;
 
 // ---- context -----------------------------------------------------------------------------------------
@@ -150,6 +167,7 @@ class ActivationContext : public Napi::ObjectWrap<ActivationContext> {
     Napi::Function fn = DefineClass(env, "ActivationContext",
                                     {
                                         InstanceMethod("capture", &ActivationContext::Capture),
+                                        InstanceMethod("cancel", &ActivationContext::Cancel),
                                         InstanceMethod("dispose", &ActivationContext::Dispose),
                                         InstanceAccessor("contextTokens", &ActivationContext::ContextTokens, nullptr),
                                         InstanceAccessor("maxSequences", &ActivationContext::MaxSequences, nullptr),
@@ -174,6 +192,11 @@ class ActivationContext : public Napi::ObjectWrap<ActivationContext> {
 
  private:
   Napi::Value Capture(const Napi::CallbackInfo& info);
+  // Asks the running capture (if any) to stop; it then rejects with "capture cancelled".
+  Napi::Value Cancel(const Napi::CallbackInfo& info) {
+    if (busy) state.cancel_requested.store(true);
+    return info.Env().Undefined();
+  }
   Napi::Value Dispose(const Napi::CallbackInfo& info) {
     if (busy) {
       Napi::Error::New(info.Env(), "cannot dispose an ActivationContext while a capture runs")
@@ -321,6 +344,7 @@ Napi::Value ActivationModel::CreateContext(const Napi::CallbackInfo& info) {
   p.cb_eval_user_data = &c->state;
   c->ctx = llama_init_from_model(model, p);
   if (c->ctx == nullptr) throw Napi::Error::New(env, "llama_init_from_model failed (out of memory?)");
+  llama_set_abort_callback(c->ctx, abort_callback, &c->state);
   c->n_ctx = llama_n_ctx(c->ctx);
   c->n_seq_max = llama_n_seq_max(c->ctx);
   live_contexts += 1;
@@ -366,6 +390,7 @@ class CaptureWorker : public Napi::AsyncWorker {
     llama_memory_clear(llama_get_memory(ctx), true);
     decode_ms_ = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 
+    if (st.cancelled) return SetError("capture cancelled");
     if (!st.error.empty()) return SetError(st.error);
     if (rc != 0 && !st.stopped_early) return SetError("llama_decode failed with code " + std::to_string(rc));
     for (int slot = 0; slot < st.n_slots; ++slot) {
@@ -502,6 +527,9 @@ Napi::Value ActivationContext::Capture(const Napi::CallbackInfo& info) {
     st.last.assign(st.want_last ? out_size : 0, 0.0f);
     st.rows_seen.assign(st.n_slots, 0);
     st.reset();
+    // Cleared here, on the JS thread before the worker is queued, so a cancel() that follows this call
+    // reaches this capture and no earlier one.
+    st.cancel_requested.store(false);
 
     auto* worker = new CaptureWorker(env, this, info.This().As<Napi::Object>(), std::move(seqs));
     Napi::Promise promise = worker->Promise();

@@ -1,15 +1,28 @@
+import type { ErrorCode } from './error-codes.js';
+
 /**
- * One small error class per failure, each with a stable `MR_ERR_*` code so the CLI, the server and the
- * logs can tell failures apart without parsing messages.
+ * One small error class per failure, each with a stable `MR_ERR_*` code (registered with its HTTP
+ * status and retry advice in `error-codes.ts`) so the CLI, the server and the logs can tell failures
+ * apart without parsing messages.
  */
 export class MechrouteError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  readonly code: ErrorCode;
+  /** How long a retry should wait, where that is known (rate limits, overload, cooling-down tiers). */
+  readonly retryAfterMs: number | undefined;
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown; retryAfterMs?: number | undefined },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
+    this.retryAfterMs = options?.retryAfterMs;
   }
 }
+
+/** A refusal of the request by the API itself (bad field, unknown model, auth): its code says which. */
+export class ApiError extends MechrouteError {}
 
 export class ChecksumMismatchError extends MechrouteError {
   constructor(file: string, expected: string, actual: string) {
@@ -50,6 +63,13 @@ export class InvalidFileError extends MechrouteError {
   }
 }
 
+/** A config the server refuses to start with (not invalid by schema, but unsafe or unusable here). */
+export class ConfigRefusedError extends MechrouteError {
+  constructor(file: string, problems: readonly string[]) {
+    super('MR_ERR_CONFIG_REFUSED', `refusing to start with ${file}:\n  - ${problems.join('\n  - ')}`);
+  }
+}
+
 export class NoEncoderBinaryError extends MechrouteError {
   constructor(variant: string, path: string, cause?: unknown) {
     super(
@@ -68,8 +88,19 @@ export class EncoderDisposedError extends MechrouteError {
 }
 
 export class EncoderQueueFullError extends MechrouteError {
-  constructor(limit: number) {
-    super('MR_ERR_ENCODER_QUEUE_FULL', `the encoder queue is full (${limit} prompts waiting); retry later`);
+  constructor(limit: number, retryAfterMs?: number) {
+    super('MR_ERR_ENCODER_QUEUE_FULL', `the encoder queue is full (${limit} prompts waiting); retry later`, {
+      retryAfterMs: retryAfterMs ?? 1000,
+    });
+  }
+}
+
+/** Admission control: the queued work would not clear in time (see `EncoderHostOptions.maxQueueWaitMs`). */
+export class EncoderOverloadedError extends MechrouteError {
+  constructor(why: string, retryAfterMs: number) {
+    super('MR_ERR_ENCODER_OVERLOADED', `the router is overloaded: ${why}; retry later`, {
+      retryAfterMs: Math.max(1000, retryAfterMs),
+    });
   }
 }
 

@@ -1,4 +1,4 @@
-import type { EncoderHost } from '../encoder/encoder-host.js';
+import type { Encoder } from '../encoder/encoder.js';
 import type { ProbeBundle } from '../probes/probe-bundle.js';
 import { predictProbes } from '../probes/probe-predict.js';
 import { type BaselineModel, predictBaseline } from './baseline-model.js';
@@ -30,7 +30,7 @@ export interface TierScore {
  * prefill, early exit at the deepest layer asked for.
  */
 export async function encoderFeatures(
-  encoder: EncoderHost,
+  encoder: Encoder,
   text: string,
   layers: readonly number[],
   pooling: 'last' | 'mean',
@@ -44,7 +44,7 @@ export async function encoderFeatures(
 }
 
 /** The probes: encoder prefill (early exit at the bundle's deepest layer), then the bundle's probes. */
-export function probeScorer(bundle: ProbeBundle, encoder: EncoderHost): TierScorer {
+export function probeScorer(bundle: ProbeBundle, encoder: Encoder): TierScorer {
   const { layers, pooling } = bundle.features;
   return {
     method: 'probes',
@@ -60,7 +60,7 @@ export interface BaselineScorerDeps {
   /** Needed by `sentence-*` models. */
   sentence?: SentenceEncoder;
   /** Needed by `encoder-last-lr`. */
-  encoder?: EncoderHost;
+  encoder?: Encoder;
 }
 
 /** A saved text-classifier router; throws at construction when the model's feature extractor is missing. */

@@ -81,7 +81,27 @@ export const ServerConfigSchema = z.strictObject({
     .int()
     .positive()
     .default(120_000)
-    .describe('Whole request, routing and answer included.'),
+    .describe('Whole request, from its arrival: routing and answer included.'),
+  receive_timeout_ms: z
+    .number()
+    .int()
+    .positive()
+    .default(30_000)
+    .describe('Time a client has to send its whole request (headers and body); a slower one is cut off.'),
+  shutdown_drain_ms: z
+    .number()
+    .int()
+    .min(0)
+    .default(30_000)
+    .describe(
+      'On SIGTERM: stop accepting, let requests in flight finish for this long, then abort the rest with MR_ERR_SHUTTING_DOWN.',
+    ),
+  allow_public_without_auth: z
+    .boolean()
+    .default(false)
+    .describe(
+      'Serve on a non-loopback host without auth_tokens_env. Refused by default: the router spends API budget for whoever reaches it.',
+    ),
 });
 
 /** The encoder; its layers and pooling come from the probe bundle, which was trained on them. */
@@ -103,9 +123,33 @@ export const EncoderConfigSchema = z.strictObject({
     .describe(
       'Distinct prompts per encoder decode; >1 trades exact per-prompt activations for GPU throughput.',
     ),
-  max_prompt_tokens: z.number().int().min(2).optional(),
+  max_prompt_tokens: z
+    .number()
+    .int()
+    .min(2)
+    .optional()
+    .describe(
+      'Most tokens one routing decision reads; a longer prompt is cut as `overflow` says. Bounds the time one prompt holds the encoder.',
+    ),
+  overflow: z
+    .enum(['truncate-left', 'head-tail', 'reject'])
+    .default('truncate-left')
+    .describe('Over-long prompts: keep the end, keep head_tokens of the start and the end, or refuse (400).'),
+  head_tokens: z
+    .number()
+    .int()
+    .min(1)
+    .default(64)
+    .describe('Tokens kept from the start with overflow: head-tail.'),
   queue_limit: z.number().int().min(1).default(1024),
-  overflow: z.enum(['truncate-left', 'reject']).default('truncate-left'),
+  max_queue_wait_ms: z
+    .number()
+    .int()
+    .min(1)
+    .default(10_000)
+    .describe(
+      'Admission: a routing request is refused at once (503 with retry-after) when the queued encoder work would take longer than this at the measured decode rate.',
+    ),
 });
 
 export const ProbesConfigSchema = z.strictObject({

@@ -62,6 +62,11 @@ export interface AddonActivationContext {
     layers: Int32Array,
     options: AddonCaptureOptions,
   ): Promise<AddonCaptureResult>;
+  /**
+   * Asks the running capture to stop (llama.cpp's abort callback between graph nodes, and at every
+   * observed layer); it then rejects with "capture cancelled". A no-op when none runs.
+   */
+  cancel(): void;
   dispose(): void;
 }
 

@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import {
   EncoderDisposedError,
+  EncoderOverloadedError,
   EncoderQueueFullError,
   InvalidEncodeRequestError,
   PromptTooLongError,
@@ -50,7 +51,20 @@ export const EncoderHostOptionsSchema = z.object({
     .default(() => availableParallelism()),
   /** Prompts allowed to wait; a call that would overflow it is rejected whole. */
   queueLimit: z.number().int().min(1).default(1024),
-  overflow: z.enum(['truncate-left', 'reject']).default('truncate-left'),
+  /**
+   * Admission by measured throughput: a call is refused at once (EncoderOverloadedError, with the wait
+   * as its retry-after) when the work already queued would take longer than this to clear at the
+   * decode rate measured so far — instead of waiting in a queue it could not leave in time.
+   */
+  maxQueueWaitMs: z.number().int().min(1).default(10_000),
+  /**
+   * What a prompt longer than `maxPromptTokens` becomes: its last tokens (`truncate-left`, BOS kept),
+   * its first `headTokens` and its last tokens (`head-tail`: a system prompt or instructions at the start
+   * and the question at the end both stay), or an error (`reject`).
+   */
+  overflow: z.enum(['truncate-left', 'head-tail', 'reject']).default('truncate-left'),
+  /** Tokens kept from the start of an over-long prompt with `overflow: 'head-tail'` (BOS included). */
+  headTokens: z.number().int().min(1).default(64),
   /**
    * llama.cpp's repacked CPU weights (faster GEMM kernels). Off by default: with them a row's result
    * depends on how many rows its batch has, so the same prompt alone and in a batch differ (6 % at the
@@ -69,6 +83,14 @@ export const EncoderHostOptionsSchema = z.object({
   sharedPrefixMinTokens: z.number().int().min(1).default(64),
 });
 export type EncoderHostOptions = z.input<typeof EncoderHostOptionsSchema>;
+
+/** Per call: who may cancel it, and by when its result is needed. */
+export interface EncodeCall {
+  /** Aborting it drops the call's prompts from the queue, or stops their decode if it runs alone. */
+  signal?: AbortSignal;
+  /** Milliseconds from now within which the result is of use; a call that cannot make it is refused. */
+  deadlineMs?: number;
+}
 
 export interface EncodedPrompt {
   /** Tokens actually encoded (after truncation). */
@@ -113,6 +135,7 @@ interface QueueItem {
   /** One result per read-out position. */
   resolve: (results: EncodedPrompt[]) => void;
   reject: (error: unknown) => void;
+  signal?: AbortSignal;
 }
 
 /**
@@ -128,6 +151,11 @@ export class EncoderHost implements AsyncDisposable {
   private readonly maxPromptTokens: number;
   private readonly addsBos: boolean;
   private readonly queue: QueueItem[] = [];
+  /** The decode in progress, if any. */
+  private running: QueueItem[] = [];
+  /** Measured decode cost (ms per token, a moving average): the basis of admission. */
+  private msPerToken: number | undefined;
+  private cancelled = 0;
   private draining = false;
   private idle: Promise<void> = Promise.resolve();
   private markIdle: () => void = () => {};
@@ -197,23 +225,26 @@ export class EncoderHost implements AsyncDisposable {
    * become U+FFFD); byte arrays must be valid UTF-8 and are rejected with the offending prompt's index
    * otherwise, so no prompt is silently altered.
    */
-  async encode(prompts: readonly (string | Uint8Array)[], options: EncodeOptions): Promise<EncodedPrompt[]> {
+  async encode(
+    prompts: readonly (string | Uint8Array)[],
+    options: EncodeOptions,
+    call: EncodeCall = {},
+  ): Promise<EncodedPrompt[]> {
     this.assertLive();
     const parsed = EncodeOptionsSchema.safeParse(options);
     if (!parsed.success)
       throw new InvalidEncodeRequestError(`invalid encode options: ${parsed.error.message}`);
     const { layers, pooling } = parsed.data;
     this.assertLayers(layers, pooling);
+    call.signal?.throwIfAborted();
     if (prompts.length === 0) return [];
-    if (this.queue.length + prompts.length > this.options.queueLimit) {
-      throw new EncoderQueueFullError(this.options.queueLimit);
-    }
     const prepared = prompts.map((prompt, index) => this.prepare(prompt, index));
+    this.admit(prepared.length, tokenCount(prepared), call.deadlineMs);
     const enqueuedAt = performance.now();
     const results = prepared.map(
       ({ tokens, truncated }) =>
         new Promise<EncodedPrompt>((resolve, reject) => {
-          this.queue.push({
+          this.enqueue({
             tokens,
             truncated,
             layers,
@@ -221,6 +252,7 @@ export class EncoderHost implements AsyncDisposable {
             enqueuedAt,
             resolve: ([one]) => resolve(one!),
             reject,
+            ...(call.signal ? { signal: call.signal } : {}),
           });
         }),
     );
@@ -229,16 +261,81 @@ export class EncoderHost implements AsyncDisposable {
   }
 
   /**
+   * Milliseconds the work already accepted needs before a new call's decode can start, at the rate
+   * measured so far; undefined before the first decode has been timed.
+   */
+  estimatedWaitMs(): number | undefined {
+    if (this.msPerToken === undefined) return undefined;
+    return (tokenCount(this.queue) + tokenCount(this.running)) * this.msPerToken;
+  }
+
+  /** Refuses, at once, a call the queue cannot hold or could not clear in time. */
+  private admit(prompts: number, tokens: number, deadlineMs: number | undefined): void {
+    const wait = this.estimatedWaitMs();
+    if (this.queue.length + prompts > this.options.queueLimit) {
+      throw new EncoderQueueFullError(this.options.queueLimit, wait);
+    }
+    if (wait === undefined) return;
+    if (wait > this.options.maxQueueWaitMs) {
+      throw new EncoderOverloadedError(
+        `the encoder has ${Math.round(wait)} ms of work queued (limit encoder.max_queue_wait_ms = ${this.options.maxQueueWaitMs})`,
+        wait,
+      );
+    }
+    const own = tokens * this.msPerToken!;
+    if (deadlineMs !== undefined && wait + own > deadlineMs) {
+      throw new EncoderOverloadedError(
+        `the encoder cannot finish this prompt within the request's remaining ${Math.round(deadlineMs)} ms ` +
+          `(${Math.round(wait)} ms queued, about ${Math.round(own)} ms of its own)`,
+        wait,
+      );
+    }
+  }
+
+  /**
+   * Queues an item whose signal, once aborted, takes it out of the queue — or, when every prompt of
+   * the running decode has been given up, stops that decode.
+   */
+  private enqueue(item: QueueItem): void {
+    const { signal } = item;
+    if (signal) {
+      const reject = item.reject;
+      const resolve = item.resolve;
+      const onAbort = () => {
+        const at = this.queue.indexOf(item);
+        if (at >= 0) this.queue.splice(at, 1);
+        else if (this.running.includes(item) && this.running.every((i) => i.signal?.aborted))
+          this.context.cancel();
+        reject(signal.reason);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      item.resolve = (results) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(results);
+      };
+      item.reject = (error) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      };
+    }
+    this.queue.push(item);
+  }
+
+  /**
    * The last token at every one of `layers`, and the mean wherever llama.cpp computes every token's row
    * (not the last block nor the final norm: those `mean` entries are undefined). Two requests for one
    * prompt, which share one decode.
    */
-  async encodeBothPoolings(prompt: string | Uint8Array, layers: number[]): Promise<EncodedBothPoolings> {
+  async encodeBothPoolings(
+    prompt: string | Uint8Array,
+    layers: number[],
+    call: EncodeCall = {},
+  ): Promise<EncodedBothPoolings> {
     const meanable = layers.filter((l) => l < this.info.layers - 1);
     const [[last], mean] = await Promise.all([
-      this.encode([prompt], { layers, pooling: 'last' }),
+      this.encode([prompt], { layers, pooling: 'last' }, call),
       meanable.length > 0
-        ? this.encode([prompt], { layers: meanable, pooling: 'mean' })
+        ? this.encode([prompt], { layers: meanable, pooling: 'mean' }, call)
         : Promise.resolve([]),
     ]);
     const meanByLayer = new Map(meanable.map((l, i) => [l, mean[0]?.mean?.[i]]));
@@ -256,9 +353,11 @@ export class EncoderHost implements AsyncDisposable {
   async encodePrefixes(
     texts: readonly string[],
     layers: number[],
+    call: EncodeCall = {},
   ): Promise<(EncodedBothPoolings & { shared: boolean })[]> {
     this.assertLive();
     this.assertLayers(layers, 'last');
+    call.signal?.throwIfAborted();
     if (texts.length === 0) return [];
     const prepared = texts.map((text, index) => this.prepare(text, index));
     const longest = prepared.reduce((a, b) => (b.tokens.length > a.tokens.length ? b : a));
@@ -272,11 +371,10 @@ export class EncoderHost implements AsyncDisposable {
     const ends = Int32Array.from(
       new Set(prepared.filter((_, i) => isShared[i]).map((p) => p.tokens.length - 1)),
     ).sort();
-    if (this.queue.length + 1 > this.options.queueLimit)
-      throw new EncoderQueueFullError(this.options.queueLimit);
+    this.admit(1, longest.tokens.length, call.deadlineMs);
     const sharedPass = new Promise<EncodedPrompt[]>((resolve, reject) => {
       if (ends.length === 0) return resolve([]);
-      this.queue.push({
+      this.enqueue({
         tokens: longest.tokens,
         truncated: false,
         layers,
@@ -285,9 +383,12 @@ export class EncoderHost implements AsyncDisposable {
         enqueuedAt: performance.now(),
         resolve,
         reject,
+        ...(call.signal ? { signal: call.signal } : {}),
       });
     });
-    const alone = texts.map((text, i) => (isShared[i] ? undefined : this.encodeBothPoolings(text, layers)));
+    const alone = texts.map((text, i) =>
+      isShared[i] ? undefined : this.encodeBothPoolings(text, layers, call),
+    );
     this.drain();
     const [byEnd, ...own] = await Promise.all([sharedPass, ...alone]);
     const endIndex = new Map(Array.from(ends, (end, i) => [end, i]));
@@ -301,6 +402,11 @@ export class EncoderHost implements AsyncDisposable {
 
   get pending(): number {
     return this.queue.length;
+  }
+
+  /** Decodes stopped part-way because every prompt in them had been given up (client gone, deadline). */
+  get cancelledDecodes(): number {
+    return this.cancelled;
   }
 
   async dispose(): Promise<void> {
@@ -352,8 +458,14 @@ export class EncoderHost implements AsyncDisposable {
     if (tokens.length === 0) throw new InvalidEncodeRequestError(`prompt ${index} has no tokens`);
     if (tokens.length <= this.maxPromptTokens) return { tokens, truncated: false };
     if (this.options.overflow === 'reject') throw new PromptTooLongError(tokens.length, this.maxPromptTokens);
-    // Keep the end of the prompt (where the question usually is), and the BOS the model was trained with.
-    const keep = this.addsBos ? 1 : 0;
+    // Keep the end of the prompt (where the question usually is), and the BOS the model was trained with
+    // — or, head-tail, the first tokens too (instructions, a system prompt).
+    const keep =
+      this.options.overflow === 'head-tail'
+        ? Math.min(this.options.headTokens, this.maxPromptTokens - 1)
+        : this.addsBos
+          ? 1
+          : 0;
     const truncated = new Int32Array(this.maxPromptTokens);
     truncated.set(tokens.subarray(0, keep), 0);
     truncated.set(tokens.subarray(tokens.length - (this.maxPromptTokens - keep)), keep);
@@ -375,7 +487,12 @@ export class EncoderHost implements AsyncDisposable {
     try {
       while (this.queue.length > 0) {
         const batch = this.takeBatch();
-        await this.runBatch(batch);
+        this.running = batch;
+        try {
+          await this.runBatch(batch);
+        } finally {
+          this.running = [];
+        }
       }
     } finally {
       this.draining = false;
@@ -452,10 +569,14 @@ export class EncoderHost implements AsyncDisposable {
         ...(ends ? { ends: [ends] } : {}),
       });
     } catch (error) {
-      for (const item of batch) item.reject(error);
+      if (batch.every((item) => item.signal?.aborted)) this.cancelled += 1;
+      for (const item of batch) item.reject(item.signal?.aborted ? item.signal.reason : error);
       return;
     }
     const finishedAt = performance.now();
+    const rate = result.decodeMs / Math.max(1, tokenCount(sequences.map((tokens) => ({ tokens }))));
+    // A moving average: recent decodes count most, one odd decode does not swing admission.
+    this.msPerToken = this.msPerToken === undefined ? rate : 0.8 * this.msPerToken + 0.2 * rate;
     const width = this.info.embeddingWidth;
     const slice = (data: Float32Array, output: number, layer: number) => {
       const offset = (output * layers.length + layers.indexOf(layer)) * width;
@@ -478,6 +599,12 @@ export class EncoderHost implements AsyncDisposable {
       );
     });
   }
+}
+
+function tokenCount(items: readonly { tokens: Int32Array }[]): number {
+  let n = 0;
+  for (const item of items) n += item.tokens.length;
+  return n;
 }
 
 /** Identity of a tokenized prompt, for spotting the same prompt twice in flight. */

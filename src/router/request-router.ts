@@ -1,6 +1,7 @@
 import type { TierScorer } from '../baselines/tier-scorer.js';
 import type { PolicyStore } from '../config/policy-file.js';
-import type { EncoderHost } from '../encoder/encoder-host.js';
+import type { Encoder } from '../encoder/encoder.js';
+import type { EncodeCall } from '../encoder/encoder-host.js';
 import { MechrouteError } from '../errors.js';
 import type { BudgetLedger } from '../policy/budget-ledger.js';
 import type { RouteDecision, RouteOverrides, RouteTier } from '../policy/policy-schema.js';
@@ -10,7 +11,7 @@ import { type ProbePrediction, predictProbes } from '../probes/probe-predict.js'
 import { type Message, promptText } from '../traces/trace-schema.js';
 
 export interface RequestRouterDeps {
-  encoder: EncoderHost;
+  encoder: Encoder;
   /** Read on every request, so a reloaded bundle or policy applies to the next decision. */
   bundle: () => ProbeBundle;
   policies: PolicyStore;
@@ -29,6 +30,8 @@ export interface RouteRequest {
   maxOutputTokens?: number;
   /** Whose rolling budget applies (the bearer token's id, or the client address). */
   budgetKey?: string;
+  /** The request's abort signal and remaining time: the encoder pass is dropped or refused with them. */
+  call?: EncodeCall;
 }
 
 export interface RoutedRequest {
@@ -59,11 +62,13 @@ async function probePrediction(
   deps: RequestRouterDeps,
   bundle: ProbeBundle,
   prompt: string,
+  call: EncodeCall | undefined,
 ): Promise<Scored> {
-  const [encoded] = await deps.encoder.encode([prompt], {
-    layers: bundle.features.layers,
-    pooling: bundle.features.pooling,
-  });
+  const [encoded] = await deps.encoder.encode(
+    [prompt],
+    { layers: bundle.features.layers, pooling: bundle.features.pooling },
+    call,
+  );
   const pooled = bundle.features.pooling === 'last' ? encoded!.last! : encoded!.mean!;
   return {
     prediction: predictProbes(bundle, featureVector(pooled)),
@@ -114,7 +119,7 @@ export function createRequestRouter(deps: RequestRouterDeps) {
       const { prediction, tokens, truncated } =
         policy.signal === 'text-embedding'
           ? await semanticPrediction(deps, bundle, request.prompt)
-          : await probePrediction(deps, bundle, request.prompt);
+          : await probePrediction(deps, bundle, request.prompt, request.call);
       const encoderMs = performance.now() - started;
       const budget =
         deps.ledger && request.budgetKey !== undefined

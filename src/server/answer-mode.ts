@@ -1,10 +1,10 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { type AnswerMode, AnswerModeSchema } from '../config/modes-schema.js';
+import { ApiError } from '../errors.js';
 import type { TierRequest } from '../tiers/tier-model.js';
 import { formatIssues } from '../zod-issues.js';
 import type { ChatCompletionRequest } from './api-schema.js';
-import { HttpError } from './http-errors.js';
 import type { RouterServices } from './services.js';
 
 export const MODE_HEADER = 'x-mechroute-mode';
@@ -34,7 +34,7 @@ function single(headers: Headers, name: string): string | undefined {
   const raw = headers[name];
   if (raw === undefined) return undefined;
   if (typeof raw === 'string') return raw.trim();
-  throw new HttpError(400, 'MR_ERR_BAD_REQUEST', `header ${name}: given ${raw.length} times, expected once`);
+  throw new ApiError('MR_ERR_BAD_REQUEST', `header ${name}: given ${raw.length} times, expected once`);
 }
 
 /** The answer mode a request asks for (`x-mechroute-mode`), else the config's; a bad header is a 400. */
@@ -50,15 +50,11 @@ export function requestMode(headers: Headers, fallback: AnswerMode): RequestMode
       ...i,
       path: [i.path[0] === 'mode' ? MODE_HEADER : STEP_THRESHOLD_HEADER],
     }));
-    throw new HttpError(400, 'MR_ERR_BAD_REQUEST', `invalid headers:\n${formatIssues(issues)}`);
+    throw new ApiError('MR_ERR_BAD_REQUEST', `invalid headers:\n${formatIssues(issues)}`);
   }
   const chosen = parsed.data.mode ?? fallback;
   if (parsed.data.step_threshold !== undefined && chosen !== 'steps') {
-    throw new HttpError(
-      400,
-      'MR_ERR_BAD_REQUEST',
-      `header ${STEP_THRESHOLD_HEADER} applies to mode "steps" only`,
-    );
+    throw new ApiError('MR_ERR_BAD_REQUEST', `header ${STEP_THRESHOLD_HEADER} applies to mode "steps" only`);
   }
   return {
     mode: chosen,
@@ -78,8 +74,7 @@ export function workerFor(
 ): string {
   if (model === router) return configured;
   if (tierIds.includes(model)) return model;
-  throw new HttpError(
-    404,
+  throw new ApiError(
     'MR_ERR_UNKNOWN_MODEL',
     `unknown model "${model}": use "${router}" or one of ${tierIds.join(', ')}`,
   );

@@ -43,7 +43,7 @@ export const RouteRequestSchema = z
 export type RouteRequestBody = z.infer<typeof RouteRequestSchema>;
 
 export const FeedbackRequestSchema = z.strictObject({
-  request_id: z.string().min(1),
+  request_id: z.string().min(1).max(200),
   success: z.boolean(),
 });
 

@@ -1,8 +1,16 @@
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
-import { type LoadedConfig, loadConfig } from '../config/config-loader.js';
+import {
+  type LoadedConfig,
+  loadConfig,
+  type ResolvedSecrets,
+  resolveSecrets,
+} from '../config/config-loader.js';
 import { watchPolicyFile } from '../config/policy-file.js';
+import { ConfigRefusedError } from '../errors.js';
+import { isLoopback } from '../loopback.js';
 import { buildApp } from './app.js';
+import { type InflightRequests, ShuttingDownError } from './inflight.js';
 import { createServices, type RouterServices, type ServiceOptions } from './services.js';
 
 export interface StartOptions extends Pick<ServiceOptions, 'env' | 'fetch'> {
@@ -46,16 +54,18 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     },
     options.logStream ?? pino.destination(1),
   );
+  const host = options.host ?? config.server.host;
+  refuseUnsafeStart(config, host, resolveSecrets(config, options.env ?? process.env));
   const services = await createServices(config, {
     logger,
     ...(options.env ? { env: options.env } : {}),
     ...(options.fetch ? { fetch: options.fetch } : {}),
   });
-  for (const problem of services.secrets.problems) logger.warn({ problem }, 'config problem');
   let app: FastifyInstance;
+  let inflight: InflightRequests;
   try {
-    app = await buildApp(services, { logger });
-    await app.listen({ host: options.host ?? config.server.host, port: options.port ?? config.server.port });
+    ({ app, inflight } = await buildApp(services, { logger }));
+    await app.listen({ host, port: options.port ?? config.server.port });
   } catch (error) {
     await services.close();
     throw error;
@@ -82,12 +92,40 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     config,
     url,
     close() {
+      // Graceful: refuse new requests, let those in flight finish for server.shutdown_drain_ms, then
+      // cancel what is left (clients get MR_ERR_SHUTTING_DOWN, streams an error event), then release
+      // the tiers and the encoder.
       closing ??= (async () => {
         watcher?.close();
-        await app.close();
+        inflight.closing = true;
+        const closed = app.close();
+        const drainMs = config.server.shutdown_drain_ms;
+        if (!(await inflight.drained(drainMs))) {
+          logger.warn({ in_flight: inflight.size, drain_ms: drainMs }, 'drain deadline passed; aborting');
+          inflight.abortAll(
+            new ShuttingDownError(`requests still running after ${drainMs} ms were cancelled`),
+          );
+        }
+        await closed;
         await services.close();
       })();
       return closing;
     },
   };
+}
+
+/**
+ * Settings the server must not start with: auth asked for but no tokens (it would answer 401 to
+ * everyone, or worse, run open), and a public bind address without auth unless explicitly allowed.
+ */
+export function refuseUnsafeStart(config: LoadedConfig, host: string, secrets: ResolvedSecrets): void {
+  if (secrets.problems.length > 0) {
+    throw new ConfigRefusedError(config.file, secrets.problems);
+  }
+  if (!secrets.auth_required && !isLoopback(host) && !config.server.allow_public_without_auth) {
+    throw new ConfigRefusedError(config.file, [
+      `server.host ${host} is not a loopback address and no server.auth_tokens_env is set: anyone who reaches ` +
+        'it could spend your API budget; set auth_tokens_env, or server.allow_public_without_auth: true',
+    ]);
+  }
 }

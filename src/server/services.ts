@@ -4,6 +4,7 @@ import { baselineScorer, type TierScorer } from '../baselines/tier-scorer.js';
 import type { LoadedConfig, ResolvedSecrets } from '../config/config-loader.js';
 import { policyFromConfigFile, resolveSecrets, routeTiers } from '../config/config-loader.js';
 import { createPolicyStore, type PolicyLogger, type PolicyStore } from '../config/policy-file.js';
+import type { Encoder } from '../encoder/encoder.js';
 import { EncoderHost } from '../encoder/encoder-host.js';
 import { InvalidFileError } from '../errors.js';
 import { resolveCachedModel } from '../models/manifest-registry.js';
@@ -20,7 +21,7 @@ import { Telemetry } from './telemetry.js';
 export interface RouterServices {
   config: LoadedConfig;
   secrets: ResolvedSecrets;
-  encoder: EncoderHost;
+  encoder: Encoder;
   bundle: () => ProbeBundle;
   /** The step-probe bundle of live step mode, when the config has a `steps` section. */
   stepBundle?: StepBundle;
@@ -36,6 +37,8 @@ export interface RouterServices {
 
 export interface ServiceOptions {
   env?: NodeJS.ProcessEnv;
+  /** An encoder to use instead of loading the config's model (HTTP tests of routes without a model). */
+  encoder?: Encoder;
   logger?: TierLogger & PolicyLogger;
   fetch?: typeof fetch;
 }
@@ -65,18 +68,22 @@ export async function createServices(
         config.steps.probes,
       )
     : undefined;
-  const encoder = await EncoderHost.create({
-    modelPath: path,
-    gpu: config.encoder.gpu,
-    contextTokens: config.encoder.context_tokens,
-    batchTokens: config.encoder.batch_tokens,
-    maxBatchPrompts: config.encoder.max_batch_prompts,
-    queueLimit: config.encoder.queue_limit,
-    overflow: config.encoder.overflow,
-    ...(config.encoder.max_prompt_tokens === undefined
-      ? {}
-      : { maxPromptTokens: config.encoder.max_prompt_tokens }),
-  });
+  const encoder =
+    options.encoder ??
+    (await EncoderHost.create({
+      modelPath: path,
+      gpu: config.encoder.gpu,
+      contextTokens: config.encoder.context_tokens,
+      batchTokens: config.encoder.batch_tokens,
+      maxBatchPrompts: config.encoder.max_batch_prompts,
+      queueLimit: config.encoder.queue_limit,
+      maxQueueWaitMs: config.encoder.max_queue_wait_ms,
+      overflow: config.encoder.overflow,
+      headTokens: config.encoder.head_tokens,
+      ...(config.encoder.max_prompt_tokens === undefined
+        ? {}
+        : { maxPromptTokens: config.encoder.max_prompt_tokens }),
+    }));
   let pool: TierPool;
   let sentence: SentenceEncoder | undefined;
   let textScorer: TierScorer | undefined;

@@ -1,4 +1,4 @@
-import type { EncoderHost } from '../encoder/encoder-host.js';
+import type { Encoder } from '../encoder/encoder.js';
 import { InvalidFileError } from '../errors.js';
 import type { ProbeBundle } from '../probes/probe-bundle.js';
 import { predictProbes } from '../probes/probe-predict.js';
@@ -37,7 +37,7 @@ export function asStepBundle(bundle: ProbeBundle, probeTier: string, file: strin
  * bundle's probe for `probeTier`.
  */
 export async function scoreStepPrefix(
-  encoder: Pick<EncoderHost, 'encode'>,
+  encoder: Pick<Encoder, 'encode'>,
   step: StepBundle,
   prompt: string,
   responsePrefix: string,

@@ -1,35 +1,41 @@
+import type { ErrorCode } from '../error-codes.js';
 import { MechrouteError } from '../errors.js';
 
 /**
  * Failures of a tier call. `isRetryable` says whether the same call may succeed if repeated (it drives
  * retries and failover); `status` is the upstream's HTTP status where one answered, else the status that
- * best describes the failure (504 timeout, 502 bad upstream, 503 unavailable, 499 caller gone).
- * Messages never contain credentials: upstream bodies are redacted before they are quoted.
+ * best describes the failure (504 timeout, 502 bad upstream, 503 unavailable, 499 caller gone) — what a
+ * client of mechroute sees is derived from it by `httpStatusOf` (src/server/http-errors.ts).
+ *
+ * `message` is what a client may read: the tier and what kind of failure, never an upstream's own words
+ * (error bodies have carried passwords, internal addresses and HTML pages). `detail` holds those words,
+ * redacted of our credentials, for the log only.
  */
 export class TierError extends MechrouteError {
   readonly status: number;
   readonly isRetryable: boolean;
-  /** How long the upstream asked us to wait before trying it again (`retry-after`), in ms. */
-  readonly retryAfterMs: number | undefined;
   /** `tier/deployment` that failed, where known. */
   readonly deployment: string | undefined;
+  /** The upstream's own words (body excerpt, socket error), credentials redacted: logs only. */
+  readonly detail: string | undefined;
 
   constructor(
-    code: string,
+    code: ErrorCode,
     message: string,
     fields: {
       status: number;
       isRetryable?: boolean;
       retryAfterMs?: number | undefined;
       deployment?: string | undefined;
+      detail?: string | undefined;
       cause?: unknown;
     },
   ) {
-    super(code, message, fields.cause === undefined ? undefined : { cause: fields.cause });
+    super(code, message, { cause: fields.cause, retryAfterMs: fields.retryAfterMs });
     this.status = fields.status;
     this.isRetryable = fields.isRetryable ?? isRetryableStatus(fields.status);
-    this.retryAfterMs = fields.retryAfterMs;
     this.deployment = fields.deployment;
+    this.detail = fields.detail || undefined;
   }
 }
 
@@ -46,19 +52,35 @@ export function isDeploymentFault(error: TierError): boolean {
   return error.status === 401 || error.status === 403 || error.status === 404;
 }
 
-const at = (deployment: string | undefined) => (deployment ? ` (${deployment})` : '');
+/**
+ * Whether another tier may succeed where this one failed: the tier was down, unreachable, overloaded
+ * or broken — not when the request itself was refused (a 400 would be refused again) or the caller left.
+ */
+export function canFailOver(error: TierError): boolean {
+  if (error.code === 'MR_ERR_UPSTREAM_ABORTED' || error.code === 'MR_ERR_REQUEST_TIMEOUT') return false;
+  return (
+    error.isRetryable ||
+    isDeploymentFault(error) ||
+    error.code === 'MR_ERR_UPSTREAM_UNAVAILABLE' ||
+    error.code === 'MR_ERR_UPSTREAM_NO_CREDENTIALS'
+  );
+}
+
+/** `gpt-4/1` → `gpt-4`: clients learn which tier failed, not the deployment layout behind it. */
+const tierOf = (deployment: string | undefined) => {
+  if (!deployment) return '';
+  const slash = deployment.lastIndexOf('/');
+  return ` (tier ${slash > 0 ? deployment.slice(0, slash) : deployment})`;
+};
 
 export class UpstreamStatusError extends TierError {
   constructor(status: number, deployment: string | undefined, detail: string, retryAfterMs?: number) {
-    super(
-      'MR_ERR_UPSTREAM_STATUS',
-      `upstream answered HTTP ${status}${at(deployment)}${detail ? `: ${detail}` : ''}`,
-      {
-        status,
-        retryAfterMs,
-        deployment,
-      },
-    );
+    super('MR_ERR_UPSTREAM_STATUS', `upstream answered HTTP ${status}${tierOf(deployment)}`, {
+      status,
+      retryAfterMs,
+      deployment,
+      detail,
+    });
   }
 }
 
@@ -66,35 +88,30 @@ export class UpstreamTimeoutError extends TierError {
   constructor(deployment: string | undefined, phase: 'first byte' | 'total', ms: number) {
     super(
       'MR_ERR_UPSTREAM_TIMEOUT',
-      `upstream timed out${at(deployment)}: no ${phase === 'first byte' ? 'first byte' : 'complete answer'} within ${ms} ms`,
-      {
-        status: 504,
-        deployment,
-      },
+      `upstream timed out${tierOf(deployment)}: no ${phase === 'first byte' ? 'first byte' : 'complete answer'} within ${ms} ms`,
+      { status: 504, deployment },
     );
   }
 }
 
 export class UpstreamNetworkError extends TierError {
   constructor(deployment: string | undefined, cause: unknown) {
-    super(
-      'MR_ERR_UPSTREAM_NETWORK',
-      `network error talking to upstream${at(deployment)}: ${describeNetworkError(cause)}`,
-      {
-        status: 502,
-        deployment,
-        cause,
-      },
-    );
+    super('MR_ERR_UPSTREAM_NETWORK', `network error talking to the upstream${tierOf(deployment)}`, {
+      status: 502,
+      deployment,
+      detail: describeNetworkError(cause),
+      cause,
+    });
   }
 }
 
 /** A body or chunk that is not what the OpenAI wire format promises. */
 export class UpstreamProtocolError extends TierError {
   constructor(deployment: string | undefined, problem: string) {
-    super('MR_ERR_UPSTREAM_PROTOCOL', `malformed upstream response${at(deployment)}: ${problem}`, {
+    super('MR_ERR_UPSTREAM_PROTOCOL', `malformed upstream response${tierOf(deployment)}`, {
       status: 502,
       deployment,
+      detail: problem,
     });
   }
 }
@@ -104,11 +121,8 @@ export class UpstreamTruncatedError extends TierError {
   constructor(deployment: string | undefined, deltas: number) {
     super(
       'MR_ERR_UPSTREAM_TRUNCATED',
-      `upstream stream ended without a finish after ${deltas} text deltas${at(deployment)}`,
-      {
-        status: 502,
-        deployment,
-      },
+      `upstream stream ended without a finish after ${deltas} text deltas${tierOf(deployment)}`,
+      { status: 502, deployment },
     );
   }
 }
@@ -116,10 +130,25 @@ export class UpstreamTruncatedError extends TierError {
 /** The caller went away; nothing to retry and no fault of the deployment. */
 export class UpstreamAbortedError extends TierError {
   constructor(deployment: string | undefined) {
-    super('MR_ERR_UPSTREAM_ABORTED', `request aborted by the caller${at(deployment)}`, {
+    super('MR_ERR_UPSTREAM_ABORTED', `request aborted by the caller${tierOf(deployment)}`, {
       status: 499,
       isRetryable: false,
       deployment,
+    });
+  }
+}
+
+/**
+ * The request could not be put on the wire (e.g. JSON.stringify overflowed on a pathological value):
+ * the request's fault, found before any byte left — never an upstream failure, never a breaker trip.
+ */
+export class UpstreamRequestError extends TierError {
+  constructor(deployment: string | undefined, problem: string) {
+    super('MR_ERR_UPSTREAM_REQUEST', `the request cannot be sent to the upstream${tierOf(deployment)}`, {
+      status: 400,
+      isRetryable: false,
+      deployment,
+      detail: problem,
     });
   }
 }
@@ -129,11 +158,7 @@ export class MissingCredentialsError extends TierError {
     super(
       'MR_ERR_UPSTREAM_NO_CREDENTIALS',
       `${deployment} needs environment variable ${envVar}, which is not set`,
-      {
-        status: 503,
-        isRetryable: false,
-        deployment,
-      },
+      { status: 503, isRetryable: false, deployment },
     );
   }
 }
@@ -153,10 +178,7 @@ export class UnknownTierError extends TierError {
     super(
       'MR_ERR_UPSTREAM_UNKNOWN_TIER',
       `unknown tier "${tier}"; known tiers: ${known.join(', ') || '(none)'}`,
-      {
-        status: 404,
-        isRetryable: false,
-      },
+      { status: 404, isRetryable: false },
     );
   }
 }
@@ -166,25 +188,38 @@ export class TierExhaustedError extends TierError {
   readonly attempts: readonly TierError[];
   constructor(tier: string, attempts: readonly TierError[]) {
     const last = attempts.at(-1);
-    const lines = attempts.map((e) => `  - ${e.message}`).join('\n');
     super(
       'MR_ERR_UPSTREAM_EXHAUSTED',
-      `every deployment of tier "${tier}" failed (${attempts.length} attempts):\n${lines}`,
+      `every deployment of tier "${tier}" failed (${attempts.length} attempts); last: ${last?.message ?? 'none'}`,
       {
-        status: last && last.status < 500 ? 502 : (last?.status ?? 502),
+        status: last?.status ?? 502,
         // Another tier (or a later call) may still succeed: the policy decides whether to escalate.
         isRetryable: true,
         retryAfterMs: last?.retryAfterMs,
+        detail: attempts.map((e) => `${e.message}${e.detail ? `: ${e.detail}` : ''}`).join('\n'),
       },
     );
     this.attempts = attempts;
   }
 }
 
-/** The local model rejected or failed the request (prompt too long, queue full, model gone). */
+/**
+ * The local model rejected or failed the request. A refusal we word ourselves (prompt too long, queue
+ * full: 400, 429, 503) keeps its words; anything else is reported as a failure, its text in `detail`.
+ */
 export class LocalModelError extends TierError {
   constructor(deployment: string | undefined, problem: string, status: number, cause?: unknown) {
-    super('MR_ERR_UPSTREAM_LOCAL', `local model${at(deployment)}: ${problem}`, { status, deployment, cause });
+    const ours = status === 400 || status === 429 || status === 503;
+    super(
+      'MR_ERR_UPSTREAM_LOCAL',
+      `local model${tierOf(deployment)}: ${ours ? problem : 'generation failed'}`,
+      {
+        status,
+        deployment,
+        cause,
+        detail: ours ? undefined : problem,
+      },
+    );
   }
 }
 

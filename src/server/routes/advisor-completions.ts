@@ -1,11 +1,11 @@
 import { advisorMessages, runAdvisorLoop } from '../../advisor/advisor-loop.js';
+import { ApiError } from '../../errors.js';
 import { costUsd } from '../../policy/route-view.js';
 import { routingPrompt } from '../../router/request-router.js';
 import { buildChatCompletion } from '../../tiers/openai-sse.js';
 import { type ModeContext, workerFor } from '../answer-mode.js';
 import { MODEL_ROUTER } from '../api-schema.js';
-import { clientKey } from '../app.js';
-import { HttpError } from '../http-errors.js';
+import { clientKey } from '../request-parsing.js';
 import { cheapestTier, dearestTier } from '../services.js';
 import { startSse } from '../sse-writer.js';
 
@@ -19,8 +19,7 @@ export async function answerWithAdvisor(ctx: ModeContext): Promise<unknown> {
   const { services, request, reply, body, signal } = ctx;
   const { config, telemetry, pool } = services;
   if ((body as { tools?: unknown }).tools !== undefined) {
-    throw new HttpError(
-      400,
+    throw new ApiError(
       'MR_ERR_BAD_REQUEST',
       'advisor mode offers the worker its own tool (ask_advisor); requests with `tools` are not supported in it',
     );

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { BudgetExceededError } from '../../errors.js';
+import { ApiError, BudgetExceededError } from '../../errors.js';
 import { nextTier, shouldEscalate } from '../../policy/cascade.js';
 import type { RouteDecision } from '../../policy/policy-schema.js';
 import { decisionError } from '../../policy/route.js';
@@ -7,6 +7,7 @@ import { costUsd } from '../../policy/route-view.js';
 import { routingPrompt } from '../../router/request-router.js';
 import { buildChatCompletion, type OpenAIResponseMeta, toOpenAISse } from '../../tiers/openai-sse.js';
 import {
+  canFailOver,
   type GenerateResult,
   type StreamPart,
   TierError,
@@ -15,8 +16,8 @@ import {
 } from '../../tiers/tier-model.js';
 import { requestMode } from '../answer-mode.js';
 import { type ChatCompletionRequest, ChatCompletionRequestSchema, MODEL_ROUTER } from '../api-schema.js';
-import { clientKey, overridesOf, parseOr400, setDecisionHeaders } from '../app.js';
-import { HttpError } from '../http-errors.js';
+import type { InflightRequests, TrackedRequest } from '../inflight.js';
+import { clientKey, overridesOf, parseOr400, setDecisionHeaders } from '../request-parsing.js';
 import type { RouterServices } from '../services.js';
 import { answerWithAdvisor } from './advisor-completions.js';
 import { answerWithSteps } from './step-completions.js';
@@ -46,56 +47,23 @@ function tierRequestOf(body: ChatCompletionRequest, logprobs: boolean): TierRequ
  * (routed requests only); in a stream, that is only possible before the first byte has left — a failure
  * after it ends the stream with an error event.
  */
-export function registerChatRoute(app: FastifyInstance, services: RouterServices): void {
+export function registerChatRoute(
+  app: FastifyInstance,
+  services: RouterServices,
+  inflight: InflightRequests,
+): void {
   const { config, telemetry, pool } = services;
   const tierIds = new Set(config.tiers.map((t) => t.id));
   const priceOf = (tier: string) => config.tiers.find((t) => t.id === tier)!.price;
-  const open = new Set<AbortController>();
-
-  // Open streams would keep close() waiting: end them first.
-  app.addHook('preClose', async () => {
-    for (const controller of open) controller.abort(new Error('server closing'));
-  });
-
-  /**
-   * An abort signal for one request: fired when the client goes away, the server closes, or the
-   * request's deadline (`server.request_timeout_ms` from its start) passes — then with a
-   * MR_ERR_REQUEST_TIMEOUT error as the reason, which `timedOut` hands back in place of whatever the
-   * aborted work threw.
-   */
-  function track(reply: FastifyReply, startedAt: number) {
-    const controller = new AbortController();
-    const onClose = () => {
-      if (!reply.raw.writableFinished) controller.abort(new Error('client went away'));
-    };
-    reply.raw.on('close', onClose);
-    open.add(controller);
-    const limitMs = config.server.request_timeout_ms;
-    const deadline = setTimeout(
-      () => controller.abort(requestTimeoutError(limitMs)),
-      Math.max(0, limitMs - (performance.now() - startedAt)),
-    );
-    return {
-      signal: controller.signal,
-      timedOut: (): TierError | undefined =>
-        controller.signal.reason instanceof TierError &&
-        controller.signal.reason.code === 'MR_ERR_REQUEST_TIMEOUT'
-          ? controller.signal.reason
-          : undefined,
-      release() {
-        clearTimeout(deadline);
-        open.delete(controller);
-        reply.raw.off('close', onClose);
-      },
-    };
-  }
-
-  async function decide(request: FastifyRequest, body: ChatCompletionRequest): Promise<RouteDecision> {
+  async function decide(
+    request: FastifyRequest,
+    body: ChatCompletionRequest,
+    tracked: TrackedRequest,
+  ): Promise<RouteDecision> {
     const overrides = overridesOf(request, body);
     if (body.model !== MODEL_ROUTER) {
       if (!tierIds.has(body.model)) {
-        throw new HttpError(
-          404,
+        throw new ApiError(
           'MR_ERR_UNKNOWN_MODEL',
           `unknown model "${body.model}": use "${MODEL_ROUTER}" or one of ${[...tierIds].join(', ')}`,
         );
@@ -125,6 +93,7 @@ export function registerChatRoute(app: FastifyInstance, services: RouterServices
       overrides,
       ...(maxTokens == null ? {} : { maxOutputTokens: maxTokens }),
       budgetKey: clientKey(request),
+      call: { signal: tracked.signal, deadlineMs: tracked.remainingMs() },
     });
     telemetry.encoderLatency.observe(routed.encoderMs / 1000);
     return routed.decision;
@@ -161,7 +130,9 @@ export function registerChatRoute(app: FastifyInstance, services: RouterServices
         result = await pool.generate(attempt.tier, tierRequestOf(body, cascade), { signal });
       } catch (error) {
         const next: string | undefined =
-          error instanceof TierError && !signal.aborted ? failoverFrom(routed, attempt.tier) : undefined;
+          error instanceof TierError && canFailOver(error) && !signal.aborted
+            ? failoverFrom(routed, attempt.tier)
+            : undefined;
         if (!next) throw error;
         request.log.warn(
           { tier: attempt.tier, next, code: (error as TierError).code },
@@ -205,7 +176,8 @@ export function registerChatRoute(app: FastifyInstance, services: RouterServices
       let started = false;
       for await (const part of pool.stream(attempt.tier, tierRequestOf(body, false), { signal })) {
         if (part.type === 'error' && !started) {
-          const next: string | undefined = signal.aborted ? undefined : failoverFrom(routed, attempt.tier);
+          const next: string | undefined =
+            signal.aborted || !canFailOver(part.error) ? undefined : failoverFrom(routed, attempt.tier);
           if (next) {
             request.log.warn(
               { tier: attempt.tier, next, code: part.error.code },
@@ -226,12 +198,12 @@ export function registerChatRoute(app: FastifyInstance, services: RouterServices
 
   app.post('/v1/chat/completions', async (request: FastifyRequest, reply: FastifyReply) => {
     const body = parseOr400(ChatCompletionRequestSchema, request.body, 'chat completion request');
-    const startedAt = performance.now();
+    const startedAt = performance.now() - reply.elapsedTime;
     const mode = requestMode(request.headers, config.mode);
     if (mode.mode !== 'route') {
       if (body.logprobs) {
         // Answers stitched from several calls (and tiers) have no one token distribution to report.
-        throw new HttpError(400, 'MR_ERR_BAD_REQUEST', `logprobs are not available in mode "${mode.mode}"`);
+        throw new ApiError('MR_ERR_BAD_REQUEST', `logprobs are not available in mode "${mode.mode}"`);
       }
       // These modes spend without a routing decision, so a client whose rolling budget is gone stops here.
       const key = clientKey(request);
@@ -239,7 +211,8 @@ export function registerChatRoute(app: FastifyInstance, services: RouterServices
         throw new BudgetExceededError(`the rolling budget of ${key} is spent`);
       }
       // Step and advisor answers: their own modules; this route only validates and tracks the abort.
-      const { signal, timedOut, release } = track(reply, startedAt);
+      const tracked = inflight.track(reply);
+      const { signal } = tracked;
       try {
         const ctx = {
           services,
@@ -254,19 +227,29 @@ export function registerChatRoute(app: FastifyInstance, services: RouterServices
           ? answerWithSteps(ctx, mode.stepThreshold)
           : answerWithAdvisor(ctx));
       } catch (error) {
-        throw timedOut() ?? error;
+        throw tracked.abortError() ?? error;
       } finally {
-        release();
+        tracked.release();
       }
     }
-    const decision = await decide(request, body);
+    const tracked = inflight.track(reply);
+    const { signal } = tracked;
+    let decision: RouteDecision;
+    try {
+      decision = await decide(request, body, tracked);
+    } catch (error) {
+      tracked.release();
+      throw tracked.abortError() ?? error;
+    }
     setDecisionHeaders(reply, decision);
     const refused = decisionError(decision);
-    if (refused) throw refused;
+    if (refused) {
+      tracked.release();
+      throw refused;
+    }
     telemetry.decisions.inc({ tier: decision.tier, policy_version: decision.policy_version });
     if (decision.fallback) telemetry.fallbacks.inc({ reason: 'policy' });
 
-    const { signal, timedOut, release } = track(reply, startedAt);
     const meta: OpenAIResponseMeta = {
       id: `chatcmpl-${request.id.slice(4)}`,
       model: decision.tier,
@@ -312,14 +295,14 @@ export function registerChatRoute(app: FastifyInstance, services: RouterServices
       const attempts: Attempt[] = [];
       const parts = streamWithFailover(request, body, decision, signal, attempts)[Symbol.asyncIterator]();
       const first = await parts.next();
-      if (first.done) throw new HttpError(502, 'MR_ERR_UPSTREAM_EXHAUSTED', 'no tier produced a response');
+      if (first.done) throw new ApiError('MR_ERR_UPSTREAM_EXHAUSTED', 'no tier produced a response');
       if (first.value.type === 'error') throw first.value.error;
       let usage: Usage | undefined;
       async function* replay(): AsyncGenerator<StreamPart> {
         let part: IteratorResult<StreamPart> = first;
         while (!part.done) {
           if (part.value.type === 'finish') usage = part.value.usage;
-          const late = part.value.type === 'error' ? timedOut() : undefined;
+          const late = part.value.type === 'error' ? tracked.abortError() : undefined;
           yield late ? { type: 'error', error: late } : part.value;
           part = await parts.next();
         }
@@ -357,17 +340,9 @@ export function registerChatRoute(app: FastifyInstance, services: RouterServices
       });
       return reply;
     } catch (error) {
-      throw timedOut() ?? error;
+      throw tracked.abortError() ?? error;
     } finally {
-      release();
+      tracked.release();
     }
   });
-}
-
-function requestTimeoutError(limitMs: number): TierError {
-  return new TierError(
-    'MR_ERR_REQUEST_TIMEOUT',
-    `the request took longer than server.request_timeout_ms (${limitMs} ms); its tier calls were cancelled`,
-    { status: 504, isRetryable: false },
-  );
 }

@@ -1,3 +1,4 @@
+import { ApiError } from '../../errors.js';
 import { nextTier } from '../../policy/cascade.js';
 import { costUsd } from '../../policy/route-view.js';
 import { routingPrompt } from '../../router/request-router.js';
@@ -7,8 +8,7 @@ import { writeStep } from '../../steps/step-writer.js';
 import { toTierError, type Usage } from '../../tiers/tier-model.js';
 import { type ModeContext, workerFor } from '../answer-mode.js';
 import { MODEL_ROUTER } from '../api-schema.js';
-import { clientKey } from '../app.js';
-import { HttpError } from '../http-errors.js';
+import { clientKey } from '../request-parsing.js';
 import { cheapestTier } from '../services.js';
 import { startSse } from '../sse-writer.js';
 
@@ -31,8 +31,7 @@ export async function answerWithSteps(ctx: ModeContext, threshold: number | unde
   const stepConfig = config.steps;
   const stepBundle = services.stepBundle;
   if (!stepConfig || !stepBundle) {
-    throw new HttpError(
-      400,
+    throw new ApiError(
       'MR_ERR_BAD_REQUEST',
       'step mode is not configured: the config has no `steps` section',
     );

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { ApiError } from '../../../src/errors.js';
 import { requestMode, workerFor } from '../../../src/server/answer-mode.js';
-import { HttpError } from '../../../src/server/http-errors.js';
+import { httpStatusOf } from '../../../src/server/http-errors.js';
 
 test('the mode header picks the answer mode; without it the config default applies', () => {
   assert.deepEqual(requestMode({}, 'route'), { mode: 'route' });
@@ -24,7 +25,8 @@ test('bad mode headers are 400s naming the header', () => {
   const bad = (headers: Record<string, string | string[]>, pattern: RegExp) =>
     assert.throws(
       () => requestMode(headers, 'route'),
-      (error: unknown) => error instanceof HttpError && error.status === 400 && pattern.test(error.message),
+      (error: unknown) =>
+        error instanceof ApiError && httpStatusOf(error) === 400 && pattern.test(error.message),
     );
   bad({ 'x-mechroute-mode': 'sideways' }, /x-mechroute-mode/);
   bad({ 'x-mechroute-mode': 'steps', 'x-mechroute-step-threshold': '1.5' }, /x-mechroute-step-threshold/);
@@ -38,6 +40,6 @@ test('the worker: the configured one for the router model, a named tier, or a 40
   assert.equal(workerFor('big', 'local', ['local', 'big'], 'mechroute'), 'big');
   assert.throws(
     () => workerFor('nope', 'local', ['local'], 'mechroute'),
-    (error: unknown) => error instanceof HttpError && error.status === 404,
+    (error: unknown) => error instanceof ApiError && httpStatusOf(error) === 404,
   );
 });

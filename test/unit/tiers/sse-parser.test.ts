@@ -88,7 +88,8 @@ describe('chunk stream → parts', () => {
     assert.equal(parts.length, 2);
     const last = parts.at(-1)!;
     assert.ok(last.type === 'error' && last.error instanceof UpstreamProtocolError, JSON.stringify(last));
-    assert.match(last.error.message, /chunk 2 is not JSON/);
+    assert.match(last.error.detail ?? '', /chunk 2 is not JSON/);
+    assert.doesNotMatch(last.error.message, /chunk 2/);
     assert.equal(last.error.isRetryable, true);
   });
 
@@ -96,7 +97,7 @@ describe('chunk stream → parts', () => {
     const parts = await parse(['data: {"choices": "nope"}\n\n']);
     const last = parts.at(-1)!;
     assert.ok(last.type === 'error' && last.error instanceof UpstreamProtocolError);
-    assert.match(last.error.message, /choices/);
+    assert.match(last.error.detail ?? '', /choices/);
   });
 
   test('a stream that ends with no finish is a truncation error, never a short answer', async () => {
@@ -125,6 +126,9 @@ describe('chunk stream → parts', () => {
     assert.ok(last.type === 'error' && last.error instanceof UpstreamStatusError);
     assert.equal(last.error.status, 529);
     assert.ok(!last.error.message.includes('sk-secret'));
+    // The upstream's words reach the log only, with our key redacted.
+    assert.match(last.error.detail ?? '', /overloaded for key \[redacted\]/);
+    assert.doesNotMatch(last.error.message, /overloaded/);
   });
 
   test('logprobs are averaged over the streamed tokens', async () => {

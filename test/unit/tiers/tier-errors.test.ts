@@ -48,10 +48,11 @@ describe('isRetryable', () => {
     assert.equal(new UpstreamTimeoutError('t/0', 'total', 1).code, 'MR_ERR_UPSTREAM_TIMEOUT');
   });
 
-  test('a network error names the socket error code', () => {
-    const cause = Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' });
+  test('a network error names the socket error code in its detail, and only the tier to clients', () => {
+    const cause = Object.assign(new Error('connect ECONNREFUSED 10.0.3.7:8000'), { code: 'UND_ERR_SOCKET' });
     const error = new UpstreamNetworkError('t/0', Object.assign(new TypeError('fetch failed'), { cause }));
-    assert.match(error.message, /UND_ERR_SOCKET other side closed/);
+    assert.match(error.detail ?? '', /UND_ERR_SOCKET connect ECONNREFUSED 10\.0\.3\.7/);
+    assert.equal(error.message, 'network error talking to the upstream (tier t)');
   });
 });
 

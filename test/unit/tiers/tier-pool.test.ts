@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { TierConfigSchema } from '../../../src/config/config-schema.js';
 import {
+  canFailOver,
+  type TierError,
   TierExhaustedError,
   TierUnavailableError,
   UpstreamAbortedError,
@@ -220,8 +222,9 @@ describe('tier pool: circuit breaker and availability', () => {
     });
     const pool = await createTierPool([tier()], deps);
     await assert.rejects(pool.generate('frontier', request), (e: Error) => {
-      assert.ok(!e.message.includes('sk-a'), e.message);
-      assert.match(e.message, /\[redacted\]/);
+      const detail = (e as { detail?: string }).detail ?? '';
+      assert.ok(!e.message.includes('sk-a') && !detail.includes('sk-a'), e.message);
+      assert.match(detail, /\[redacted\]/);
       return true;
     });
     assert.equal(auth, 'Bearer sk-a');
@@ -308,5 +311,40 @@ describe('tier pool: streaming failover', () => {
     for await (const part of pool.stream('frontier', request)) if (part.type === 'text-delta') break;
     await new Promise((r) => setTimeout(r, 20));
     assert.equal(cancelled, true);
+  });
+});
+
+describe('tier pool: a request that cannot be serialized', () => {
+  /** A value nested far deeper than JSON.stringify's stack allows (the poison request of issue 16). */
+  function deeplyNested(depth: number): unknown {
+    let value: unknown = [];
+    for (let i = 0; i < depth; i++) value = [value];
+    return value;
+  }
+
+  test('is refused as the request’s fault: no upstream call, no retry, no breaker trip', async () => {
+    const { u, deps } = setup({ 'd0.test': ok, 'd1.test': ok });
+    const pool = await createTierPool([tier()], deps);
+    const poisoned = {
+      ...request,
+      messages: [{ role: 'user' as const, content: 'hi', extra: deeplyNested(200_000) }],
+    } as unknown as typeof request;
+    for (let i = 0; i < 5; i++) {
+      await assert.rejects(pool.generate('frontier', poisoned), (e: TierError) => {
+        assert.equal(e.code, 'MR_ERR_UPSTREAM_REQUEST');
+        assert.equal(e.isRetryable, false);
+        assert.equal(canFailOver(e), false);
+        return true;
+      });
+      const parts = await collect(pool.stream('frontier', poisoned));
+      const last = parts.at(-1)!;
+      assert.ok(last.type === 'error' && last.error.code === 'MR_ERR_UPSTREAM_REQUEST');
+    }
+    assert.deepEqual(u.calls, [], 'nothing was sent upstream');
+    assert.equal(pool.availability().frontier?.available, true);
+    assert.ok(
+      pool.deployments('frontier').every((d) => d.state === 'closed' && d.consecutive_failures === 0),
+    );
+    assert.equal((await pool.generate('frontier', request)).text, 'Hello world');
   });
 });

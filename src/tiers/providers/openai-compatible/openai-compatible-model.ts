@@ -14,6 +14,7 @@ import {
   UpstreamAbortedError,
   UpstreamNetworkError,
   UpstreamProtocolError,
+  UpstreamRequestError,
   UpstreamStatusError,
   UpstreamTimeoutError,
   type Usage,
@@ -73,7 +74,16 @@ export function createOpenAICompatibleModel(
   const apiKey = () => (opts.apiKeyEnv ? env[opts.apiKeyEnv] || undefined : undefined);
   const scrub = (text: string) => redact(text, [apiKey()]);
 
-  function body(request: TierRequest, stream: boolean, warnings: string[]) {
+  /** The request on the wire; a value JSON cannot carry is the request's fault, not the upstream's. */
+  function body(request: TierRequest, stream: boolean, warnings: string[]): string {
+    try {
+      return serialize(request, stream, warnings);
+    } catch (error) {
+      throw new UpstreamRequestError(id, `cannot serialize the request: ${(error as Error).message}`);
+    }
+  }
+
+  function serialize(request: TierRequest, stream: boolean, warnings: string[]): string {
     if (request.messages.some((m) => typeof m.content !== 'string' && m.content !== null)) {
       warnings.push('content parts are forwarded as they are; the upstream decides what it accepts');
     }
@@ -190,12 +200,13 @@ export function createOpenAICompatibleModel(
   });
 
   async function generate(request: TierRequest, callOptions: CallOptions = {}): Promise<GenerateResult> {
-    const control = callControl(callOptions.signal, false);
     const warnings: string[] = [];
+    const payload = body(request, false, warnings);
+    const control = callControl(callOptions.signal, false);
     try {
       let text: string;
       try {
-        const response = await control.race(send(body(request, false, warnings), control.signal));
+        const response = await control.race(send(payload, control.signal));
         text = await control.race(response.text());
       } catch (error) {
         throw error instanceof UpstreamStatusError || error instanceof MissingCredentialsError
@@ -238,14 +249,21 @@ export function createOpenAICompatibleModel(
   }
 
   async function* stream(request: TierRequest, callOptions: CallOptions = {}): AsyncGenerator<StreamPart> {
-    const control = callControl(callOptions.signal, true);
     const warnings: string[] = [];
+    let payload: string;
+    try {
+      payload = body(request, true, warnings);
+    } catch (error) {
+      yield { type: 'error', error: toTierError(error, id) };
+      return;
+    }
+    const control = callControl(callOptions.signal, true);
     let reader: ReadableStreamDefaultReader<StreamPart> | undefined;
     let finished = false;
     try {
       let response: Response;
       try {
-        response = await control.race(send(body(request, true, warnings), control.signal));
+        response = await control.race(send(payload, control.signal));
       } catch (error) {
         finished = true;
         const failure =

@@ -1,0 +1,53 @@
+import type { FastifyInstance } from 'fastify';
+import { routingPrompt } from '../../router/request-router.js';
+import { RouteRequestSchema } from '../api-schema.js';
+import type { InflightRequests } from '../inflight.js';
+import { clientKey, overridesOf, parseOr400, setDecisionHeaders } from '../request-parsing.js';
+import type { RouterServices } from '../services.js';
+
+/** `POST /v1/route`: the decision without the answer. */
+export function registerRouteDecision(
+  app: FastifyInstance,
+  services: RouterServices,
+  inflight: InflightRequests,
+): void {
+  const { telemetry } = services;
+  app.post('/v1/route', async (request, reply) => {
+    const body = parseOr400(RouteRequestSchema, request.body, 'route request');
+    const overrides = overridesOf(request, body);
+    const prompt = body.prompt ?? routingPrompt(body.messages!);
+    const tracked = inflight.track(reply);
+    try {
+      const routed = await services.router.decide({
+        prompt,
+        overrides,
+        ...(body.max_tokens === undefined ? {} : { maxOutputTokens: body.max_tokens }),
+        budgetKey: clientKey(request),
+        call: { signal: tracked.signal, deadlineMs: tracked.remainingMs() },
+      });
+      telemetry.encoderLatency.observe(routed.encoderMs / 1000);
+      setDecisionHeaders(reply, routed.decision);
+      return {
+        request_id: request.id,
+        tier: routed.decision.tier,
+        p_success: routed.decision.p_success,
+        difficulty: routed.decision.difficulty,
+        task_class: routed.decision.task_class ?? null,
+        policy_version: routed.decision.policy_version,
+        policy_kind: routed.decision.policy_kind,
+        expected_cost_usd: routed.decision.expected_cost_usd,
+        reasons: routed.decision.reasons,
+        fallback: routed.decision.fallback ?? false,
+        escalation_path: routed.decision.escalation_path ?? [],
+        error: routed.decision.error ?? null,
+        input_tokens: routed.inputTokens,
+        truncated: routed.truncated,
+        encoder_ms: Math.round(routed.encoderMs * 100) / 100,
+      };
+    } catch (error) {
+      throw tracked.abortError() ?? error;
+    } finally {
+      tracked.release();
+    }
+  });
+}
