@@ -1,15 +1,13 @@
-import type { Policy, RouteDecision, RouteTier } from './policy-schema.js';
+import type { AnswerGate, RouteDecision, RouteTier } from './policy-schema.js';
 import { orderTiers } from './route-view.js';
 
 /**
  * The `cascade` kind: an inner policy (`cascade.start`) picks the starting tier, the tier answers, a
  * quality gate judges the answer, and a failed gate escalates one tier up — at most `cascade.max_depth`
  * times. The router decides the plan (`RouteDecision.escalation_path`); executing it, and measuring the
- * gate, is the server's. These helpers are pure so that the plan and each step are testable alone.
+ * gate, is the executor's (src/router/run-route.ts). These helpers are pure so that the plan and each
+ * step are testable alone.
  */
-
-/** What the server measured on an answer. */
-export type QualityGate = { kind: 'logprob'; mean_logprob: number } | { kind: 'probe'; p_success: number };
 
 /**
  * The next available tier above `decision.tier` in price order, or undefined at the top. Unavailable
@@ -43,21 +41,27 @@ export interface EscalationVerdict {
 }
 
 /**
- * Whether an answer fails the gate and the cascade may still climb. `depth` is the number of
+ * Whether an answer fails the gate and the cascade may still climb. `measured` is the answer's mean
+ * token logprob (logprob gate) or the probe's P(success) of prompt + answer (probe gate); `depth` the
  * escalations already made for this request. A non-finite measurement fails the gate: an answer the
  * gate could not score is not an answer it vouches for.
  */
-export function shouldEscalate(gate: QualityGate, policy: Policy, depth = 0): EscalationVerdict {
-  const { gate: limits, max_depth } = policy.cascade;
-  const [value, limit, name] =
+export function shouldEscalate(
+  measured: number,
+  gate: AnswerGate,
+  depth: number,
+  maxDepth: number,
+): EscalationVerdict {
+  const [limit, name] =
     gate.kind === 'logprob'
-      ? [gate.mean_logprob, limits.min_mean_logprob, 'mean logprob']
-      : [gate.p_success, limits.min_p_success, 'P(success) of the answer'];
-  const passes = Number.isFinite(value) && value >= limit;
-  if (passes) return { escalate: false, reason: `${name} ${value.toFixed(3)} ≥ ${limit}: answer accepted` };
-  const failed = `${name} ${Number.isFinite(value) ? value.toFixed(3) : String(value)} < ${limit}`;
-  if (depth >= max_depth) {
-    return { escalate: false, reason: `${failed} but the escalation depth cap (${max_depth}) is reached` };
+      ? [gate.min_mean_logprob, 'mean logprob']
+      : [gate.min_p_success, 'P(success) of the answer'];
+  const passes = Number.isFinite(measured) && measured >= limit;
+  if (passes)
+    return { escalate: false, reason: `${name} ${measured.toFixed(3)} ≥ ${limit}: answer accepted` };
+  const failed = `${name} ${Number.isFinite(measured) ? measured.toFixed(3) : String(measured)} < ${limit}`;
+  if (depth >= maxDepth) {
+    return { escalate: false, reason: `${failed} but the escalation depth cap (${maxDepth}) is reached` };
   }
-  return { escalate: true, reason: `${failed}: escalate (${depth + 1} of at most ${max_depth})` };
+  return { escalate: true, reason: `${failed}: escalate (${depth + 1} of at most ${maxDepth})` };
 }

@@ -76,6 +76,12 @@ export const CascadeSettingsSchema = z.strictObject({
     .describe('Escalations allowed after the first answer (0 = never escalate).'),
   gate: z
     .strictObject({
+      kind: z
+        .enum(['logprob', 'probe'])
+        .default('logprob')
+        .describe(
+          "What judges an answer: its mean token logprob (needs a tier that returns logprobs), or the step probe reading the prompt plus the answer (the config's `steps.probes` bundle; any tier).",
+        ),
       min_mean_logprob: z
         .number()
         .max(0)
@@ -229,5 +235,28 @@ export interface RouteDecision {
   fallback?: boolean;
   /** Cascade only: the tiers to escalate to, in order, at most `cascade.max_depth`. */
   escalation_path?: string[];
+  /** What to run; absent when `error` is set. */
+  plan?: TierPlan;
   error?: { code: RouteErrorCode; message: string };
+}
+
+/** The gate a cascade applies to each answer before it is returned. */
+export type AnswerGate =
+  | { kind: 'logprob'; min_mean_logprob: number }
+  | { kind: 'probe'; min_p_success: number };
+
+/**
+ * The tiers a request may run on, decided once with the policy and pinned for the whole request: the
+ * chosen tier first, then every available tier above it (price order) whose expected cost fits the
+ * request's ceiling. A tier that fails before answering hands over to the next one in this list; an
+ * answer that fails the cascade's gate moves one step down it, at most `max_escalations` times. A
+ * policy reloaded mid-request changes nothing here.
+ */
+export interface TierPlan {
+  policy_version: string;
+  tiers: string[];
+  /** Whether a failed tier may hand over to the next (false when the client named the tier). */
+  failover: boolean;
+  max_escalations: number;
+  gate?: AnswerGate;
 }

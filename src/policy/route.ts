@@ -2,7 +2,14 @@ import { BudgetExceededError, type MechrouteError, NoTiersError, TierUnavailable
 import { budgetRule } from './budget.js';
 import { escalationPath } from './cascade.js';
 import { applyOverrides } from './overrides.js';
-import type { Policy, PolicyKind, RouteDecision, RouteErrorCode, RouteInput } from './policy-schema.js';
+import type {
+  AnswerGate,
+  Policy,
+  PolicyKind,
+  RouteDecision,
+  RouteErrorCode,
+  RouteInput,
+} from './policy-schema.js';
 import { buildView, type Candidate, type Rule, unavailableText, usd } from './route-view.js';
 import { thresholdRule } from './threshold.js';
 import { utilityRule } from './utility.js';
@@ -96,10 +103,20 @@ export function route(input: RouteInput, configured: Policy, _now: number): Rout
 
   const decision: RouteDecision = { tier: tier.id, ...base, expected_cost_usd: tier.cost_usd };
   if (fallback) decision.fallback = true;
-  if (kind === 'cascade') {
-    // Escalation stays under the cost ceiling too: a tier the request may not afford is not a step up.
-    const affordable = input.tiers.filter((t) => eligible.some((c) => c.id === t.id));
-    decision.escalation_path = escalationPath(tier.id, affordable, policy.cascade.max_depth);
+  // Failover and escalation stay under the cost ceiling too: a tier the request may not afford is no
+  // step up. The list is fixed here, with this policy, for the whole request.
+  const affordable = input.tiers.filter((t) => eligible.some((c) => c.id === t.id));
+  const above = escalationPath(tier.id, affordable, affordable.length);
+  const cascade = kind === 'cascade';
+  decision.plan = {
+    policy_version: policy.version,
+    tiers: [tier.id, ...above],
+    failover: true,
+    max_escalations: cascade ? Math.min(policy.cascade.max_depth, above.length) : 0,
+    ...(cascade ? { gate: answerGate(policy) } : {}),
+  };
+  if (cascade) {
+    decision.escalation_path = above.slice(0, policy.cascade.max_depth);
     reasons.push(
       decision.escalation_path.length > 0
         ? `escalation path: ${decision.escalation_path.join(' → ')}`
@@ -107,6 +124,14 @@ export function route(input: RouteInput, configured: Policy, _now: number): Rout
     );
   }
   return decision;
+}
+
+/** The cascade's gate, as the executor applies it. */
+export function answerGate(policy: Policy): AnswerGate {
+  const { gate } = policy.cascade;
+  return gate.kind === 'probe'
+    ? { kind: 'probe', min_p_success: gate.min_p_success }
+    : { kind: 'logprob', min_mean_logprob: gate.min_mean_logprob };
 }
 
 /** The error a server should answer with for a decision that carries one. */

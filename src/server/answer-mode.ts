@@ -1,11 +1,7 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { type AnswerMode, AnswerModeSchema } from '../config/modes-schema.js';
 import { ApiError } from '../errors.js';
-import type { TierRequest } from '../tiers/tier-model.js';
 import { formatIssues } from '../zod-issues.js';
-import type { ChatCompletionRequest } from './api-schema.js';
-import type { RouterServices } from './services.js';
 
 export const MODE_HEADER = 'x-mechroute-mode';
 /** τ of live step mode for this request (tests and experiments; the config holds the default). */
@@ -60,33 +56,4 @@ export function requestMode(headers: Headers, fallback: AnswerMode): RequestMode
     mode: chosen,
     ...(parsed.data.step_threshold === undefined ? {} : { stepThreshold: parsed.data.step_threshold }),
   };
-}
-
-/**
- * The worker of a step or advisor answer: the configured one for `model: "mechroute"`, or the tier the
- * client names (the same bypass as routed mode, applied to the worker).
- */
-export function workerFor(
-  model: string,
-  configured: string,
-  tierIds: readonly string[],
-  router: string,
-): string {
-  if (model === router) return configured;
-  if (tierIds.includes(model)) return model;
-  throw new ApiError(
-    'MR_ERR_UNKNOWN_MODEL',
-    `unknown model "${model}": use "${router}" or one of ${tierIds.join(', ')}`,
-  );
-}
-
-/** What a step or advisor answer gets from the chat route: the request, parsed, and its abort signal. */
-export interface ModeContext {
-  services: RouterServices;
-  request: FastifyRequest;
-  reply: FastifyReply;
-  body: ChatCompletionRequest;
-  tierRequest: TierRequest;
-  signal: AbortSignal;
-  startedAt: number;
 }

@@ -47,4 +47,5 @@ export const FeedbackRequestSchema = z.strictObject({
   success: z.boolean(),
 });
 
-export const MODEL_ROUTER = 'mechroute';
+/** The model name that asks for routing (any other names a tier). */
+export { MODEL_ROUTER } from '../router/mode-plans.js';

@@ -10,8 +10,8 @@ import { InvalidFileError } from '../errors.js';
 import { resolveCachedModel } from '../models/manifest-registry.js';
 import { type BudgetLedger, createBudgetLedger } from '../policy/budget-ledger.js';
 import type { RouteTier } from '../policy/policy-schema.js';
-import { orderTiers } from '../policy/route-view.js';
 import { loadProbeBundle, type ProbeBundle } from '../probes/probe-bundle.js';
+import { cheapestTier } from '../router/mode-plans.js';
 import { createRequestRouter, type RequestRouter } from '../router/request-router.js';
 import { asStepBundle, type StepBundle } from '../steps/step-scorer.js';
 import { createTierPool, type TierLogger, type TierPool } from '../tiers/tier-pool.js';
@@ -64,7 +64,7 @@ export async function createServices(
           encoderSha256: manifest.sha256,
           encoderName: manifest.name,
         }),
-        config.steps.probe_tier ?? config.steps.worker ?? cheapestTier(config),
+        config.steps.probe_tier ?? config.steps.worker ?? cheapestTier(config.tiers),
         config.steps.probes,
       )
     : undefined;
@@ -157,14 +157,4 @@ export async function createServices(
       await encoder.dispose();
     },
   };
-}
-
-/** The cheapest configured tier (price order, config order on ties): the default worker of both modes. */
-export function cheapestTier(config: Pick<LoadedConfig, 'tiers'>): string {
-  return orderTiers(config.tiers)[0]!.id;
-}
-
-/** The dearest configured tier: the default advisor. */
-export function dearestTier(config: Pick<LoadedConfig, 'tiers'>): string {
-  return orderTiers(config.tiers).at(-1)!.id;
 }

@@ -1,5 +1,6 @@
 import {
   type ChatMessage,
+  canFailOver,
   type FinishReason,
   TierError,
   type TierRequest,
@@ -140,7 +141,9 @@ export async function runSteps(deps: StepRunnerDeps, options: StepRunOptions): P
       });
     } catch (error) {
       const above =
-        error instanceof TierError && !options.signal?.aborted ? deps.tierAbove(writer) : undefined;
+        error instanceof TierError && canFailOver(error) && !options.signal?.aborted
+          ? deps.tierAbove(writer)
+          : undefined;
       if (!above) throw error;
       switches.push({
         after_step: steps.length,

@@ -1,4 +1,5 @@
 import type { Encoder } from '../encoder/encoder.js';
+import type { EncodeCall } from '../encoder/encoder-host.js';
 import { InvalidFileError } from '../errors.js';
 import type { ProbeBundle } from '../probes/probe-bundle.js';
 import { predictProbes } from '../probes/probe-predict.js';
@@ -41,12 +42,14 @@ export async function scoreStepPrefix(
   step: StepBundle,
   prompt: string,
   responsePrefix: string,
+  call: EncodeCall = {},
 ): Promise<number> {
   const { bundle } = step;
-  const [encoded] = await encoder.encode([stepProbeText(prompt, responsePrefix)], {
-    layers: bundle.features.layers,
-    pooling: bundle.features.pooling,
-  });
+  const [encoded] = await encoder.encode(
+    [stepProbeText(prompt, responsePrefix)],
+    { layers: bundle.features.layers, pooling: bundle.features.pooling },
+    call,
+  );
   const pooled = bundle.features.pooling === 'last' ? encoded!.last! : encoded!.mean!;
   return predictProbes(bundle, featureVector(pooled)).tiers[step.probeTier]!;
 }

@@ -17,6 +17,10 @@ export interface OpenAIResponseMeta {
   created: number;
   /** Send the trailing usage chunk (OpenAI sends it only with `stream_options.include_usage`). Default true. */
   includeUsage?: boolean;
+  /** mechroute's `mechroute` object, sent in the finish chunk (read when the finish is written). */
+  extension?: () => Record<string, unknown> | undefined;
+  /** The body of a stream's error event (the server's: the same shape and code as its HTTP errors). */
+  errorBody?: (error: TierError) => unknown;
 }
 
 const sse = (payload: unknown) => `data: ${JSON.stringify(payload)}\n\n`;
@@ -81,14 +85,20 @@ export async function* toOpenAISse(
         yield* role();
         if (part.text) yield chunk({ content: part.text }, null);
         break;
-      case 'finish':
+      case 'finish': {
         yield* role();
-        yield chunk({}, part.finish_reason);
+        const extension = meta.extension?.();
+        yield sse({
+          ...base,
+          choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: part.finish_reason }],
+          ...(extension ? { mechroute: extension } : {}),
+        });
         if (meta.includeUsage !== false) yield sse({ ...base, choices: [], usage: openAIUsage(part.usage) });
         yield 'data: [DONE]\n\n';
         return;
+      }
       case 'error':
-        yield sse(openAIError(part.error));
+        yield sse((meta.errorBody ?? openAIError)(part.error));
         return;
     }
   }

@@ -50,6 +50,11 @@ export interface TierRequest {
 
 export interface CallOptions {
   signal?: AbortSignal;
+  /**
+   * The most this call may take, retries included (the request's share of its remaining deadline);
+   * a provider uses the smaller of it and its own timeout.
+   */
+  timeoutMs?: number;
 }
 
 export type FinishReason = 'stop' | 'length' | 'content_filter' | 'tool_calls';

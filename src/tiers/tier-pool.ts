@@ -16,6 +16,7 @@ import {
   toTierError,
   UnknownTierError,
   UpstreamAbortedError,
+  UpstreamTimeoutError,
   UpstreamTruncatedError,
 } from './tier-model.js';
 import type {
@@ -175,14 +176,19 @@ export async function createTierPool(
   async function withFailover<T>(
     tier: TierRuntime,
     signal: AbortSignal,
-    attempt: (d: Deployment) => Promise<T>,
+    budgetMs: number | undefined,
+    attempt: (d: Deployment, timeoutMs: number | undefined) => Promise<T>,
   ): Promise<T> {
     const { config } = tier;
     if (tier.loadError) throw new TierUnavailableError(config.id, tier.loadError);
     const maxRetries = config.max_retries;
     const failures: TierError[] = [];
+    // Retries and backoff stay inside the call's share of the request's deadline, so that a hanging
+    // deployment cannot use up the time the next tier of the plan needs.
+    const until = budgetMs === undefined ? Number.POSITIVE_INFINITY : clock.now() + budgetMs;
+    const left = () => until - clock.now();
     let skipped = 0;
-    for (const d of tier.deployments) {
+    deployments: for (const d of tier.deployments) {
       const missing = d.missingEnv();
       if (missing.length > 0) {
         failures.push(new MissingCredentialsError(d.id, missing.join(', ')));
@@ -190,13 +196,17 @@ export async function createTierPool(
       }
       for (let retry = 0; retry <= maxRetries; retry++) {
         if (signal.aborted) throw toTierError(signal.reason, d.id);
+        if (left() <= 0) {
+          failures.push(new UpstreamTimeoutError(d.id, 'total', budgetMs!));
+          break deployments;
+        }
         if (!d.breaker.tryAcquire()) {
           if (retry === 0) skipped++;
           break;
         }
         let error: TierError;
         try {
-          const value = await attempt(d);
+          const value = await attempt(d, Number.isFinite(left()) ? left() : undefined);
           d.breaker.success();
           return value;
         } catch (thrown) {
@@ -233,7 +243,9 @@ export async function createTierPool(
           d.breaker.openFor(error.retryAfterMs);
           break;
         }
-        await clock.sleep(backoffDelay(retry + 1, error.retryAfterMs, { ...backoff, random }), signal);
+        const delay = backoffDelay(retry + 1, error.retryAfterMs, { ...backoff, random });
+        if (delay >= left()) break;
+        await clock.sleep(delay, signal);
       }
     }
     if (failures.every((f) => f instanceof MissingCredentialsError)) {
@@ -287,7 +299,9 @@ export async function createTierPool(
   ): Promise<GenerateResult> {
     const tier = runtime(id);
     const { signal } = linkedController(options.signal);
-    const result = await withFailover(tier, signal, (d) => d.model.generate(request, { signal }));
+    const result = await withFailover(tier, signal, options.timeoutMs, (d, timeoutMs) =>
+      d.model.generate(request, { signal, ...(timeoutMs === undefined ? {} : { timeoutMs }) }),
+    );
     return { ...result, tier: id };
   }
 
@@ -297,7 +311,7 @@ export async function createTierPool(
     const { signal } = controller;
     const channel = createPartChannel(() => controller.abort(new UpstreamAbortedError(undefined)));
 
-    const attempt = async (d: Deployment): Promise<void> => {
+    const attempt = async (d: Deployment, timeoutMs: number | undefined): Promise<void> => {
       let start: Extract<StreamPart, { type: 'start' }> | undefined;
       let committed = false;
       // Held back until the first delta: until then nothing has left, so failing over stays invisible.
@@ -306,7 +320,10 @@ export async function createTierPool(
         committed = true;
         channel.push({ type: 'start', tier: id, deployment: d.id, warnings: start?.warnings ?? [] });
       };
-      for await (const part of d.model.stream(request, { signal })) {
+      for await (const part of d.model.stream(request, {
+        signal,
+        ...(timeoutMs === undefined ? {} : { timeoutMs }),
+      })) {
         if (part.type === 'start') start = part;
         else if (part.type === 'text-delta') {
           commit();
@@ -322,7 +339,7 @@ export async function createTierPool(
       throw committed ? new CommittedFailure(truncated) : truncated;
     };
 
-    withFailover(tier, signal, attempt)
+    withFailover(tier, signal, options.timeoutMs, attempt)
       .catch((error: unknown) => {
         const failure = error instanceof CommittedFailure ? error.error : toTierError(error, undefined);
         channel.push({ type: 'error', error: failure });

@@ -55,16 +55,17 @@ describe('cascade policy', () => {
   });
 
   test('shouldEscalate: a logprob gate or a probe gate, with the depth cap', () => {
-    const p = cascade({ gate: { min_mean_logprob: -0.5, min_p_success: 0.6 } });
-    assert.equal(shouldEscalate({ kind: 'logprob', mean_logprob: -0.2 }, p).escalate, false);
-    const low = shouldEscalate({ kind: 'logprob', mean_logprob: -1.3 }, p);
+    const logprob = { kind: 'logprob', min_mean_logprob: -0.5 } as const;
+    const probe = { kind: 'probe', min_p_success: 0.6 } as const;
+    assert.equal(shouldEscalate(-0.2, logprob, 0, 2).escalate, false);
+    const low = shouldEscalate(-1.3, logprob, 0, 2);
     assert.equal(low.escalate, true);
     assert.match(low.reason, /mean logprob -1\.300 < -0\.5: escalate \(1 of at most 2\)/);
-    assert.equal(shouldEscalate({ kind: 'probe', p_success: 0.59 }, p, 1).escalate, true);
-    assert.equal(shouldEscalate({ kind: 'probe', p_success: 0.6 }, p, 1).escalate, false);
-    const capped = shouldEscalate({ kind: 'probe', p_success: 0.1 }, p, 2);
+    assert.equal(shouldEscalate(0.59, probe, 1, 2).escalate, true);
+    assert.equal(shouldEscalate(0.6, probe, 1, 2).escalate, false);
+    const capped = shouldEscalate(0.1, probe, 2, 2);
     assert.equal(capped.escalate, false);
     assert.match(capped.reason, /depth cap \(2\) is reached/);
-    assert.equal(shouldEscalate({ kind: 'logprob', mean_logprob: Number.NaN }, p).escalate, true);
+    assert.equal(shouldEscalate(Number.NaN, logprob, 0, 2).escalate, true);
   });
 });

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ApiError } from '../../../src/errors.js';
-import { requestMode, workerFor } from '../../../src/server/answer-mode.js';
+import { workerFor } from '../../../src/router/mode-plans.js';
+import { requestMode } from '../../../src/server/answer-mode.js';
 import { httpStatusOf } from '../../../src/server/http-errors.js';
 
 test('the mode header picks the answer mode; without it the config default applies', () => {
@@ -36,10 +37,10 @@ test('bad mode headers are 400s naming the header', () => {
 });
 
 test('the worker: the configured one for the router model, a named tier, or a 404', () => {
-  assert.equal(workerFor('mechroute', 'local', ['local', 'big'], 'mechroute'), 'local');
-  assert.equal(workerFor('big', 'local', ['local', 'big'], 'mechroute'), 'big');
+  assert.equal(workerFor('mechroute', 'local', ['local', 'big']), 'local');
+  assert.equal(workerFor('big', 'local', ['local', 'big']), 'big');
   assert.throws(
-    () => workerFor('nope', 'local', ['local'], 'mechroute'),
+    () => workerFor('nope', 'local', ['local']),
     (error: unknown) => error instanceof ApiError && httpStatusOf(error) === 404,
   );
 });

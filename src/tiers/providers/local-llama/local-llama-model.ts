@@ -288,13 +288,16 @@ export async function createLocalLlamaModel(
     const onCallerAbort = () => controller.abort(new UpstreamAbortedError(deploymentId));
     callOptions.signal?.addEventListener('abort', onCallerAbort, { once: true });
     if (callOptions.signal?.aborted) onCallerAbort();
-    const timer =
-      opts.timeoutMs === undefined
-        ? undefined
-        : setTimeout(
-            () => controller.abort(new UpstreamTimeoutError(deploymentId, 'total', opts.timeoutMs!)),
-            opts.timeoutMs,
-          );
+    const timeoutMs = Math.min(
+      opts.timeoutMs ?? Number.POSITIVE_INFINITY,
+      callOptions.timeoutMs ?? Number.POSITIVE_INFINITY,
+    );
+    const timer = Number.isFinite(timeoutMs)
+      ? setTimeout(
+          () => controller.abort(new UpstreamTimeoutError(deploymentId, 'total', timeoutMs)),
+          Math.max(1, timeoutMs),
+        )
+      : undefined;
     const done = disposed
       ? Promise.reject(new LocalModelError(deploymentId, 'the model has been disposed', 503))
       : run(request, controller.signal, channel.push);

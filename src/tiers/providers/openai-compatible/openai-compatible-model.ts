@@ -107,20 +107,17 @@ export function createOpenAICompatibleModel(
   }
 
   /** One call's abort plumbing: caller abort, first-byte and total timers, all as TierErrors. */
-  function callControl(signal: AbortSignal | undefined, streaming: boolean) {
+  function callControl(callOptions: CallOptions, streaming: boolean) {
+    const { signal } = callOptions;
     const controller = new AbortController();
     const onCallerAbort = () => controller.abort(new UpstreamAbortedError(id));
     signal?.addEventListener('abort', onCallerAbort, { once: true });
     if (signal?.aborted) onCallerAbort();
-    const total = setTimeout(
-      () => controller.abort(new UpstreamTimeoutError(id, 'total', opts.timeoutMs)),
-      opts.timeoutMs,
-    );
+    const totalMs = Math.max(1, Math.min(opts.timeoutMs, callOptions.timeoutMs ?? opts.timeoutMs));
+    const firstMs = Math.min(firstByteMs, totalMs);
+    const total = setTimeout(() => controller.abort(new UpstreamTimeoutError(id, 'total', totalMs)), totalMs);
     let firstByte: NodeJS.Timeout | undefined = streaming
-      ? setTimeout(
-          () => controller.abort(new UpstreamTimeoutError(id, 'first byte', firstByteMs)),
-          firstByteMs,
-        )
+      ? setTimeout(() => controller.abort(new UpstreamTimeoutError(id, 'first byte', firstMs)), firstMs)
       : undefined;
     // An injected fetch need not tie its body to the signal, so every wait also races the abort.
     const aborted = new Promise<never>((_resolve, reject) => {
@@ -202,7 +199,7 @@ export function createOpenAICompatibleModel(
   async function generate(request: TierRequest, callOptions: CallOptions = {}): Promise<GenerateResult> {
     const warnings: string[] = [];
     const payload = body(request, false, warnings);
-    const control = callControl(callOptions.signal, false);
+    const control = callControl(callOptions, false);
     try {
       let text: string;
       try {
@@ -257,7 +254,7 @@ export function createOpenAICompatibleModel(
       yield { type: 'error', error: toTierError(error, id) };
       return;
     }
-    const control = callControl(callOptions.signal, true);
+    const control = callControl(callOptions, true);
     let reader: ReadableStreamDefaultReader<StreamPart> | undefined;
     let finished = false;
     try {
