@@ -9,6 +9,7 @@ import { route } from '../policy/route.js';
 import type { ProbeBundle } from '../probes/probe-bundle.js';
 import { type ProbePrediction, predictProbes } from '../probes/probe-predict.js';
 import { type Message, promptText } from '../traces/trace-schema.js';
+import { inSpan } from '../tracing.js';
 
 export interface RequestRouterDeps {
   encoder: Encoder;
@@ -64,10 +65,23 @@ async function probePrediction(
   prompt: string,
   call: EncodeCall | undefined,
 ): Promise<Scored> {
-  const [encoded] = await deps.encoder.encode(
-    [prompt],
-    { layers: bundle.features.layers, pooling: bundle.features.pooling },
-    call,
+  const [encoded] = await inSpan(
+    'mechroute.encoder',
+    { 'mechroute.layers': bundle.features.layers.join(',') },
+    async (span) => {
+      const out = await deps.encoder.encode(
+        [prompt],
+        { layers: bundle.features.layers, pooling: bundle.features.pooling },
+        call,
+      );
+      span.setAttributes({
+        'mechroute.encoder.tokens': out[0]!.tokens,
+        'mechroute.encoder.truncated': out[0]!.truncated,
+        'mechroute.encoder.queued_ms': out[0]!.queuedMs,
+        'mechroute.encoder.decode_ms': out[0]!.decodeMs,
+      });
+      return out;
+    },
   );
   const pooled = bundle.features.pooling === 'last' ? encoded!.last! : encoded!.mean!;
   return {

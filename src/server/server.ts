@@ -9,6 +9,7 @@ import {
 import { watchPolicyFile } from '../config/policy-file.js';
 import { ConfigRefusedError } from '../errors.js';
 import { isLoopback } from '../loopback.js';
+import { setupTracing } from '../tracing.js';
 import { buildApp } from './app.js';
 import { type InflightRequests, ShuttingDownError } from './inflight.js';
 import { createServices, type RouterServices, type ServiceOptions } from './services.js';
@@ -70,6 +71,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     await services.close();
     throw error;
   }
+  const tracing = setupTracing(options.env ?? process.env);
   const watcher =
     options.watchPolicy === false
       ? undefined
@@ -108,6 +110,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
         }
         await closed;
         await services.close();
+        await tracing.shutdown();
       })();
       return closing;
     },

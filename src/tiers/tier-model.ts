@@ -55,6 +55,12 @@ export interface CallOptions {
    * a provider uses the smaller of it and its own timeout.
    */
   timeoutMs?: number;
+  /** Extra headers for an upstream request (W3C `traceparent`); providers without HTTP ignore them. */
+  headers?: Record<string, string>;
+  /** Where this call's failures are logged (the request's logger, so lines carry its id). */
+  logger?: { warn(obj: object, msg?: string): void };
+  /** Called for each failed attempt of a deployment (retries and failovers within the tier). */
+  onAttemptFailed?: (error: TierError) => void;
 }
 
 export type FinishReason = 'stop' | 'length' | 'content_filter' | 'tool_calls';

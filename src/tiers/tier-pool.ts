@@ -176,9 +176,24 @@ export async function createTierPool(
   async function withFailover<T>(
     tier: TierRuntime,
     signal: AbortSignal,
-    budgetMs: number | undefined,
+    call: CallOptions,
     attempt: (d: Deployment, timeoutMs: number | undefined) => Promise<T>,
   ): Promise<T> {
+    const budgetMs = call.timeoutMs;
+    const logFailure = (d: Deployment, error: TierError, retry: number, next: string) => {
+      call.onAttemptFailed?.(error);
+      (call.logger ?? logger).warn(
+        {
+          deployment: d.id,
+          attempt: retry + 1,
+          code: error.code,
+          status: error.status,
+          err: error.message,
+          ...(error.detail ? { detail: error.detail } : {}),
+        },
+        `tier attempt failed: ${next}`,
+      );
+    };
     const { config } = tier;
     if (tier.loadError) throw new TierUnavailableError(config.id, tier.loadError);
     const maxRetries = config.max_retries;
@@ -264,13 +279,6 @@ export async function createTierPool(
     throw new TierExhaustedError(config.id, failures);
   }
 
-  function logFailure(d: Deployment, error: TierError, retry: number, next: string) {
-    logger.warn(
-      { deployment: d.id, attempt: retry + 1, code: error.code, status: error.status, err: error.message },
-      `tier attempt failed: ${next}`,
-    );
-  }
-
   function soonestProbe(tier: TierRuntime): number | undefined {
     const until = tier.deployments
       .map((d) => d.breaker.openUntil())
@@ -281,6 +289,19 @@ export async function createTierPool(
   function missingCredentialsReason(tier: TierRuntime): string {
     const vars = [...new Set(tier.deployments.flatMap((d) => d.missingEnv()))];
     return `no deployment is configured: set ${vars.join(' or ')}`;
+  }
+
+  /** What one deployment call gets: the pool's signal, the time left, the caller's extra headers. */
+  function providerOptions(
+    signal: AbortSignal,
+    options: CallOptions,
+    timeoutMs: number | undefined,
+  ): CallOptions {
+    return {
+      signal,
+      ...(timeoutMs === undefined ? {} : { timeoutMs }),
+      ...(options.headers ? { headers: options.headers } : {}),
+    };
   }
 
   function linkedController(signal: AbortSignal | undefined): AbortController {
@@ -299,8 +320,8 @@ export async function createTierPool(
   ): Promise<GenerateResult> {
     const tier = runtime(id);
     const { signal } = linkedController(options.signal);
-    const result = await withFailover(tier, signal, options.timeoutMs, (d, timeoutMs) =>
-      d.model.generate(request, { signal, ...(timeoutMs === undefined ? {} : { timeoutMs }) }),
+    const result = await withFailover(tier, signal, options, (d, timeoutMs) =>
+      d.model.generate(request, providerOptions(signal, options, timeoutMs)),
     );
     return { ...result, tier: id };
   }
@@ -320,10 +341,7 @@ export async function createTierPool(
         committed = true;
         channel.push({ type: 'start', tier: id, deployment: d.id, warnings: start?.warnings ?? [] });
       };
-      for await (const part of d.model.stream(request, {
-        signal,
-        ...(timeoutMs === undefined ? {} : { timeoutMs }),
-      })) {
+      for await (const part of d.model.stream(request, providerOptions(signal, options, timeoutMs))) {
         if (part.type === 'start') start = part;
         else if (part.type === 'text-delta') {
           commit();
@@ -339,7 +357,7 @@ export async function createTierPool(
       throw committed ? new CommittedFailure(truncated) : truncated;
     };
 
-    withFailover(tier, signal, options.timeoutMs, attempt)
+    withFailover(tier, signal, options, attempt)
       .catch((error: unknown) => {
         const failure = error instanceof CommittedFailure ? error.error : toTierError(error, undefined);
         channel.push({ type: 'error', error: failure });

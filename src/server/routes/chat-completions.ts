@@ -13,7 +13,16 @@ import {
 } from '../../router/mode-plans.js';
 import { routingPrompt } from '../../router/request-router.js';
 import { scoreStepPrefix } from '../../steps/step-scorer.js';
-import type { TierRequest } from '../../tiers/tier-model.js';
+import type { CallOptions, TierRequest, Usage } from '../../tiers/tier-model.js';
+import {
+  contextFromHeaders,
+  inSpan,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  spannedIterable,
+  traceHeaders,
+} from '../../tracing.js';
 import { type RequestMode, requestMode } from '../answer-mode.js';
 import { type ChatCompletionRequest, ChatCompletionRequestSchema } from '../api-schema.js';
 import { extensionOf, observeExecution } from '../chat-observer.js';
@@ -22,6 +31,7 @@ import { toHttpError } from '../http-errors.js';
 import type { InflightRequests, TrackedRequest } from '../inflight.js';
 import { clientKey, overridesOf, parseOr400, setDecisionHeaders } from '../request-parsing.js';
 import type { RouterServices } from '../services.js';
+import { decideInSpan } from './route-decision.js';
 
 function tierRequestOf(body: ChatCompletionRequest): TierRequest {
   const maxTokens = body.max_completion_tokens ?? body.max_tokens;
@@ -102,7 +112,7 @@ export function registerChatRoute(
     let decision: RouteDecision;
     if (body.model === MODEL_ROUTER) {
       const maxTokens = body.max_completion_tokens ?? body.max_tokens;
-      const routed = await services.router.decide({
+      const routed = await decideInSpan(services.router, {
         prompt: routingPrompt(body.messages),
         overrides,
         ...(maxTokens == null ? {} : { maxOutputTokens: maxTokens }),
@@ -131,13 +141,63 @@ export function registerChatRoute(
     return { plan: { mode: 'route', tiers: decision.plan! }, decision };
   }
 
-  /** The executor's view of the process, for one request: its client's budget, its prompt, its encoder. */
-  function executorDeps(request: FastifyRequest, prompt: string): ExecutorDeps {
+  /**
+   * The executor's view of the process, for one request: its client's budget, its prompt, its encoder;
+   * each tier call in a span of its own whose `traceparent` goes to the upstream, its failures logged
+   * with the request's id.
+   */
+  function executorDeps(
+    request: FastifyRequest,
+    prompt: string,
+    plan: ExecutionPlan,
+    decision?: RouteDecision,
+  ): ExecutorDeps {
     const key = clientKey(request);
     const stepBundle = services.stepBundle;
+    const attributes = (tier: string) => ({
+      'mechroute.tier': tier,
+      'mechroute.policy_version': plan.tiers.policy_version,
+      ...(decision?.p_success[tier] === undefined ? {} : { 'mechroute.p_success': decision.p_success[tier] }),
+    });
+    const callOptions = (o: CallOptions, span: Span): CallOptions => {
+      let failures = 0;
+      return {
+        ...o,
+        headers: traceHeaders(),
+        logger: request.log,
+        onAttemptFailed: (error) => {
+          failures += 1;
+          span.addEvent('attempt failed', { code: error.code, status: error.status });
+          span.setAttribute('mechroute.retries', failures);
+        },
+      };
+    };
+    const recordUsage = (span: Span, tier: string, usage: Usage) => {
+      span.setAttribute(
+        'mechroute.cost_usd',
+        costUsd(priceOf(tier), usage.input_tokens, usage.output_tokens),
+      );
+      span.setAttribute('gen_ai.usage.input_tokens', usage.input_tokens);
+      span.setAttribute('gen_ai.usage.output_tokens', usage.output_tokens);
+    };
     return {
-      generate: (tier, r, o) => pool.generate(tier, r, o),
-      stream: (tier, r, o) => pool.stream(tier, r, o),
+      generate: (tier, r, o) =>
+        inSpan('mechroute.tier_attempt', attributes(tier), async (span) => {
+          const result = await pool.generate(tier, r, callOptions(o, span));
+          recordUsage(span, tier, result.usage);
+          return result;
+        }),
+      stream: (tier, r, o) =>
+        spannedIterable(
+          'mechroute.tier_attempt',
+          attributes(tier),
+          (span) => pool.stream(tier, r, callOptions(o, span)),
+          (span, part) => {
+            if (part.type === 'finish') recordUsage(span, tier, part.usage);
+            if (part.type === 'error')
+              span.setStatus({ code: SpanStatusCode.ERROR, message: part.error.code });
+          },
+        ),
       charge(tier, usage) {
         const usd = costUsd(priceOf(tier), usage.input_tokens, usage.output_tokens);
         services.ledger?.charge(key, usd, Date.now());
@@ -157,13 +217,27 @@ export function registerChatRoute(
     };
   }
 
-  app.post('/v1/chat/completions', async (request: FastifyRequest, reply: FastifyReply) => {
+  app.post('/v1/chat/completions', (request: FastifyRequest, reply: FastifyReply) =>
+    inSpan(
+      'mechroute.request',
+      { 'http.route': '/v1/chat/completions', 'mechroute.request_id': request.id },
+      (span) => answer(request, reply, span),
+      { kind: SpanKind.SERVER, parent: contextFromHeaders(request.headers) },
+    ),
+  );
+
+  async function answer(request: FastifyRequest, reply: FastifyReply, span: Span) {
     const body = parseOr400(ChatCompletionRequestSchema, request.body, 'chat completion request');
     const mode = requestMode(request.headers, config.mode);
     refuseUnsupported(mode, body);
+    span.setAttribute('mechroute.mode', mode.mode);
     const tracked = inflight.track(reply);
     try {
       const planned = await plan(request, body, mode, tracked);
+      span.setAttributes({
+        'mechroute.policy_version': planned.plan.tiers.policy_version,
+        'mechroute.tier': planned.plan.tiers.tiers[0]!,
+      });
       const worker = planned.plan.tiers.tiers[0]!;
       setDecisionHeaders(
         reply,
@@ -177,12 +251,16 @@ export function registerChatRoute(
       if (mode.mode !== 'route') reply.header('x-mechroute-mode', mode.mode);
       const prompt = routingPrompt(body.messages);
       const parts = observeExecution(
-        createExecutor(executorDeps(request, prompt)).execute(planned.plan, tierRequestOf(body), {
-          stream: body.stream === true,
-          signal: tracked.signal,
-          remainingMs: tracked.remainingMs,
-          prompt,
-        }),
+        createExecutor(executorDeps(request, prompt, planned.plan, planned.decision)).execute(
+          planned.plan,
+          tierRequestOf(body),
+          {
+            stream: body.stream === true,
+            signal: tracked.signal,
+            remainingMs: tracked.remainingMs,
+            prompt,
+          },
+        ),
         { request, telemetry, decision: planned.decision, startedAt: performance.now() - reply.elapsedTime },
       );
       const extension = extensionOf(request.id, planned.plan, planned.decision);
@@ -206,5 +284,5 @@ export function registerChatRoute(
     } finally {
       tracked.release();
     }
-  });
+  }
 }

@@ -1,5 +1,11 @@
-import type { FastifyInstance } from 'fastify';
-import { routingPrompt } from '../../router/request-router.js';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import {
+  type RequestRouter,
+  type RoutedRequest,
+  type RouteRequest,
+  routingPrompt,
+} from '../../router/request-router.js';
+import { contextFromHeaders, inSpan, SpanKind } from '../../tracing.js';
 import { RouteRequestSchema } from '../api-schema.js';
 import type { InflightRequests } from '../inflight.js';
 import { clientKey, overridesOf, parseOr400, setDecisionHeaders } from '../request-parsing.js';
@@ -12,13 +18,22 @@ export function registerRouteDecision(
   inflight: InflightRequests,
 ): void {
   const { telemetry } = services;
-  app.post('/v1/route', async (request, reply) => {
+  app.post('/v1/route', (request, reply) =>
+    inSpan(
+      'mechroute.request',
+      { 'http.route': '/v1/route', 'mechroute.request_id': request.id },
+      () => decideRoute(request, reply),
+      { kind: SpanKind.SERVER, parent: contextFromHeaders(request.headers) },
+    ),
+  );
+
+  async function decideRoute(request: FastifyRequest, reply: FastifyReply) {
     const body = parseOr400(RouteRequestSchema, request.body, 'route request');
     const overrides = overridesOf(request, body);
     const prompt = body.prompt ?? routingPrompt(body.messages!);
     const tracked = inflight.track(reply);
     try {
-      const routed = await services.router.decide({
+      const routed = await decideInSpan(services.router, {
         prompt,
         overrides,
         ...(body.max_tokens === undefined ? {} : { maxOutputTokens: body.max_tokens }),
@@ -49,5 +64,25 @@ export function registerRouteDecision(
     } finally {
       tracked.release();
     }
+  }
+}
+
+/** The routing decision in a span of its own, with what was decided as its attributes. */
+export function decideInSpan(router: RequestRouter, route: RouteRequest): Promise<RoutedRequest> {
+  return inSpan('mechroute.decision', {}, async (span) => {
+    const routed = await router.decide(route);
+    const { decision } = routed;
+    span.setAttributes({
+      'mechroute.policy_version': decision.policy_version,
+      'mechroute.policy_kind': decision.policy_kind,
+      'mechroute.tier': decision.tier,
+      'mechroute.encoder_ms': routed.encoderMs,
+      'mechroute.input_tokens': routed.inputTokens,
+      ...(decision.p_success[decision.tier] === undefined
+        ? {}
+        : { 'mechroute.p_success': decision.p_success[decision.tier]! }),
+      ...(decision.error ? { 'mechroute.error': decision.error.code } : {}),
+    });
+    return routed;
   });
 }

@@ -147,12 +147,17 @@ export function createOpenAICompatibleModel(
     };
   }
 
-  async function send(payload: string, signal: AbortSignal): Promise<Response> {
+  async function send(
+    payload: string,
+    signal: AbortSignal,
+    extra: CallOptions['headers'],
+  ): Promise<Response> {
     const key = apiKey();
     if (opts.apiKeyEnv && !key) throw new MissingCredentialsError(id, opts.apiKeyEnv);
     const response = await fetchFn(url, {
       method: 'POST',
       headers: {
+        ...extra,
         ...opts.headers,
         'content-type': 'application/json',
         accept: 'application/json, text/event-stream',
@@ -203,7 +208,7 @@ export function createOpenAICompatibleModel(
     try {
       let text: string;
       try {
-        const response = await control.race(send(payload, control.signal));
+        const response = await control.race(send(payload, control.signal, callOptions.headers));
         text = await control.race(response.text());
       } catch (error) {
         throw error instanceof UpstreamStatusError || error instanceof MissingCredentialsError
@@ -260,7 +265,7 @@ export function createOpenAICompatibleModel(
     try {
       let response: Response;
       try {
-        response = await control.race(send(payload, control.signal));
+        response = await control.race(send(payload, control.signal, callOptions.headers));
       } catch (error) {
         finished = true;
         const failure =
