@@ -159,7 +159,7 @@ export const StateConfigSchema = z.strictObject({
         .min(1)
         .default(1_000_000)
         .describe(
-          'Answered requests kept for feedback at most (the oldest go first; about 200 bytes each on disk).',
+          'Answered requests kept for feedback at most (the oldest go first; about 150 bytes each on disk).',
         ),
     })
     .prefault({})

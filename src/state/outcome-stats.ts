@@ -132,15 +132,8 @@ export interface OutcomeGroup {
   success_rate: number | null;
 }
 
-export interface TierStats {
-  requests: number;
-  cost_usd: number;
-  escalations: number;
-  fallbacks: number;
-  latency_ms_sum: number;
-  feedback: number;
-  successes: number;
-  feedback_cost_usd: number;
+/** A tier's counters (what `/v1/stats` has always shown: no `escalated`) and the figures made of them. */
+export interface TierStats extends Omit<Counters, 'escalated'> {
   cost_per_success_usd: number | null;
   success_rate: number | null;
   mean_latency_ms: number | null;
@@ -161,7 +154,8 @@ export interface StatsSnapshot {
 const ratio = (a: number, b: number): number | null => (b > 0 ? a / b : null);
 
 /** Cost per success of a group: over the rated requests only, so unrated cost does not inflate it. */
-export const costPerSuccess = (c: Counters): number | null => ratio(c.feedback_cost_usd, c.successes);
+export const costPerSuccess = (c: Pick<Counters, 'feedback_cost_usd' | 'successes'>): number | null =>
+  ratio(c.feedback_cost_usd, c.successes);
 
 const outcomeGroup = (c: Counters): OutcomeGroup => ({
   feedback: c.feedback,
@@ -179,17 +173,10 @@ export function sumCounters(groups: Readonly<Record<string, Counters>>): Counter
 export function statsSnapshot(totals: StatsTotals): StatsSnapshot {
   const all = sumCounters(totals.tier);
   const tiers = Object.fromEntries(
-    Object.entries(totals.tier).map(([tier, c]): [string, TierStats] => [
+    Object.entries(totals.tier).map(([tier, { escalated: _, ...c }]): [string, TierStats] => [
       tier,
       {
-        requests: c.requests,
-        cost_usd: c.cost_usd,
-        escalations: c.escalations,
-        fallbacks: c.fallbacks,
-        latency_ms_sum: c.latency_ms_sum,
-        feedback: c.feedback,
-        successes: c.successes,
-        feedback_cost_usd: c.feedback_cost_usd,
+        ...c,
         cost_per_success_usd: costPerSuccess(c),
         success_rate: ratio(c.successes, c.feedback),
         mean_latency_ms: ratio(c.latency_ms_sum, c.requests),
