@@ -7,6 +7,7 @@ import { SHARED_GSM8K } from '../test/support/mmlu-slice.js';
 import { type EncoderBenchResult, runEncoderBench } from './encoder-bench.js';
 import { prefixMarkdown, runPrefixBench } from './prefix-bench.js';
 import { runServerBench, type ServerBenchResult } from './server-bench.js';
+import { runStateBench, stateMarkdown } from './state-bench.js';
 import { runStepsBench, stepsMarkdown } from './steps-bench.js';
 
 /**
@@ -137,7 +138,12 @@ if (suite === 'server') {
     prefixMarkdown(result, options),
     `npm run bench -- prefixes --runs ${values.runs}${tracesFlag}`,
   );
+} else if (suite === 'state') {
+  const requests = Number(values.runs);
+  const result = await runStateBench({ requests }, log);
+  process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  writeResults('state', result, stateMarkdown(result), `npm run bench -- state --runs ${requests}`);
 } else {
-  log(`unknown benchmark suite "${suite}"; available: encoder, server, steps, prefixes`);
+  log(`unknown benchmark suite "${suite}"; available: encoder, server, steps, prefixes, state`);
   process.exitCode = 2;
 }

@@ -79,6 +79,12 @@ export const ERROR_CODES = {
   MR_ERR_DOWNLOAD_SOURCE: spec(500, 'default'),
   MR_ERR_INVALID_FILE: spec(500, 'default'),
   MR_ERR_CONFIG_REFUSED: spec(500, 'default'),
+  MR_ERR_FILE_CHANGING: spec(500, 'default'),
+  MR_ERR_STATE_BUSY: spec(500, 'default'),
+  MR_ERR_STATE_INVALID: spec(500, 'default'),
+  MR_ERR_STATE_TOO_NEW: spec(500, 'default'),
+  // The state file refused a write (disk full): a rollback that cannot be recorded is not made.
+  MR_ERR_STATE_WRITE: spec(503, 'later'),
   MR_ERR_FILE_UNREADABLE: spec(500, 'default'),
   MR_ERR_NO_ENCODER_BINARY: spec(500, 'default'),
   MR_ERR_INVALID_METRIC_INPUT: spec(500, 'default'),

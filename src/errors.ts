@@ -134,6 +134,12 @@ export class FileUnreadableError extends MechrouteError {
   }
 }
 
+export class FileChangedWhileReadingError extends MechrouteError {
+  constructor(file: string) {
+    super('MR_ERR_FILE_CHANGING', `${file} changed while it was being read (still being written?); not used`);
+  }
+}
+
 export class InvalidProbeInputError extends MechrouteError {
   constructor(problem: string) {
     super('MR_ERR_INVALID_PROBE_INPUT', problem);

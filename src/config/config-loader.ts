@@ -6,7 +6,7 @@ import { packageRoot } from '../paths.js';
 import { DEFAULT_POLICY, type Policy, type RouteTier } from '../policy/policy-schema.js';
 import { formatIssues } from '../zod-issues.js';
 import { type Config, ConfigSchema, secretIssues, type TierConfig } from './config-schema.js';
-import { loadPolicyFile } from './policy-file.js';
+import { incompletePolicyIssues, loadPolicyFile } from './policy-file.js';
 import { readStructuredFile } from './structured-file.js';
 
 export const DEFAULT_CONFIG_PATH = join(packageRoot, 'config', 'default.yaml');
@@ -29,8 +29,9 @@ export type LoadedConfig = Omit<Config, 'policy' | 'policy_file' | 'probes' | 's
 type Issue = { path: PropertyKey[]; message: string };
 
 /**
- * Validates a parsed config. Issues of both kinds — a literal credential anywhere, and anything the
- * schema refuses — are reported together, each with its path, so one `config check` shows them all.
+ * Validates a parsed config. Issues of every kind — a literal credential anywhere, an inline policy
+ * missing its kind's section, and anything the schema refuses — are reported together, each with its
+ * path, so one `config check` shows them all.
  */
 export function parseConfig(value: unknown, file: string): Config {
   const parsed = ConfigSchema.safeParse(value);
@@ -40,6 +41,9 @@ export function parseConfig(value: unknown, file: string): Config {
   for (const issue of secretIssues(value)) {
     if (!taken.has(issue.path.map(String).join('.'))) issues.push(issue);
   }
+  const policy = (value as { policy?: unknown } | null)?.policy;
+  for (const issue of incompletePolicyIssues(policy))
+    issues.push({ ...issue, path: ['policy', ...issue.path] });
   if (issues.length > 0 || !parsed.success) {
     throw new InvalidFileError('config', file, formatIssues(issues as z.core.$ZodIssue[]));
   }

@@ -173,6 +173,43 @@ export const TextEmbeddingConfigSchema = z.strictObject({
     ),
 });
 
+export const StateConfigSchema = z.strictObject({
+  path: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'SQLite file holding answered requests (for /v1/feedback), the stats counters and the policy history; ' +
+        'relative paths are from the config file. Default: $MECHROUTE_HOME/state.sqlite. One server per file.',
+    ),
+  synchronous: z
+    .enum(['normal', 'full'])
+    .default('normal')
+    .describe(
+      'normal: a commit survives a crash of the process; an OS crash or power cut may lose the last few ' +
+        'thousand records. full: fsync on every commit, which survives a power cut too, at one fsync per answer.',
+    ),
+  retention: z
+    .strictObject({
+      feedback_days: z
+        .number()
+        .positive()
+        .max(3650)
+        .default(30)
+        .describe('How long an answered request can still be rated through /v1/feedback.'),
+      max_requests: z
+        .number()
+        .int()
+        .min(1)
+        .default(1_000_000)
+        .describe(
+          'Answered requests kept for feedback at most (the oldest go first; about 150 bytes each on disk).',
+        ),
+    })
+    .prefault({})
+    .describe('Answered requests are pruned by both limits; stats counters are cumulative and never pruned.'),
+});
+
 const credentialKey = /key|token|secret|password|authorization/i;
 
 export const DeploymentSchema = z
@@ -282,13 +319,18 @@ export const ConfigSchema = z
       .min(1)
       .max(1000)
       .default(10)
-      .describe('Earlier policy versions kept in memory for rollback (GET /admin/policy lists them).'),
+      .describe(
+        'Earlier policy versions kept for rollback, in the state file (GET /admin/policy lists them).',
+      ),
     mode: AnswerModeSchema.default('route').describe(
       'How requests without an `x-mechroute-mode` header are answered: routed, per-step, or worker–advisor.',
     ),
     steps: StepModeConfigSchema.optional().describe('Live per-step routing (`x-mechroute-mode: steps`).'),
     advisor: AdvisorConfigSchema.prefault({}).describe(
       'The worker–advisor mode (`x-mechroute-mode: advisor`).',
+    ),
+    state: StateConfigSchema.prefault({}).describe(
+      'What survives a restart: answered requests for feedback, stats, policy history.',
     ),
   })
   .superRefine((config, ctx) => {
@@ -353,6 +395,7 @@ export type ServerConfig = z.infer<typeof ServerConfigSchema>;
 export type EncoderConfig = z.infer<typeof EncoderConfigSchema>;
 export type TierConfig = z.infer<typeof TierConfigSchema>;
 export type DeploymentConfig = z.infer<typeof DeploymentSchema>;
+export type StateConfig = z.infer<typeof StateConfigSchema>;
 
 /** A policy's references to tiers the config does not have (a typo there would silently do nothing). */
 export function unknownTierIssues(

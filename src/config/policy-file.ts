@@ -1,15 +1,18 @@
 import { type FSWatcher, watch } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { InvalidFileError, MechrouteError } from '../errors.js';
-import { type Policy, PolicySchema } from '../policy/policy-schema.js';
+import { type Policy, PolicyKindSchema, PolicySchema } from '../policy/policy-schema.js';
+import type { StateStore } from '../state/state-store.js';
 import { formatIssues } from '../zod-issues.js';
 import { unknownTierIssues } from './config-schema.js';
 import { readStructuredFile } from './structured-file.js';
 
 /**
  * The policy file: a versioned routing policy (YAML or JSON) that can be re-tuned or rolled back while
- * the server runs. The store holds the running policy and the ones before it; a reload that fails for
- * any reason leaves the running policy in place and reports why.
+ * the server runs. The store holds the running policy and the ones before it (in the state file, when
+ * given one, so rollback survives a restart); a reload that fails for any reason leaves the running
+ * policy in place and reports why.
  */
 
 /** The subset of a pino logger the store and the watcher use. */
@@ -18,10 +21,38 @@ export interface PolicyLogger {
   error(obj: object, msg?: string): void;
 }
 
+type Issue = { code: 'custom'; path: (string | number)[]; message: string };
+
+/**
+ * A written policy must spell out the section its own kind routes by (and a cascade the section of its
+ * starting rule): every section has defaults, so a file cut short before that section — a write still
+ * in progress — would otherwise be a valid policy that routes on defaults nobody chose. `threshold: {}`
+ * takes the defaults deliberately. Other kinds' sections stay optional: they only matter to requests
+ * that switch kind.
+ */
+export function incompletePolicyIssues(value: unknown): Issue[] {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return [];
+  const raw = value as Record<string, unknown>;
+  const kind = PolicyKindSchema.safeParse(raw.kind);
+  if (!kind.success) return []; // the schema reports it
+  const start = (raw.cascade as { start?: unknown } | undefined)?.start ?? 'threshold';
+  const needed = kind.data === 'cascade' ? ['cascade', start] : [kind.data];
+  return needed
+    .filter((section): section is string => typeof section === 'string' && raw[section] === undefined)
+    .map((section) => ({
+      code: 'custom',
+      path: [section],
+      message:
+        `missing: a policy of kind ${kind.data} must write its ${section} section ` +
+        `(\`${section}: {}\` for the defaults), or a file cut short would route on defaults`,
+    }));
+}
+
 /** Validates a parsed policy; `knownTiers`, when given, must contain every tier it names. */
 export function parsePolicy(value: unknown, file: string, knownTiers?: readonly string[]): Policy {
   const parsed = PolicySchema.safeParse(value);
-  if (!parsed.success) throw new InvalidFileError('policy', file, formatIssues(parsed.error.issues));
+  const issues = [...(parsed.success ? [] : parsed.error.issues), ...incompletePolicyIssues(value)];
+  if (!parsed.success || issues.length > 0) throw new InvalidFileError('policy', file, formatIssues(issues));
   const unknown = knownTiers ? unknownTierIssues(parsed.data, knownTiers) : [];
   if (unknown.length > 0) throw new InvalidFileError('policy', file, formatIssues(unknown));
   return parsed.data;
@@ -47,6 +78,9 @@ export interface PolicyStore {
   rollback(): PolicyChange;
 }
 
+/** The part of the state store that keeps the policy history. */
+export type PolicyHistoryStore = Pick<StateStore, 'loadPolicyStack' | 'savePolicyStack'>;
+
 export interface PolicyStoreOptions {
   /** How many earlier policies are kept for rollback (default 10). */
   history?: number;
@@ -58,6 +92,13 @@ export interface PolicyStoreOptions {
    * the config file with `policyFromConfigFile`.
    */
   load?: (file: string) => Promise<Policy>;
+  /**
+   * Keeps the history across restarts. At creation the stored history is read back and `initial` (the
+   * policy the config names now) goes on top of it, unless it is already the running one there.
+   */
+  persist?: PolicyHistoryStore;
+  /** Where `initial` came from, for messages (default "(config)"). */
+  source?: string;
 }
 
 /** JSON with sorted keys, so that reordering a file's keys is not mistaken for a policy change. */
@@ -69,37 +110,58 @@ function canonical(value: unknown): string {
   );
 }
 
+const samePolicy = (a: Policy, b: Policy) => canonical(a) === canonical(b);
+
+/**
+ * Why `policy` may not be installed over `stack` (the running policy first): its version names a kept
+ * policy with other content. The version is how a logged decision and the stats name a policy, so two
+ * different policies must never share one.
+ */
+function versionClash(policy: Policy, stack: readonly Policy[]): string | undefined {
+  const index = stack.findIndex((p) => p.version === policy.version && !samePolicy(p, policy));
+  if (index < 0) return undefined;
+  return index === 0
+    ? `  - version: the policy changed but its version is still "${policy.version}"; give it a new version`
+    : `  - version: "${policy.version}" is the version of another policy kept for rollback; give this one a new version`;
+}
+
 export function createPolicyStore(initial: Policy, options: PolicyStoreOptions = {}): PolicyStore {
   const limit = options.history ?? 10;
-  const { knownTiers, logger } = options;
+  const { knownTiers, logger, persist } = options;
   const load = options.load ?? ((file: string) => loadPolicyFile(file, knownTiers));
-  let current = initial;
-  const previous: Policy[] = [];
+  const tierIssues = (policy: Policy) => (knownTiers ? unknownTierIssues(policy, knownTiers) : []);
+  // The running policy, then the ones before it, newest first.
+  let stack: Policy[] = [initial];
   // Reloads run one at a time, in order: a file watcher and a SIGHUP may fire together.
   let queue: Promise<unknown> = Promise.resolve();
 
+  /** Stores `next` (when persisting), then makes it the stack; a failed write changes nothing. */
+  const commit = (next: Policy[]) => {
+    persist?.savePolicyStack(next.map((p) => ({ version: p.version, content: p })));
+    stack = next;
+  };
+
   const reject = (error: MechrouteError, source: string): PolicyChange => {
     logger?.error(
-      { err: error, source, policy_version: current.version },
-      `policy not changed: keeping version ${current.version}`,
+      { err: error, source, policy_version: stack[0]!.version },
+      `policy not changed: keeping version ${stack[0]!.version}`,
     );
-    return { ok: false, policy: current, error };
+    return { ok: false, policy: stack[0]!, error };
   };
 
   const install = (policy: Policy, source: string): PolicyChange => {
-    const unknown = knownTiers ? unknownTierIssues(policy, knownTiers) : [];
+    const unknown = tierIssues(policy);
     if (unknown.length > 0)
       return reject(new InvalidFileError('policy', source, formatIssues(unknown)), source);
-    if (canonical(policy) === canonical(current)) return { ok: true, policy: current, changed: false };
-    // The version is how a logged decision names its policy; two different policies must not share one.
-    if (policy.version === current.version) {
-      const details = `  - version: the policy changed but its version is still "${policy.version}"; give it a new version`;
-      return reject(new InvalidFileError('policy', source, details), source);
+    const before = stack[0]!;
+    if (samePolicy(policy, before)) return { ok: true, policy: before, changed: false };
+    const clash = versionClash(policy, stack);
+    if (clash) return reject(new InvalidFileError('policy', source, clash), source);
+    try {
+      commit([policy, ...stack].slice(0, limit + 1));
+    } catch (error) {
+      return reject(stateWriteError(error), source);
     }
-    const before = current;
-    previous.unshift(before);
-    previous.splice(limit);
-    current = policy;
     logger?.info(
       { source, policy_version: policy.version, previous_version: before.version, policy_kind: policy.kind },
       `policy version ${policy.version} installed`,
@@ -107,9 +169,30 @@ export function createPolicyStore(initial: Policy, options: PolicyStoreOptions =
     return { ok: true, policy, changed: true, previous_version: before.version };
   };
 
+  if (persist) {
+    const source = options.source ?? '(config)';
+    const stored = restoredStack(persist, (policy) => tierIssues(policy), logger);
+    const clash = versionClash(initial, stored);
+    if (clash) {
+      throw new InvalidFileError(
+        'policy',
+        source,
+        `${clash} (the state file holds the earlier policy under that version)`,
+      );
+    }
+    const resumed = stored[0] !== undefined && samePolicy(stored[0], initial);
+    commit(resumed ? stored.slice(0, limit + 1) : [initial, ...stored].slice(0, limit + 1));
+    if (stored[0] && !resumed) {
+      logger?.info(
+        { source, policy_version: initial.version, previous_version: stored[0].version },
+        `policy version ${initial.version} from the config replaces version ${stored[0].version} of the state file`,
+      );
+    }
+  }
+
   return {
-    current: () => current,
-    history: () => [...previous],
+    current: () => stack[0]!,
+    history: () => stack.slice(1),
     set: (policy, source = '(set)') => install(policy, source),
     reload(file) {
       const run = async (): Promise<PolicyChange> => {
@@ -125,39 +208,86 @@ export function createPolicyStore(initial: Policy, options: PolicyStoreOptions =
       return result;
     },
     rollback() {
-      const target = previous.shift();
+      const [from, target] = stack;
       if (!target) {
         return reject(
           new MechrouteError('MR_ERR_NO_POLICY_HISTORY', 'no earlier policy to roll back to'),
           'rollback',
         );
       }
-      const from = current;
-      current = target;
+      try {
+        commit(stack.slice(1));
+      } catch (error) {
+        return reject(stateWriteError(error), 'rollback');
+      }
       logger?.info(
-        { source: 'rollback', policy_version: target.version, previous_version: from.version },
+        { source: 'rollback', policy_version: target.version, previous_version: from!.version },
         `policy rolled back to version ${target.version}`,
       );
-      return { ok: true, policy: target, changed: true, previous_version: from.version };
+      return { ok: true, policy: target, changed: true, previous_version: from!.version };
     },
   };
 }
 
+const stateWriteError = (error: unknown) =>
+  new MechrouteError('MR_ERR_STATE_WRITE', `the policy history could not be saved: ${String(error)}`, {
+    cause: error,
+  });
+
+/**
+ * The stored history, validated again: a policy that this version of mechroute no longer accepts, or
+ * that names a tier the config has dropped, is left out (and logged) rather than offered for rollback.
+ */
+function restoredStack(
+  persist: PolicyHistoryStore,
+  tierIssues: (policy: Policy) => Issue[],
+  logger: PolicyLogger | undefined,
+): Policy[] {
+  return persist.loadPolicyStack().flatMap(({ version, content }) => {
+    const parsed = PolicySchema.safeParse(content);
+    const issues = parsed.success ? tierIssues(parsed.data) : parsed.error.issues;
+    if (parsed.success && issues.length === 0) return [parsed.data];
+    logger?.error(
+      { policy_version: version, problems: formatIssues(issues) },
+      `stored policy version ${version} left out of the history: no longer valid`,
+    );
+    return [];
+  });
+}
+
 export interface WatchPolicyOptions {
-  /** Quiet time after the last change before reloading (default 200 ms): editors write in bursts. */
-  debounce_ms?: number;
+  /**
+   * How long the file must stay unchanged (no change event, same size, mtime and inode) before it is
+   * read (default 500 ms): editors and scripts write in bursts, and a file read mid-write is torn.
+   */
+  quiet_ms?: number;
   /** Also reload on SIGHUP (default true). */
   sighup?: boolean;
   /** Called after every reload attempt, e.g. to update metrics. */
   onReload?: (change: PolicyChange) => void;
 }
 
+/** What a change to the file changes: a rename over it makes a new inode, a write a new size or mtime. */
+async function fileSignature(file: string): Promise<string> {
+  try {
+    const s = await stat(file, { bigint: true });
+    return `${s.ino}:${s.size}:${s.mtimeNs}`;
+  } catch {
+    return 'missing';
+  }
+}
+
 /**
- * Reloads `file` into `store` when it changes and on SIGHUP. The directory is watched, not the file:
- * a file replaced atomically (written beside it, then renamed over it, as editors and config-management
- * tools do) is a new inode, which a watch on the old file would never report. `close()` stops both.
- * `logger` gets the watcher's own messages; the outcome of each reload is logged by the store (give it
- * the same logger) and passed to `onReload`.
+ * Reloads `file` into `store` when it changes and on SIGHUP, once the file has stayed unchanged for
+ * `quiet_ms`: every change event restarts the wait, and looks at the file `quiet_ms` apart must
+ * agree. The read itself is refused if the file changes under it (`readStructuredFile`), and a policy
+ * missing its kind's section is refused (`incompletePolicyIssues`), so a half-written file is never
+ * installed — and so never blocks the finished file, which carries the same version.
+ *
+ * The directory is watched, not the file: a file replaced atomically (written beside it, then renamed
+ * over it, as editors and config-management tools do) is a new inode, which a watch on the old file
+ * would never report. `close()` stops both. `logger` gets the watcher's own messages; the outcome of
+ * each reload is logged by the store (give it the same logger) and passed to `onReload`.
  */
 export function watchPolicyFile(
   file: string,
@@ -165,23 +295,38 @@ export function watchPolicyFile(
   logger: PolicyLogger,
   options: WatchPolicyOptions = {},
 ): { close(): void } {
-  const { debounce_ms = 200, sighup = true, onReload } = options;
+  const { quiet_ms = 500, sighup = true, onReload } = options;
   const name = basename(file);
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
+  // Bumped by every change event: a look at the file started before the latest event is stale.
+  let generation = 0;
+  let trigger = '';
 
-  const reload = (trigger: string) => {
-    if (closed) return;
+  const reload = () => {
     logger.info({ file, trigger }, 'reloading policy file');
     store.reload(file).then(
       (change) => onReload?.(change),
       (error: unknown) => logger.error({ err: error, file }, 'policy reload failed unexpectedly'),
     );
   };
-  const schedule = (trigger: string) => {
+  /** Reloads once a look `quiet_ms` after the last one, with no event between them, sees the same file. */
+  const settle = (at: number, seen: string) => {
+    timer = setTimeout(async () => {
+      const now = await fileSignature(file);
+      if (closed || at !== generation) return;
+      if (now === seen) reload();
+      else settle(at, now);
+    }, quiet_ms);
+  };
+  const schedule = (why: string) => {
     if (closed) return;
+    const at = ++generation;
+    trigger = why;
     clearTimeout(timer);
-    timer = setTimeout(() => reload(trigger), debounce_ms);
+    fileSignature(file).then((seen) => {
+      if (!closed && at === generation) settle(at, seen);
+    });
   };
 
   const watcher: FSWatcher = watch(dirname(file), { persistent: true }, (_event, changed) => {

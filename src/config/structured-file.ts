@@ -1,7 +1,7 @@
-import { readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { parseDocument } from 'yaml';
-import { FileUnreadableError, InvalidFileError } from '../errors.js';
+import { FileChangedWhileReadingError, FileUnreadableError, InvalidFileError } from '../errors.js';
 
 export type StructuredFormat = 'yaml' | 'json';
 
@@ -40,8 +40,33 @@ export function parseStructuredText(text: string, file: string, what: string): u
 }
 
 export async function readStructuredFile(file: string, what: string): Promise<unknown> {
-  const text = await readFile(file, 'utf8').catch((error: unknown) => {
+  return parseStructuredText(await readWhole(file), file, what);
+}
+
+/**
+ * The file's text, refused when it changed while being read: a file still being written (not replaced
+ * atomically) must not be taken for the whole file.
+ */
+async function readWhole(file: string): Promise<string> {
+  const handle = await open(file, 'r').catch((error: unknown) => {
     throw new FileUnreadableError(file, error);
   });
-  return parseStructuredText(text, file, what);
+  try {
+    const before = await handle.stat({ bigint: true });
+    const bytes = await handle.readFile();
+    const after = await handle.stat({ bigint: true });
+    if (
+      before.mtimeNs !== after.mtimeNs ||
+      before.size !== after.size ||
+      BigInt(bytes.length) !== after.size
+    ) {
+      throw new FileChangedWhileReadingError(file);
+    }
+    return bytes.toString('utf8');
+  } catch (error) {
+    if (error instanceof FileChangedWhileReadingError) throw error;
+    throw new FileUnreadableError(file, error);
+  } finally {
+    await handle.close();
+  }
 }

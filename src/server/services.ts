@@ -13,6 +13,9 @@ import type { RouteTier } from '../policy/policy-schema.js';
 import { loadProbeBundle, type ProbeBundle } from '../probes/probe-bundle.js';
 import { cheapestTier } from '../router/mode-plans.js';
 import { createRequestRouter, type RequestRouter } from '../router/request-router.js';
+import { openStateStore } from '../state/sqlite-state-store.js';
+import { stateFilePath } from '../state/state-path.js';
+import type { StateStore } from '../state/state-store.js';
 import { asStepBundle, type StepBundle } from '../steps/step-scorer.js';
 import { createTierPool, type TierLogger, type TierPool } from '../tiers/tier-pool.js';
 import { Telemetry } from './telemetry.js';
@@ -53,6 +56,32 @@ export async function createServices(
 ): Promise<RouterServices> {
   const env = options.env ?? process.env;
   const secrets = resolveSecrets(config, env);
+  // First: a state file held by another server or a policy clashing with its history fails fast.
+  const state = openStateStore(stateFilePath(config, env), { synchronous: config.state.synchronous });
+  try {
+    return await createServicesWithState(config, env, secrets, state, options);
+  } catch (error) {
+    state.close();
+    throw error;
+  }
+}
+
+async function createServicesWithState(
+  config: LoadedConfig,
+  env: NodeJS.ProcessEnv,
+  secrets: ResolvedSecrets,
+  state: StateStore,
+  options: ServiceOptions,
+): Promise<RouterServices> {
+  const policies = createPolicyStore(config.policy, {
+    history: config.policy_history,
+    knownTiers: config.tiers.map((t) => t.id),
+    ...(options.logger ? { logger: options.logger } : {}),
+    // A policy written inline is reloaded from the config file itself.
+    ...(config.policy_file ? {} : { load: policyFromConfigFile }),
+    persist: state,
+    source: config.policy_file ?? config.file,
+  });
   const { manifest, path } = resolveCachedModel(config.encoder.model);
   const bundle = await loadProbeBundle(config.probes.path, {
     encoderSha256: manifest.sha256,
@@ -113,16 +142,13 @@ export async function createServices(
     await encoder.dispose();
     throw error;
   }
-  const policies = createPolicyStore(config.policy, {
-    history: config.policy_history,
-    knownTiers: config.tiers.map((t) => t.id),
-    ...(options.logger ? { logger: options.logger } : {}),
-    // A policy written inline is reloaded from the config file itself.
-    ...(config.policy_file ? {} : { load: policyFromConfigFile }),
-  });
   const rolling = config.policy.budget?.rolling;
   const ledger = rolling ? createBudgetLedger(rolling) : undefined;
-  const telemetry = new Telemetry();
+  const telemetry = new Telemetry({
+    store: state,
+    retention: config.state.retention,
+    ...(options.logger ? { logger: options.logger } : {}),
+  });
   const liveTiers = (): RouteTier[] => {
     const live = pool.availability();
     return routeTiers(config, secrets).map((tier) => {
@@ -155,6 +181,7 @@ export async function createServices(
       await pool.close();
       await sentence?.dispose();
       await encoder.dispose();
+      state.close();
     },
   };
 }

@@ -1,16 +1,18 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-
-interface TierStats {
-  requests: number;
-  cost_usd: number;
-  escalations: number;
-  fallbacks: number;
-  latency_ms_sum: number;
-  feedback: number;
-  successes: number;
-  /** Cost of the requests that got feedback, so cost per success is over the same requests. */
-  feedback_cost_usd: number;
-}
+import type { StateConfig } from '../config/config-schema.js';
+import {
+  type AnsweredRequest,
+  applyDeltas,
+  completionDeltas,
+  costPerSuccess,
+  emptyTotals,
+  feedbackDeltas,
+  type StatsSnapshot,
+  type StatsTotals,
+  statsSnapshot,
+  sumCounters,
+} from '../state/outcome-stats.js';
+import type { StateStore } from '../state/state-store.js';
 
 export interface CompletedRequest {
   requestId: string;
@@ -25,59 +27,26 @@ export interface CompletedRequest {
   taskClass?: string;
 }
 
-/** Outcomes reported back for one policy version or one task class. */
-export interface OutcomeGroup {
-  feedback: number;
-  successes: number;
-  /** Cost of the rated requests. */
-  cost_usd: number;
-  /** cost_usd / successes: the headline figure `mechroute calibrate` promises and `drift` checks. */
-  cost_per_correct_usd: number | null;
-  success_rate: number | null;
+export type { OutcomeGroup, StatsSnapshot } from '../state/outcome-stats.js';
+
+export interface TelemetryOptions {
+  /** Where answered requests and the counters are kept (they survive restarts). */
+  store: StateStore;
+  retention: StateConfig['retention'];
+  logger?: { error(obj: object, msg?: string): void };
+  /** Epoch ms (default Date.now); tests move it to check the feedback window. */
+  now?: () => number;
 }
 
-export interface StatsSnapshot {
-  requests: number;
-  escalation_rate: number;
-  fallback_rate: number;
-  tiers: Record<
-    string,
-    TierStats & {
-      cost_per_success_usd: number | null;
-      success_rate: number | null;
-      mean_latency_ms: number | null;
-    }
-  >;
-  overall: { cost_usd: number; feedback: number; successes: number; cost_per_success_usd: number | null };
-  /** Rated requests by the policy version that decided them. */
-  policies: Record<string, OutcomeGroup>;
-  /** Rated requests by predicted task class (only requests that had one). */
-  task_classes: Record<string, OutcomeGroup>;
-}
-
-type GroupTotals = Omit<OutcomeGroup, 'cost_per_correct_usd' | 'success_rate'>;
-
-const groupOut = (g: GroupTotals): OutcomeGroup => ({
-  ...g,
-  cost_per_correct_usd: g.successes > 0 ? g.cost_usd / g.successes : null,
-  success_rate: g.feedback > 0 ? g.successes / g.feedback : null,
-});
-
-const emptyStats = (): TierStats => ({
-  requests: 0,
-  cost_usd: 0,
-  escalations: 0,
-  fallbacks: 0,
-  latency_ms_sum: 0,
-  feedback: 0,
-  successes: 0,
-  feedback_cost_usd: 0,
-});
+/** Answered requests between two prunes of the ones past retention. */
+const PRUNE_EVERY = 1024;
+const DAY_MS = 86_400_000;
 
 /**
- * Prometheus metrics plus the running per-tier totals behind `/v1/stats` and cost per successful
- * outcome, which needs outcomes reported back through `/v1/feedback` and so the request's tier and
- * cost kept for a while (a bounded, oldest-first map).
+ * Prometheus metrics plus the running totals behind `/v1/stats` and cost per successful outcome, which
+ * needs outcomes reported back through `/v1/feedback` and so each answered request kept for a while.
+ * Requests and totals live in the state store (committed before the call returns); the totals are also
+ * held here, summed by the pure reducer of `outcome-stats.ts`, so a stats read touches no disk.
  */
 export class Telemetry {
   readonly registry = new Registry();
@@ -161,127 +130,113 @@ export class Telemetry {
     registers: [this.registry],
   });
 
-  private readonly byTier = new Map<string, TierStats>();
   readonly costPerCorrect = new Gauge({
     name: 'mechroute_cost_per_correct_usd',
     help: 'Cost per correct outcome over rated requests, by the policy version that decided them',
     labelNames: ['policy_version'] as const,
     registers: [this.registry],
   });
+  readonly stateErrors = new Counter({
+    name: 'mechroute_state_errors_total',
+    help: 'Answered requests that could not be written to the state file (their feedback and stats are lost)',
+    registers: [this.registry],
+  });
 
-  private readonly recent = new Map<
-    string,
-    { tier: string; costUsd: number; rated: boolean; policyVersion?: string; taskClass?: string }
-  >();
-  private readonly byPolicy = new Map<string, GroupTotals>();
-  private readonly byClass = new Map<string, GroupTotals>();
-  private total = 0;
-  private totalEscalated = 0;
-  private totalFallbacks = 0;
+  private readonly store: StateStore;
+  private readonly options: TelemetryOptions;
+  private readonly now: () => number;
+  private totals: StatsTotals;
+  private sincePrune = 0;
 
-  constructor(private readonly recentLimit = 100_000) {}
-
-  private stats(tier: string): TierStats {
-    let s = this.byTier.get(tier);
-    if (!s) {
-      s = emptyStats();
-      this.byTier.set(tier, s);
-    }
-    return s;
+  constructor(options: TelemetryOptions) {
+    this.options = options;
+    this.store = options.store;
+    this.now = options.now ?? Date.now;
+    this.totals = applyDeltas(emptyTotals(), this.store.loadCounters());
+    this.prune();
+    this.updateOutcomeGauges();
   }
 
+  /**
+   * Records an answered request. A write that fails is logged and counted, not thrown: the answer is
+   * already paid for and goes to the client; only its feedback and stats are lost.
+   */
   recordCompletion(done: CompletedRequest): void {
-    const s = this.stats(done.tier);
-    s.requests += 1;
-    s.cost_usd += done.costUsd;
-    s.escalations += done.escalations;
-    s.fallbacks += done.fallback ? 1 : 0;
-    s.latency_ms_sum += done.latencyMs;
-    this.total += 1;
-    this.totalEscalated += done.escalations > 0 ? 1 : 0;
-    this.totalFallbacks += done.fallback ? 1 : 0;
     this.cost.inc({ tier: done.tier }, done.costUsd);
     this.requestLatency.observe({ tier: done.tier }, done.latencyMs / 1000);
-    this.recent.set(done.requestId, {
+    const request: AnsweredRequest = {
+      request_id: done.requestId,
       tier: done.tier,
-      costUsd: done.costUsd,
-      rated: false,
-      ...(done.policyVersion === undefined ? {} : { policyVersion: done.policyVersion }),
-      ...(done.taskClass === undefined ? {} : { taskClass: done.taskClass }),
-    });
-    if (this.recent.size > this.recentLimit) this.recent.delete(this.recent.keys().next().value!);
+      cost_usd: done.costUsd,
+      latency_ms: done.latencyMs,
+      escalations: done.escalations,
+      fallback: done.fallback,
+      ...(done.policyVersion === undefined ? {} : { policy_version: done.policyVersion }),
+      ...(done.taskClass === undefined ? {} : { task_class: done.taskClass }),
+      answered_at: this.now(),
+    };
+    const deltas = completionDeltas(request);
+    try {
+      this.store.transaction(() => {
+        this.store.addAnswered(request);
+        this.store.addCounters(deltas);
+      });
+    } catch (error) {
+      this.stateErrors.inc();
+      this.options.logger?.error(
+        { err: error, request_id: done.requestId, state_file: this.store.path },
+        'answered request not recorded in the state file',
+      );
+      return;
+    }
+    this.totals = applyDeltas(this.totals, deltas);
+    if (++this.sincePrune >= PRUNE_EVERY) this.prune();
   }
 
-  /** @returns false when the request is unknown (too old, or never answered) or already rated. */
+  /** 'unknown': never answered, or past the feedback window; 'duplicate': already rated. */
   recordFeedback(requestId: string, success: boolean): 'recorded' | 'unknown' | 'duplicate' {
-    const entry = this.recent.get(requestId);
-    if (!entry) return 'unknown';
-    if (entry.rated) return 'duplicate';
-    entry.rated = true;
-    const s = this.stats(entry.tier);
-    s.feedback += 1;
-    s.successes += success ? 1 : 0;
-    s.feedback_cost_usd += entry.costUsd;
-    this.feedback.inc({ tier: entry.tier, success: String(success) });
-    const add = (groups: Map<string, GroupTotals>, key: string | undefined) => {
-      if (key === undefined) return undefined;
-      const g = groups.get(key) ?? { feedback: 0, successes: 0, cost_usd: 0 };
-      g.feedback += 1;
-      g.successes += success ? 1 : 0;
-      g.cost_usd += entry.costUsd;
-      groups.set(key, g);
-      return g;
-    };
-    const policy = add(this.byPolicy, entry.policyVersion);
-    if (policy && policy.successes > 0)
-      this.costPerCorrect.set({ policy_version: entry.policyVersion! }, policy.cost_usd / policy.successes);
-    add(this.byClass, entry.taskClass);
-    this.updateCostPerSuccess();
+    const now = this.now();
+    const oldest = now - this.options.retention.feedback_days * DAY_MS;
+    const outcome = this.store.transaction(() => {
+      const request = this.store.findAnswered(requestId);
+      if (!request || request.answered_at < oldest) return 'unknown' as const;
+      if (request.success !== undefined) return 'duplicate' as const;
+      const deltas = feedbackDeltas(request, success);
+      this.store.rateAnswered(requestId, success, now);
+      this.store.addCounters(deltas);
+      return { request, deltas };
+    });
+    if (typeof outcome === 'string') return outcome;
+    this.totals = applyDeltas(this.totals, outcome.deltas);
+    this.feedback.inc({ tier: outcome.request.tier, success: String(success) });
+    this.updateOutcomeGauges();
     return 'recorded';
   }
 
-  private updateCostPerSuccess(): void {
-    let cost = 0;
-    let successes = 0;
-    for (const [tier, s] of this.byTier) {
-      if (s.successes > 0) this.costPerSuccess.set({ tier }, s.feedback_cost_usd / s.successes);
-      cost += s.feedback_cost_usd;
-      successes += s.successes;
-    }
-    if (successes > 0) this.costPerSuccess.set({ tier: 'all' }, cost / successes);
+  snapshot(): StatsSnapshot {
+    return statsSnapshot(this.totals);
   }
 
-  snapshot(): StatsSnapshot {
-    const tiers: StatsSnapshot['tiers'] = {};
-    let cost = 0;
-    let feedback = 0;
-    let successes = 0;
-    let feedbackCost = 0;
-    for (const [tier, s] of this.byTier) {
-      tiers[tier] = {
-        ...s,
-        cost_per_success_usd: s.successes > 0 ? s.feedback_cost_usd / s.successes : null,
-        success_rate: s.feedback > 0 ? s.successes / s.feedback : null,
-        mean_latency_ms: s.requests > 0 ? s.latency_ms_sum / s.requests : null,
-      };
-      cost += s.cost_usd;
-      feedback += s.feedback;
-      successes += s.successes;
-      feedbackCost += s.feedback_cost_usd;
+  private prune(): void {
+    this.sincePrune = 0;
+    const { feedback_days, max_requests } = this.options.retention;
+    try {
+      this.store.pruneAnswered(this.now() - feedback_days * DAY_MS, max_requests);
+    } catch (error) {
+      this.options.logger?.error({ err: error, state_file: this.store.path }, 'pruning old requests failed');
     }
-    return {
-      requests: this.total,
-      escalation_rate: this.total > 0 ? this.totalEscalated / this.total : 0,
-      fallback_rate: this.total > 0 ? this.totalFallbacks / this.total : 0,
-      tiers,
-      overall: {
-        cost_usd: cost,
-        feedback,
-        successes,
-        cost_per_success_usd: successes > 0 ? feedbackCost / successes : null,
-      },
-      policies: Object.fromEntries([...this.byPolicy].map(([k, g]) => [k, groupOut(g)])),
-      task_classes: Object.fromEntries([...this.byClass].map(([k, g]) => [k, groupOut(g)])),
-    };
+  }
+
+  private updateOutcomeGauges(): void {
+    for (const [tier, c] of Object.entries(this.totals.tier)) {
+      const value = costPerSuccess(c);
+      if (value !== null) this.costPerSuccess.set({ tier }, value);
+    }
+    const all = costPerSuccess(sumCounters(this.totals.tier));
+    if (all !== null) this.costPerSuccess.set({ tier: 'all' }, all);
+    for (const [version, c] of Object.entries(this.totals.policy)) {
+      const value = costPerSuccess(c);
+      if (value !== null) this.costPerCorrect.set({ policy_version: version }, value);
+    }
   }
 }

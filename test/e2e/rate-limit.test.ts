@@ -21,7 +21,8 @@ it('limits requests per key per window with 429 and retry-after, and keeps healt
           context_window: 512,
         },
       ],
-      policy: { version: 'rl', kind: 'threshold' },
+      policy: { version: 'rl', kind: 'threshold', threshold: {} },
+      state: { path: 'state.sqlite' },
     }),
   );
   const server = await startServer({ configPath: config, port: 0, logLevel: 'silent', watchPolicy: false });

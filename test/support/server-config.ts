@@ -39,9 +39,13 @@ export function remoteTierConfig(
   };
 }
 
-/** Writes `config` as `dir/config.json` (the server reads YAML or JSON) and returns its path. */
+/**
+ * Writes `config` as `dir/config.json` (the server reads YAML or JSON) and returns its path. Without a
+ * `state` section the server keeps its state in `dir/state.sqlite`, never in the user's $MECHROUTE_HOME:
+ * a test must neither see another run's requests and policies nor hold the file a real server needs.
+ */
 export async function writeServerConfig(dir: string, config: Record<string, unknown>): Promise<string> {
   const file = join(dir, 'config.json');
-  await writeFile(file, JSON.stringify(config));
+  await writeFile(file, JSON.stringify({ state: { path: 'state.sqlite' }, ...config }));
   return file;
 }

@@ -28,7 +28,7 @@ export async function buildTestApp(
       remoteTierConfig('mixtral-8x7b-instruct', unreachable),
       remoteTierConfig('gpt-4-1106-preview', unreachable),
     ],
-    policy: { version: 'test', kind: 'threshold' },
+    policy: { version: 'test', kind: 'threshold', threshold: {} },
     ...options.extra,
   });
   const config = await loadConfig(file);

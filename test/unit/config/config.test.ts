@@ -36,7 +36,7 @@ const minimal = (): ConfigInput => ({
       deployments: [{ base_url: 'https://api.openai.com/v1', api_key_env: 'OPENAI_API_KEY' }],
     },
   ],
-  policy: { version: '7', kind: 'utility', threshold: { tiers: { big: 0.8 } } },
+  policy: { version: '7', kind: 'utility', utility: {}, threshold: { tiers: { big: 0.8 } } },
 });
 
 /** The "path: message" lines of a config that is refused. */
@@ -70,7 +70,10 @@ describe('config schema', () => {
 
   test('semantic mode: signal defaults to probes; text-embedding needs text_embedding.model', () => {
     assert.equal(parseConfig(minimal(), 'x.json').policy?.signal, 'probes');
-    const semantic = { ...minimal(), policy: { version: '8', kind: 'threshold', signal: 'text-embedding' } };
+    const semantic = {
+      ...minimal(),
+      policy: { version: '8', kind: 'threshold', threshold: {}, signal: 'text-embedding' },
+    };
     assert.deepEqual(errorsOf(semantic), [
       'text_embedding.model: policy.signal is text-embedding: name the text-classifier model here',
     ]);
@@ -130,6 +133,11 @@ describe('config schema', () => {
       'policy_file: give either policy or policy_file, not both',
       'policy.threshold.tiers.bigg: unknown tier "bigg" (configured: small, big)',
     ]);
+    // An inline policy, like a policy file, must write its kind's section (a torn config would not).
+    assert.deepEqual(errorsOf({ ...minimal(), policy: { version: '1', kind: 'cascade', cascade: {} } }), [
+      'policy.threshold: missing: a policy of kind cascade must write its threshold section ' +
+        '(`threshold: {}` for the defaults), or a file cut short would route on defaults',
+    ]);
   });
 
   test('a literal API key is refused wherever it appears', () => {
@@ -168,7 +176,7 @@ describe('loadConfig', () => {
       policy_file: 'policy.yaml',
       probes: { path: 'my-probes.json' },
     };
-    await writeFile(join(dir, 'policy.yaml'), 'version: "2"\nkind: budget\n');
+    await writeFile(join(dir, 'policy.yaml'), 'version: "2"\nkind: budget\nbudget: {}\n');
     await writeFile(join(dir, 'c.yaml'), stringify(config));
     await writeFile(join(dir, 'c.json'), JSON.stringify(config));
     await writeFile(join(dir, 'c.conf'), JSON.stringify(config));
@@ -196,7 +204,12 @@ describe('loadConfig', () => {
     );
     await writeFile(
       join(dir, 'p.json'),
-      JSON.stringify({ version: '1', kind: 'threshold', output_tokens: { tiers: { huge: 10 } } }),
+      JSON.stringify({
+        version: '1',
+        kind: 'threshold',
+        threshold: {},
+        output_tokens: { tiers: { huge: 10 } },
+      }),
     );
     await assert.rejects(
       loadConfig(join(dir, 'bad-policy.yaml')),

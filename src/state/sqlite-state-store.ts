@@ -1,0 +1,200 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { MIGRATIONS, type Migration } from './migrations.js';
+import {
+  type AnsweredRequest,
+  COUNTER_FIELDS,
+  type CounterDelta,
+  type CounterScope,
+  type Counters,
+} from './outcome-stats.js';
+import { NotAStateFileError, StateFileBusyError, StateSchemaTooNewError } from './state-errors.js';
+import type { StateStore, StoredPolicy } from './state-store.js';
+
+/** 'mrst' in ASCII: marks the file as mechroute's, so that another SQLite file is never migrated. */
+const APPLICATION_ID = 0x6d727374;
+
+export interface SqliteStateOptions {
+  /**
+   * `normal` (default): a commit survives the process crashing at any point; an OS crash or power cut
+   * may lose the commits since the last WAL checkpoint (at most ~1000 pages, a few thousand records).
+   * `full`: every commit is fsynced and survives a power cut, at one fsync per answered request.
+   */
+  synchronous?: 'normal' | 'full';
+  /** The schema (default: mechroute's); tests pass a longer list to check how a later one applies. */
+  migrations?: readonly Migration[];
+}
+
+interface RequestRow {
+  request_id: string;
+  tier: string;
+  cost_usd: number;
+  latency_ms: number;
+  escalations: number;
+  fallback: number;
+  policy_version: string | null;
+  task_class: string | null;
+  answered_at: number;
+  success: number | null;
+  rated_at: number | null;
+}
+
+type CounterRow = { scope: CounterScope; key: string } & Counters;
+
+const isSqliteError = (error: unknown, ...codes: string[]): boolean =>
+  error instanceof Database.SqliteError && codes.includes(error.code);
+
+/**
+ * Opens (creating it and its folder if needed) the state file: SQLite in WAL mode, migrated to the
+ * latest schema. The connection holds an exclusive lock until `close()`, so a second server on the same
+ * file fails at start with `StateFileBusyError` instead of splitting the counters between two processes;
+ * the lock dies with the process, so a crashed server never blocks its successor.
+ */
+export function openStateStore(path: string, options: SqliteStateOptions = {}): StateStore {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path, { timeout: 1000 });
+  try {
+    db.pragma('locking_mode = EXCLUSIVE');
+    db.pragma('journal_mode = WAL'); // the first read: takes the lock
+    db.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+    migrate(db, path, options.migrations ?? MIGRATIONS);
+  } catch (error) {
+    db.close();
+    if (isSqliteError(error, 'SQLITE_BUSY', 'SQLITE_LOCKED')) throw new StateFileBusyError(path);
+    if (isSqliteError(error, 'SQLITE_NOTADB', 'SQLITE_CORRUPT'))
+      throw new NotAStateFileError(path, (error as Error).message);
+    throw error;
+  }
+  return createStore(db, path);
+}
+
+function migrate(db: Database.Database, path: string, migrations: readonly Migration[]): void {
+  const applicationId = db.pragma('application_id', { simple: true }) as number;
+  const version = db.pragma('user_version', { simple: true }) as number;
+  const fresh = version === 0 && db.prepare('SELECT count(*) AS n FROM sqlite_schema').pluck().get() === 0;
+  if (applicationId !== APPLICATION_ID && !(applicationId === 0 && fresh)) {
+    throw new NotAStateFileError(path, 'another program’s SQLite database');
+  }
+  const latest = migrations.at(-1)?.version ?? 0;
+  if (version > latest) throw new StateSchemaTooNewError(path, version, latest);
+  for (const migration of migrations.filter((m) => m.version > version)) {
+    db.transaction(() => {
+      db.exec(migration.sql);
+      db.pragma(`application_id = ${APPLICATION_ID}`);
+      db.pragma(`user_version = ${migration.version}`);
+    })();
+  }
+}
+
+function createStore(db: Database.Database, path: string): StateStore {
+  const insertRequest = db.prepare(
+    `INSERT INTO answered_requests
+       (request_id, tier, cost_usd, latency_ms, escalations, fallback, policy_version, task_class, answered_at)
+     VALUES (@request_id, @tier, @cost_usd, @latency_ms, @escalations, @fallback, @policy_version, @task_class,
+       @answered_at)`,
+  );
+  const selectRequest = db.prepare<[string], RequestRow>(
+    `SELECT request_id, tier, cost_usd, latency_ms, escalations, fallback, policy_version, task_class,
+       answered_at, success, rated_at
+     FROM answered_requests WHERE request_id = ?`,
+  );
+  const rateRequest = db.prepare(
+    'UPDATE answered_requests SET success = ?, rated_at = ? WHERE request_id = ?',
+  );
+  const lastSeq = db.prepare('SELECT max(seq) FROM answered_requests').pluck();
+  // Rows are in answer-time order: this reads only the rows that are about to go.
+  const firstYoungSeq = db
+    .prepare('SELECT seq FROM answered_requests WHERE answered_at >= ? ORDER BY seq LIMIT 1')
+    .pluck();
+  const deleteBefore = db.prepare('DELETE FROM answered_requests WHERE seq < ?');
+
+  const columns = COUNTER_FIELDS.join(', ');
+  const addCounter = db.prepare(
+    `INSERT INTO counters (scope, key, ${columns})
+     VALUES (@scope, @key, ${COUNTER_FIELDS.map((f) => `@${f}`).join(', ')})
+     ON CONFLICT (scope, key) DO UPDATE SET ${COUNTER_FIELDS.map((f) => `${f} = ${f} + excluded.${f}`).join(', ')}`,
+  );
+  const selectCounters = db.prepare<[], CounterRow>(`SELECT scope, key, ${columns} FROM counters`);
+
+  const selectStack = db.prepare<[], { version: string; content: string }>(
+    `SELECT s.version, p.content FROM policy_stack s JOIN policies p ON p.version = s.version
+     ORDER BY s.position`,
+  );
+  const clearStack = db.prepare('DELETE FROM policy_stack');
+  const upsertPolicy = db.prepare(
+    'INSERT INTO policies (version, content) VALUES (?, ?) ON CONFLICT (version) DO UPDATE SET content = excluded.content',
+  );
+  const pushStack = db.prepare('INSERT INTO policy_stack (position, version) VALUES (?, ?)');
+  const dropUnstacked = db.prepare(
+    'DELETE FROM policies WHERE version NOT IN (SELECT version FROM policy_stack)',
+  );
+
+  const transaction = <T>(fn: () => T): T => db.transaction(fn)();
+
+  return {
+    path,
+    transaction,
+    addAnswered(request: AnsweredRequest) {
+      insertRequest.run({
+        ...request,
+        fallback: request.fallback ? 1 : 0,
+        policy_version: request.policy_version ?? null,
+        task_class: request.task_class ?? null,
+      });
+    },
+    findAnswered(requestId) {
+      const row = selectRequest.get(requestId);
+      if (!row) return undefined;
+      const { fallback, policy_version, task_class, success, rated_at, ...rest } = row;
+      return {
+        ...rest,
+        fallback: fallback === 1,
+        ...(policy_version === null ? {} : { policy_version }),
+        ...(task_class === null ? {} : { task_class }),
+        ...(success === null ? {} : { success: success === 1 }),
+        ...(rated_at === null ? {} : { rated_at }),
+      };
+    },
+    rateAnswered(requestId, success, at) {
+      rateRequest.run(success ? 1 : 0, at, requestId);
+    },
+    pruneAnswered(before, keep) {
+      const last = lastSeq.get() as number | null;
+      if (last === null) return 0;
+      const young = firstYoungSeq.get(before) as number | undefined;
+      const bound = Math.max(young ?? last + 1, last - keep + 1);
+      return deleteBefore.run(bound).changes;
+    },
+    addCounters(deltas: readonly CounterDelta[]) {
+      transaction(() => {
+        for (const { scope, key, add } of deltas) {
+          addCounter.run({
+            scope,
+            key,
+            ...Object.fromEntries(COUNTER_FIELDS.map((f) => [f, add[f] ?? 0])),
+          });
+        }
+      });
+    },
+    loadCounters() {
+      return selectCounters.all().map(({ scope, key, ...add }) => ({ scope, key, add }));
+    },
+    loadPolicyStack() {
+      return selectStack.all().map((row) => ({ version: row.version, content: JSON.parse(row.content) }));
+    },
+    savePolicyStack(stack: readonly StoredPolicy[]) {
+      transaction(() => {
+        clearStack.run();
+        for (const [position, policy] of stack.entries()) {
+          upsertPolicy.run(policy.version, JSON.stringify(policy.content));
+          pushStack.run(position, policy.version);
+        }
+        dropUnstacked.run();
+      });
+    },
+    close() {
+      if (db.open) db.close();
+    },
+  };
+}
