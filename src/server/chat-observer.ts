@@ -22,11 +22,29 @@ export async function* observeExecution(
 ): AsyncGenerator<ExecutionPart> {
   const { request, telemetry } = ctx;
   const log = request.log;
+  let tier = '';
+  let firstContent = true;
   for await (const part of parts) {
     switch (part.type) {
       case 'attempt-start':
+        tier = part.tier;
         if (part.via === 'failover') telemetry.fallbacks.inc({ reason: 'failover' });
         break;
+      case 'text-delta':
+        if (firstContent) {
+          firstContent = false;
+          telemetry.timeToFirstToken.observe({ tier }, (performance.now() - ctx.startedAt) / 1000);
+        }
+        break;
+      case 'usage': {
+        const { usage } = part;
+        telemetry.tokens.inc({ tier: part.tier, kind: 'input' }, usage.input_tokens);
+        telemetry.tokens.inc({ tier: part.tier, kind: 'output' }, usage.output_tokens);
+        if (usage.cached_input_tokens) {
+          telemetry.tokens.inc({ tier: part.tier, kind: 'cached_input' }, usage.cached_input_tokens);
+        }
+        break;
+      }
       case 'attempt-failed':
         log.warn(
           {

@@ -5,6 +5,7 @@ import {
   applyDeltas,
   completionDeltas,
   costPerSuccess,
+  decisionDeltas,
   emptyTotals,
   feedbackDeltas,
   type StatsSnapshot,
@@ -58,8 +59,21 @@ export class Telemetry {
   });
   readonly decisions = new Counter({
     name: 'mechroute_decisions_total',
-    help: 'Routing decisions by chosen tier and policy version',
-    labelNames: ['tier', 'policy_version'] as const,
+    help: 'Routing decisions by chosen tier, policy version and outcome (routed, or the refusal code)',
+    labelNames: ['tier', 'policy_version', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly tokens = new Counter({
+    name: 'mechroute_tokens_total',
+    help: 'Tokens of tier calls by tier and kind (input, output, cached input)',
+    labelNames: ['tier', 'kind'] as const,
+    registers: [this.registry],
+  });
+  readonly timeToFirstToken = new Histogram({
+    name: 'mechroute_time_to_first_token_seconds',
+    help: 'Streamed answers: time from the request to its first content byte, by the tier that answered',
+    labelNames: ['tier'] as const,
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32],
     registers: [this.registry],
   });
   readonly escalations = new Counter({
@@ -191,6 +205,30 @@ export class Telemetry {
     }
     this.totals = applyDeltas(this.totals, deltas);
     if (++this.sincePrune >= PRUNE_EVERY) this.prune();
+  }
+
+  /**
+   * Counts a routing decision by how it ended, in the metric and in the stats; a refused one counts
+   * with its code, so failed decisions are visible beside the answered requests.
+   */
+  recordDecision(outcome: { tier: string; policyVersion: string; outcome: string }): void {
+    this.decisions.inc({
+      tier: outcome.tier || 'none',
+      policy_version: outcome.policyVersion,
+      outcome: outcome.outcome,
+    });
+    const deltas = decisionDeltas(outcome.outcome);
+    try {
+      this.store.addCounters(deltas);
+    } catch (error) {
+      this.stateErrors.inc();
+      this.options.logger?.error(
+        { err: error, state_file: this.store.path },
+        'decision not counted in the state file',
+      );
+      return;
+    }
+    this.totals = applyDeltas(this.totals, deltas);
   }
 
   /** 'unknown': never answered, or past the feedback window; 'duplicate': already rated. */

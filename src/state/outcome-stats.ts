@@ -37,9 +37,18 @@ export const COUNTER_FIELDS = [
   'feedback_cost_usd',
 ] as const satisfies readonly (keyof Counters)[];
 
-/** What a group is keyed by: the tier that answered, the policy version that decided, the task class. */
-export type CounterScope = 'tier' | 'policy' | 'class';
-export const COUNTER_SCOPES = ['tier', 'policy', 'class'] as const satisfies readonly CounterScope[];
+/**
+ * What a group is keyed by: the tier that answered, the policy version that decided, the task class —
+ * and, for `decision`, how a routing decision ended (`routed`, or the code it was refused with), with
+ * the count in `requests`.
+ */
+export type CounterScope = 'tier' | 'policy' | 'class' | 'decision';
+export const COUNTER_SCOPES = [
+  'tier',
+  'policy',
+  'class',
+  'decision',
+] as const satisfies readonly CounterScope[];
 
 export interface CounterDelta {
   scope: CounterScope;
@@ -78,7 +87,12 @@ export const emptyCounters = (): Counters => ({
   feedback_cost_usd: 0,
 });
 
-export const emptyTotals = (): StatsTotals => ({ tier: {}, policy: {}, class: {} });
+export const emptyTotals = (): StatsTotals => ({ tier: {}, policy: {}, class: {}, decision: {} });
+
+/** A routing decision and how it ended: `routed`, or the code of the error it was refused with. */
+export function decisionDeltas(outcome: string): CounterDelta[] {
+  return [{ scope: 'decision', key: outcome, add: { requests: 1 } }];
+}
 
 export function completionDeltas(request: AnsweredRequest): CounterDelta[] {
   return [
@@ -116,7 +130,12 @@ const plus = (a: Counters, b: Partial<Counters>): Counters => {
 };
 
 export function applyDeltas(totals: StatsTotals, deltas: readonly CounterDelta[]): StatsTotals {
-  const next = { tier: { ...totals.tier }, policy: { ...totals.policy }, class: { ...totals.class } };
+  const next = {
+    tier: { ...totals.tier },
+    policy: { ...totals.policy },
+    class: { ...totals.class },
+    decision: { ...totals.decision },
+  };
   for (const { scope, key, add } of deltas) next[scope][key] = plus(next[scope][key] ?? emptyCounters(), add);
   return next;
 }
@@ -149,6 +168,8 @@ export interface StatsSnapshot {
   policies: Record<string, OutcomeGroup>;
   /** Rated requests by predicted task class (only requests that had one). */
   task_classes: Record<string, OutcomeGroup>;
+  /** Routing decisions by how they ended: `routed`, or the code a refused one got. */
+  decisions: Record<string, number>;
 }
 
 const ratio = (a: number, b: number): number | null => (b > 0 ? a / b : null);
@@ -198,5 +219,6 @@ export function statsSnapshot(totals: StatsTotals): StatsSnapshot {
     },
     policies: groups('policy'),
     task_classes: groups('class'),
+    decisions: Object.fromEntries(Object.entries(totals.decision).map(([k, c]) => [k, c.requests])),
   };
 }

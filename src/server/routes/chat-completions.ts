@@ -112,14 +112,17 @@ export function registerChatRoute(
     let decision: RouteDecision;
     if (body.model === MODEL_ROUTER) {
       const maxTokens = body.max_completion_tokens ?? body.max_tokens;
-      const routed = await decideInSpan(services.router, {
-        prompt: routingPrompt(body.messages),
-        overrides,
-        ...(maxTokens == null ? {} : { maxOutputTokens: maxTokens }),
-        budgetKey: clientKey(request),
-        call: { signal: tracked.signal, deadlineMs: tracked.remainingMs() },
-      });
-      telemetry.encoderLatency.observe(routed.encoderMs / 1000);
+      const routed = await decideInSpan(
+        services,
+        {
+          prompt: routingPrompt(body.messages),
+          overrides,
+          ...(maxTokens == null ? {} : { maxOutputTokens: maxTokens }),
+          budgetKey: clientKey(request),
+          call: { signal: tracked.signal, deadlineMs: tracked.remainingMs() },
+        },
+        tracked.abortError,
+      );
       decision = routed.decision;
     } else {
       const tier = tiers.find((t) => t.id === body.model);
@@ -130,11 +133,12 @@ export function registerChatRoute(
         );
       }
       decision = namedTierDecision(tier, policy.version, policy.kind);
+      telemetry.recordDecision({
+        tier: decision.tier,
+        policyVersion: decision.policy_version,
+        outcome: decision.error?.code ?? 'routed',
+      });
     }
-    telemetry.decisions.inc({
-      tier: decision.tier || 'none',
-      policy_version: decision.policy_version,
-    });
     const refused = decisionError(decision);
     if (refused) throw refused;
     if (decision.fallback) telemetry.fallbacks.inc({ reason: 'policy' });

@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { MechrouteError } from '../../errors.js';
 import {
   type RequestRouter,
   type RoutedRequest,
@@ -33,14 +34,17 @@ export function registerRouteDecision(
     const prompt = body.prompt ?? routingPrompt(body.messages!);
     const tracked = inflight.track(reply);
     try {
-      const routed = await decideInSpan(services.router, {
-        prompt,
-        overrides,
-        ...(body.max_tokens === undefined ? {} : { maxOutputTokens: body.max_tokens }),
-        budgetKey: clientKey(request),
-        call: { signal: tracked.signal, deadlineMs: tracked.remainingMs() },
-      });
-      telemetry.encoderLatency.observe(routed.encoderMs / 1000);
+      const routed = await decideInSpan(
+        services,
+        {
+          prompt,
+          overrides,
+          ...(body.max_tokens === undefined ? {} : { maxOutputTokens: body.max_tokens }),
+          budgetKey: clientKey(request),
+          call: { signal: tracked.signal, deadlineMs: tracked.remainingMs() },
+        },
+        tracked.abortError,
+      );
       setDecisionHeaders(reply, routed.decision);
       return {
         request_id: request.id,
@@ -67,8 +71,40 @@ export function registerRouteDecision(
   }
 }
 
-/** The routing decision in a span of its own, with what was decided as its attributes. */
-export function decideInSpan(router: RequestRouter, route: RouteRequest): Promise<RoutedRequest> {
+/**
+ * The routing decision in a span of its own, with what was decided as its attributes, counted by how
+ * it ended (`routed`, the code of a refusal in the decision, or of an error such as an overloaded
+ * encoder) in `mechroute_decisions_total` and the stats.
+ */
+export async function decideInSpan(
+  services: Pick<RouterServices, 'router' | 'telemetry' | 'policies'>,
+  route: RouteRequest,
+  abortError: () => MechrouteError | undefined,
+): Promise<RoutedRequest> {
+  const { telemetry } = services;
+  let routed: RoutedRequest;
+  try {
+    routed = await decideTraced(services.router, route);
+  } catch (error) {
+    const failure = abortError() ?? error;
+    telemetry.recordDecision({
+      tier: '',
+      policyVersion: services.policies.current().version,
+      outcome: failure instanceof MechrouteError ? failure.code : 'MR_ERR_INTERNAL',
+    });
+    throw failure;
+  }
+  const { decision } = routed;
+  telemetry.encoderLatency.observe(routed.encoderMs / 1000);
+  telemetry.recordDecision({
+    tier: decision.tier,
+    policyVersion: decision.policy_version,
+    outcome: decision.error?.code ?? 'routed',
+  });
+  return routed;
+}
+
+function decideTraced(router: RequestRouter, route: RouteRequest): Promise<RoutedRequest> {
   return inSpan('mechroute.decision', {}, async (span) => {
     const routed = await router.decide(route);
     const { decision } = routed;

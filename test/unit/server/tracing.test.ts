@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { InMemorySpanExporter, NodeTracerProvider, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-node';
 import type { FastifyInstance } from 'fastify';
 import type { RouterServices } from '../../../src/server/services.js';
+import { type ScriptedUpstream, startScriptedUpstream } from '../../support/scripted-upstream.js';
 import { remoteTierConfig } from '../../support/server-config.js';
 import { buildTestApp } from '../../support/test-app.js';
 
@@ -18,45 +18,14 @@ import { buildTestApp } from '../../support/test-app.js';
 const exporter = new InMemorySpanExporter();
 new NodeTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }).register();
 
-/** A minimal OpenAI-compatible upstream that records the headers it got; the first call fails with 503. */
-function recordingUpstream(): Promise<{ server: Server; url: string; headers: IncomingHttpHeaders[] }> {
-  const headers: IncomingHttpHeaders[] = [];
-  const server = createServer((req, res) => {
-    headers.push(req.headers);
-    req.resume();
-    req.on('end', () => {
-      if (headers.length === 1) {
-        res.writeHead(503, { 'content-type': 'application/json' }).end('{"error":{"message":"busy"}}');
-        return;
-      }
-      res.writeHead(200, { 'content-type': 'application/json' }).end(
-        JSON.stringify({
-          id: 'x',
-          object: 'chat.completion',
-          created: 0,
-          model: 'm',
-          choices: [{ index: 0, message: { role: 'assistant', content: 'hi' }, finish_reason: 'stop' }],
-          usage: { prompt_tokens: 10, completion_tokens: 2, total_tokens: 12 },
-        }),
-      );
-    });
-  });
-  return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      resolve({ server, url: `http://127.0.0.1:${port}/v1`, headers });
-    }),
-  );
-}
-
 describe('tracing', () => {
   let dir: string;
   let app: FastifyInstance;
   let services: RouterServices;
-  let upstream: Awaited<ReturnType<typeof recordingUpstream>>;
+  let upstream: ScriptedUpstream;
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'mechroute-tracing-'));
-    upstream = await recordingUpstream();
+    upstream = await startScriptedUpstream({ failCalls: [1] });
     const deployments = [{ base_url: upstream.url }];
     ({ app, services } = await buildTestApp(dir, {
       tiers: [
@@ -68,7 +37,7 @@ describe('tracing', () => {
   after(async () => {
     await app?.close();
     await services?.close();
-    upstream?.server.close();
+    await upstream?.close();
     await rm(dir, { recursive: true, force: true });
   });
 
