@@ -18,7 +18,6 @@ export function registerRouteDecision(
   services: RouterServices,
   inflight: InflightRequests,
 ): void {
-  const { telemetry } = services;
   app.post('/v1/route', (request, reply) =>
     inSpan(
       'mechroute.request',
