@@ -28,6 +28,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   MR_ERR_UPSTREAM_PROTOCOL: 502,
   MR_ERR_UPSTREAM_TRUNCATED: 502,
   MR_ERR_UPSTREAM_NO_CREDENTIALS: 503,
+  MR_ERR_UNSUPPORTED_PARAMETER: 400,
 };
 
 const TYPE_BY_STATUS: Record<number, string> = {
@@ -49,7 +50,7 @@ export class HttpError extends MechrouteError {
 }
 
 export interface OpenAiErrorBody {
-  error: { message: string; type: string; code: string; param: null };
+  error: { message: string; type: string; code: string; param: string | null };
 }
 
 /**
@@ -74,7 +75,10 @@ export function toHttpError(error: unknown): { status: number; body: OpenAiError
     message = error.message;
   }
   const type = TYPE_BY_STATUS[status] ?? (status >= 500 ? 'server_error' : 'invalid_request_error');
-  return { status, body: { error: { message, type, code, param: null } }, internal: status === 500 };
+  // The parameter a 400 is about, where the error names one (UnsupportedParameterError), as OpenAI does.
+  const named = (error as { param?: unknown } | null)?.param;
+  const param = status < 500 && typeof named === 'string' ? named : null;
+  return { status, body: { error: { message, type, code, param } }, internal: status === 500 };
 }
 
 /** Fastify's own 4xx errors (malformed JSON, body too large, unsupported media type). */

@@ -188,6 +188,23 @@ export class LocalModelError extends TierError {
   }
 }
 
+/**
+ * A tier cannot do what a request parameter asks (the local model cannot search the web), so it
+ * refuses the request rather than answer while ignoring it. Not retryable; a routed request may still
+ * be served by another tier.
+ */
+export class UnsupportedParameterError extends TierError {
+  /** The parameter, as OpenAI names it in errors (`response_format`, `messages[1].content[0]`). */
+  readonly param: string;
+  constructor(deployment: string | undefined, param: string, reason: string) {
+    super('MR_ERR_UNSUPPORTED_PARAMETER', `${param}: ${reason}${at(deployment)}`, {
+      status: 400,
+      deployment,
+    });
+    this.param = param;
+  }
+}
+
 function describeNetworkError(error: unknown): string {
   const cause = (error as { cause?: { code?: string; message?: string } } | undefined)?.cause;
   const code = cause?.code ?? (error as NodeJS.ErrnoException | undefined)?.code;

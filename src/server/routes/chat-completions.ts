@@ -5,17 +5,18 @@ import type { RouteDecision } from '../../policy/policy-schema.js';
 import { decisionError } from '../../policy/route.js';
 import { costUsd } from '../../policy/route-view.js';
 import { routingPrompt } from '../../router/request-router.js';
+import { composedAnswerRefusal, responseOptionsOf, toTierRequest } from '../../tiers/openai-request.js';
 import { buildChatCompletion, type OpenAIResponseMeta, toOpenAISse } from '../../tiers/openai-sse.js';
 import {
   type GenerateResult,
   type StreamPart,
   TierError,
-  type TierRequest,
+  UnsupportedParameterError,
   type Usage,
 } from '../../tiers/tier-model.js';
 import { requestMode } from '../answer-mode.js';
-import { type ChatCompletionRequest, ChatCompletionRequestSchema, MODEL_ROUTER } from '../api-schema.js';
-import { clientKey, overridesOf, parseOr400, setDecisionHeaders } from '../app.js';
+import { type ChatCompletionRequest, MODEL_ROUTER, parseChatCompletionRequest } from '../api-schema.js';
+import { clientKey, overridesOf, setDecisionHeaders } from '../app.js';
 import { HttpError } from '../http-errors.js';
 import type { RouterServices } from '../services.js';
 import { answerWithAdvisor } from './advisor-completions.js';
@@ -25,19 +26,6 @@ interface Attempt {
   tier: string;
   /** Why this tier was used instead of the decided one. */
   via?: 'failover' | 'escalation';
-}
-
-function tierRequestOf(body: ChatCompletionRequest, logprobs: boolean): TierRequest {
-  const maxTokens = body.max_completion_tokens ?? body.max_tokens;
-  return {
-    messages: body.messages,
-    ...(maxTokens == null ? {} : { max_tokens: maxTokens }),
-    ...(body.temperature == null ? {} : { temperature: body.temperature }),
-    ...(body.top_p == null ? {} : { top_p: body.top_p }),
-    ...(body.stop == null ? {} : { stop: body.stop }),
-    ...(body.seed == null ? {} : { seed: body.seed }),
-    ...(logprobs || body.logprobs ? { logprobs: true } : {}),
-  };
 }
 
 /**
@@ -158,7 +146,7 @@ export function registerChatRoute(app: FastifyInstance, services: RouterServices
     while (attempt) {
       attempts.push(attempt);
       try {
-        result = await pool.generate(attempt.tier, tierRequestOf(body, cascade), { signal });
+        result = await pool.generate(attempt.tier, toTierRequest(body, { logprobs: cascade }), { signal });
       } catch (error) {
         const next: string | undefined =
           error instanceof TierError && !signal.aborted ? failoverFrom(routed, attempt.tier) : undefined;
@@ -203,7 +191,7 @@ export function registerChatRoute(app: FastifyInstance, services: RouterServices
     while (attempt) {
       used.push(attempt);
       let started = false;
-      for await (const part of pool.stream(attempt.tier, tierRequestOf(body, false), { signal })) {
+      for await (const part of pool.stream(attempt.tier, toTierRequest(body), { signal })) {
         if (part.type === 'error' && !started) {
           const next: string | undefined = signal.aborted ? undefined : failoverFrom(routed, attempt.tier);
           if (next) {
@@ -225,14 +213,12 @@ export function registerChatRoute(app: FastifyInstance, services: RouterServices
   }
 
   app.post('/v1/chat/completions', async (request: FastifyRequest, reply: FastifyReply) => {
-    const body = parseOr400(ChatCompletionRequestSchema, request.body, 'chat completion request');
+    const body = parseChatCompletionRequest(request.body);
     const startedAt = performance.now();
     const mode = requestMode(request.headers, config.mode);
     if (mode.mode !== 'route') {
-      if (body.logprobs) {
-        // Answers stitched from several calls (and tiers) have no one token distribution to report.
-        throw new HttpError(400, 'MR_ERR_BAD_REQUEST', `logprobs are not available in mode "${mode.mode}"`);
-      }
+      const refused = composedAnswerRefusal(toTierRequest(body), mode.mode);
+      if (refused) throw new UnsupportedParameterError(undefined, refused.param, refused.reason);
       // These modes spend without a routing decision, so a client whose rolling budget is gone stops here.
       const key = clientKey(request);
       if (services.ledger && services.ledger.remaining(key, Date.now()) <= 0) {
@@ -246,7 +232,7 @@ export function registerChatRoute(app: FastifyInstance, services: RouterServices
           request,
           reply,
           body,
-          tierRequest: tierRequestOf(body, false),
+          tierRequest: toTierRequest(body),
           signal,
           startedAt,
         };
@@ -271,7 +257,7 @@ export function registerChatRoute(app: FastifyInstance, services: RouterServices
       id: `chatcmpl-${request.id.slice(4)}`,
       model: decision.tier,
       created: Math.floor(Date.now() / 1000),
-      includeUsage: body.stream_options?.include_usage ?? false,
+      ...responseOptionsOf(body),
     };
     const extension = (attempts: Attempt[], escalations: number, cost: number) => ({
       request_id: request.id,

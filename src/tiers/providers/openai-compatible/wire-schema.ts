@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Usage } from '../../tier-model.js';
+import type { TokenLogprob, Usage } from '../../tier-model.js';
 
 /**
  * What we read from an OpenAI-compatible upstream, validated because upstreams are a boundary: vLLM,
@@ -7,9 +7,26 @@ import type { Usage } from '../../tier-model.js';
  * unknown fields are dropped, nullable ones tolerate both null and absence.
  */
 
+const TopLogprobWire = z.object({
+  token: z.string(),
+  logprob: z.number(),
+  bytes: z.array(z.number().int()).nullish(),
+});
 const LogprobsWire = z
-  .object({ content: z.array(z.object({ token: z.string(), logprob: z.number() })).nullish() })
+  .object({
+    content: z.array(TopLogprobWire.extend({ top_logprobs: z.array(TopLogprobWire).nullish() })).nullish(),
+  })
   .nullish();
+
+const AnnotationWire = z.object({
+  type: z.literal('url_citation'),
+  url_citation: z.object({
+    start_index: z.number().int(),
+    end_index: z.number().int(),
+    title: z.string(),
+    url: z.string(),
+  }),
+});
 
 export const UsageWireSchema = z.object({
   prompt_tokens: z.number().int().nonnegative(),
@@ -27,21 +44,32 @@ export function usageFromWire(usage: z.infer<typeof UsageWireSchema>): Usage {
   };
 }
 
+const ToolCallWire = z.union([
+  z.object({
+    id: z.string(),
+    type: z.literal('function').default('function'),
+    function: z.object({ name: z.string(), arguments: z.string() }),
+  }),
+  z.object({
+    id: z.string(),
+    type: z.literal('custom'),
+    custom: z.object({ name: z.string(), input: z.string() }),
+  }),
+]);
+
 export const ChatCompletionWireSchema = z.object({
   id: z.string().optional(),
   choices: z
     .array(
       z.object({
+        index: z.number().int().nonnegative().optional(),
         message: z.object({
           content: z.string().nullish(),
-          tool_calls: z
-            .array(
-              z.object({
-                id: z.string(),
-                type: z.literal('function').default('function'),
-                function: z.object({ name: z.string(), arguments: z.string() }),
-              }),
-            )
+          refusal: z.string().nullish(),
+          tool_calls: z.array(ToolCallWire).nullish(),
+          annotations: z.array(AnnotationWire).nullish(),
+          audio: z
+            .object({ id: z.string(), data: z.string(), expires_at: z.number(), transcript: z.string() })
             .nullish(),
         }),
         finish_reason: z.string().nullish(),
@@ -52,11 +80,26 @@ export const ChatCompletionWireSchema = z.object({
   usage: UsageWireSchema.nullish(),
 });
 
+/** A piece of a streamed tool call: the first of a call has its id and name, later ones argument text. */
+const ToolCallDeltaWire = z.object({
+  index: z.number().int().nonnegative(),
+  id: z.string().nullish(),
+  type: z.literal('function').nullish(),
+  function: z.object({ name: z.string().nullish(), arguments: z.string().nullish() }).nullish(),
+});
+
 export const ChatCompletionChunkWireSchema = z.object({
   choices: z.array(
     z.object({
-      index: z.number().int().optional(),
-      delta: z.object({ content: z.string().nullish() }).nullish(),
+      index: z.number().int().nonnegative().optional(),
+      delta: z
+        .object({
+          content: z.string().nullish(),
+          refusal: z.string().nullish(),
+          tool_calls: z.array(ToolCallDeltaWire).nullish(),
+          annotations: z.array(AnnotationWire).nullish(),
+        })
+        .nullish(),
       finish_reason: z.string().nullish(),
       logprobs: LogprobsWire,
     }),
@@ -77,7 +120,7 @@ export const ErrorWireSchema = z.object({
 });
 
 export type UsageWire = z.infer<typeof UsageWireSchema>;
-export type LogprobTokenWire = { token: string; logprob: number };
+export type LogprobTokenWire = NonNullable<NonNullable<z.infer<typeof LogprobsWire>>['content']>[number];
 
 /** Values beyond OpenAI's four (e.g. vLLM's "abort", llama.cpp's "eos") read as "stop". */
 export function toFinishReason(value: string): 'stop' | 'length' | 'content_filter' | 'tool_calls' {
@@ -85,3 +128,24 @@ export function toFinishReason(value: string): 'stop' | 'length' | 'content_filt
   if (value === 'function_call') return 'tool_calls';
   return 'stop';
 }
+
+/** An upstream's token logprobs in our terms (nulls dropped). */
+export function tokenLogprobsFromWire(tokens: readonly LogprobTokenWire[]): TokenLogprob[] {
+  const bytes = (b: number[] | null | undefined) => b ?? null;
+  return tokens.map((t) => ({
+    token: t.token,
+    logprob: t.logprob,
+    bytes: bytes(t.bytes),
+    ...(t.top_logprobs
+      ? {
+          top_logprobs: t.top_logprobs.map((top) => ({
+            token: top.token,
+            logprob: top.logprob,
+            bytes: bytes(top.bytes),
+          })),
+        }
+      : {}),
+  }));
+}
+
+export type ChoiceWire = z.infer<typeof ChatCompletionWireSchema>['choices'][number];
