@@ -55,7 +55,8 @@ export async function startOpenAIUpstream(options: {
   apiKey?: string;
   /**
    * Sees every valid request's raw body first; a value it returns is sent as the JSON answer instead of
-   * generating one (how tests make a worker call a tool the small local model would not call itself).
+   * generating one (how tests make a worker call a tool the small local model would not call itself),
+   * or, as `{ chunks }`, streamed as those `chat.completion.chunk` events and `[DONE]`.
    */
   script?: (body: unknown) => unknown;
 }): Promise<OpenAIUpstream> {
@@ -89,6 +90,13 @@ export async function startOpenAIUpstream(options: {
         .send({ error: { message: formatIssues(parsed.error.issues), type: 'invalid_request_error' } });
     }
     const scripted = options.script?.(req.body);
+    if (isScriptedStream(scripted)) {
+      reply.hijack();
+      reply.raw.writeHead(200, { 'content-type': 'text/event-stream' });
+      for (const chunk of scripted.chunks) reply.raw.write(`data: ${JSON.stringify(chunk)}\n\n`);
+      reply.raw.end('data: [DONE]\n\n');
+      return;
+    }
     if (scripted !== undefined) return reply.send(scripted);
     const body = parsed.data;
     const controller = new AbortController();
@@ -224,6 +232,9 @@ export async function startOpenAIUpstream(options: {
     close: () => app.close(),
   };
 }
+
+const isScriptedStream = (value: unknown): value is { chunks: unknown[] } =>
+  typeof value === 'object' && value !== null && Array.isArray((value as { chunks?: unknown }).chunks);
 
 /** The default GGUF served by the local provider: what the upstreams of tests and benchmarks answer with. */
 export function createUpstreamModel(sequences = 4): Promise<LocalLlamaModel> {
