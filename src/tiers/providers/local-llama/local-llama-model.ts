@@ -28,7 +28,13 @@ import {
 } from '../../tier-model.js';
 import { type AnswerOutcome, type AnswerPlan, generateAnswer } from './answer-loop.js';
 import { renderChatPrompt } from './chat-prompt.js';
-import { availableFunctions, callNameGrammar, callSyntaxOf, toolPlanOf } from './function-calls.js';
+import {
+  availableFunctions,
+  callNameGrammar,
+  callSyntaxOf,
+  type ToolPlan,
+  toolPlanOf,
+} from './function-calls.js';
 import { toGrammarSchema } from './json-schema-grammar.js';
 import { samplingOf, seedOf } from './sampling.js';
 import { createSequencePool, type SequencePool } from './sequence-pool.js';
@@ -176,9 +182,11 @@ export async function createLocalLlamaModel(
   }
 
   /** The call grammars of the offered functions; refused when the template has no call syntax we read. */
-  async function callGrammars(request: TierRequest, warnings: string[]): Promise<AnswerPlan['calls']> {
-    const tools = toolPlanOf(request);
-    if (!tools) return undefined;
+  async function callGrammars(
+    request: TierRequest,
+    tools: ToolPlan,
+    warnings: string[],
+  ): Promise<NonNullable<AnswerPlan['calls']>> {
     const syntax = callSyntaxOf(wrapper);
     if (!syntax) {
       throw new UnsupportedParameterError(
@@ -212,14 +220,15 @@ export async function createLocalLlamaModel(
   async function planOf(request: TierRequest, warnings: string[]): Promise<AnswerPlan> {
     const refused = localRefusal(request);
     if (refused) throw new UnsupportedParameterError(deploymentId, refused.param, refused.reason);
-    const calls = await callGrammars(request, warnings);
+    const tools = toolPlanOf(request);
+    const calls = tools ? await callGrammars(request, tools, warnings) : undefined;
     const format = await formatGrammar(request, warnings);
     const prompt = renderChatPrompt(
       model,
       wrapper,
       request.messages,
       warnings,
-      calls ? availableFunctions(toolPlanOf(request)!.offered) : undefined,
+      tools ? availableFunctions(tools.offered) : undefined,
     );
     const room = context.contextSize - prompt.tokens.length;
     if (room < 1) {
