@@ -313,6 +313,27 @@ export function checkChatParams<T extends ChatParams>(params: T, ctx: z.Refineme
   }
 }
 
+/** A web-search citation on an answer (`web_search_options`), as upstreams send it. */
+export const AnnotationSchema = z.object({
+  type: z.literal('url_citation'),
+  url_citation: z.object({
+    start_index: z.number().int(),
+    end_index: z.number().int(),
+    title: z.string(),
+    url: z.string(),
+  }),
+});
+
+/** Audio an answer carries (`modalities: ["audio"]`), as upstreams send it. */
+export const AudioOutputSchema = z.object({
+  id: z.string(),
+  data: z.string(),
+  expires_at: z.number(),
+  transcript: z.string(),
+});
+
+export type Annotation = z.output<typeof AnnotationSchema>;
+export type AudioOutput = z.output<typeof AudioOutputSchema>;
 export type ChatMessage = z.output<typeof ChatMessageSchema>;
 export type ToolSpec = z.output<typeof ToolSchema>;
 export type FunctionTool = z.output<typeof FunctionToolSchema>;

@@ -30,7 +30,7 @@ export interface OpenAIResponseMeta {
 
 const sse = (payload: unknown) => `data: ${JSON.stringify(payload)}\n\n`;
 
-export const openAIUsage = (usage: Usage) => ({
+const openAIUsage = (usage: Usage) => ({
   prompt_tokens: usage.input_tokens,
   completion_tokens: usage.output_tokens,
   total_tokens: usage.input_tokens + usage.output_tokens,

@@ -1,4 +1,4 @@
-import type { ChatMessage, ChatParams, ToolCall } from './openai-chat-params.js';
+import type { Annotation, AudioOutput, ChatMessage, ChatParams, ToolCall } from './openai-chat-params.js';
 import type { TierError } from './tier-errors.js';
 
 export * from './tier-errors.js';
@@ -10,6 +10,8 @@ export * from './tier-errors.js';
  */
 
 export type {
+  Annotation,
+  AudioOutput,
   ChatMessage,
   FunctionTool,
   FunctionToolCall,
@@ -65,20 +67,6 @@ export interface LogprobSummary {
   /** Mean natural-log probability of the generated tokens. */
   mean_logprob: number;
   tokens?: TokenLogprob[];
-}
-
-/** A web-search citation an upstream attached to its answer, relayed as it came. */
-export interface Annotation {
-  type: 'url_citation';
-  url_citation: { start_index: number; end_index: number; title: string; url: string };
-}
-
-/** Audio an upstream answered with (`modalities: ["audio"]`), relayed as it came. */
-export interface AudioOutput {
-  id: string;
-  data: string;
-  expires_at: number;
-  transcript: string;
 }
 
 /** How one answer ended, and what it holds besides its text. */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AnnotationSchema, AudioOutputSchema } from '../../openai-chat-params.js';
 import type { TokenLogprob, Usage } from '../../tier-model.js';
 
 /**
@@ -17,16 +18,6 @@ const LogprobsWire = z
     content: z.array(TopLogprobWire.extend({ top_logprobs: z.array(TopLogprobWire).nullish() })).nullish(),
   })
   .nullish();
-
-const AnnotationWire = z.object({
-  type: z.literal('url_citation'),
-  url_citation: z.object({
-    start_index: z.number().int(),
-    end_index: z.number().int(),
-    title: z.string(),
-    url: z.string(),
-  }),
-});
 
 export const UsageWireSchema = z.object({
   prompt_tokens: z.number().int().nonnegative(),
@@ -67,10 +58,8 @@ export const ChatCompletionWireSchema = z.object({
           content: z.string().nullish(),
           refusal: z.string().nullish(),
           tool_calls: z.array(ToolCallWire).nullish(),
-          annotations: z.array(AnnotationWire).nullish(),
-          audio: z
-            .object({ id: z.string(), data: z.string(), expires_at: z.number(), transcript: z.string() })
-            .nullish(),
+          annotations: z.array(AnnotationSchema).nullish(),
+          audio: AudioOutputSchema.nullish(),
         }),
         finish_reason: z.string().nullish(),
         logprobs: LogprobsWire,
@@ -97,7 +86,7 @@ export const ChatCompletionChunkWireSchema = z.object({
           content: z.string().nullish(),
           refusal: z.string().nullish(),
           tool_calls: z.array(ToolCallDeltaWire).nullish(),
-          annotations: z.array(AnnotationWire).nullish(),
+          annotations: z.array(AnnotationSchema).nullish(),
         })
         .nullish(),
       finish_reason: z.string().nullish(),
