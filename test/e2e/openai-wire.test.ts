@@ -496,6 +496,26 @@ describe('the local tier (Gemma 3 270M through node-llama-cpp)', () => {
     }
   });
 
+  it('a routed request the local tier refuses is answered by the next tier up', async () => {
+    scripted = scriptedAnswer;
+    try {
+      const answer = (await client().chat.completions.create(
+        {
+          model: 'mechroute',
+          messages: [{ role: 'user', content: 'Who won the match yesterday?' }],
+          web_search_options: { search_context_size: 'low' },
+        },
+        // Threshold 0 decides the cheapest tier: the local one, which cannot search the web.
+        { headers: { 'x-mechroute-threshold': '0' } },
+      )) as ChatCompletion & { mechroute: { decided_tier: string; answered_by: string } };
+      assert.equal(answer.mechroute.decided_tier, LOCAL);
+      assert.equal(answer.mechroute.answered_by, REMOTE);
+      assert.deepEqual(lastReceived().web_search_options, { search_context_size: 'low' });
+    } finally {
+      scripted = undefined;
+    }
+  });
+
   it('answers put together from several calls refuse what needs one call', async () => {
     const response = await fetch(`${server.url}/v1/chat/completions`, {
       method: 'POST',
