@@ -159,11 +159,20 @@ export async function createLocalLlamaModel(
   });
   let disposed = false;
 
+  // Read from node-llama-cpp's grammar file once, on the first request that asks for JSON.
+  let jsonGrammar: Promise<LlamaGrammar> | undefined;
+
   /** Grammar of `response_format`; a strict schema the grammar cannot hold is refused. */
   async function formatGrammar(request: TierRequest, warnings: string[]): Promise<LlamaGrammar | undefined> {
     const format = request.response_format;
     if (!format || format.type === 'text') return undefined;
-    if (format.type === 'json_object' || !format.json_schema.schema) return llama.getGrammarFor('json');
+    if (format.type === 'json_object' || !format.json_schema.schema) {
+      jsonGrammar ??= llama.getGrammarFor('json').catch((error: unknown) => {
+        jsonGrammar = undefined;
+        throw error;
+      });
+      return jsonGrammar;
+    }
     const { schema, unenforced } = toGrammarSchema(format.json_schema.schema);
     checkEnforced('response_format', format.json_schema.strict === true, unenforced, warnings);
     return llama.createGrammarForJsonSchema(schema as JsonSchemaInput);

@@ -71,9 +71,13 @@ function tokenBiasOf(bias: Record<string, number>, model: LlamaModel, deployment
   return tokenBias;
 }
 
-/** A random seed per answer unless the client gave one (then one per answer, derived from it). */
+/**
+ * A random seed per answer unless the client gave one (then one per answer, derived from it). Unsigned
+ * 32 bits: node-llama-cpp turns every negative seed into 0, and without a seed it takes the current
+ * second, which would give answers started together the same sample.
+ */
 export function seedOf(request: TierRequest, choice: number): number {
-  return (request.seed ?? randomInt(2 ** 31)) + choice;
+  return ((request.seed ?? randomInt(2 ** 31)) + choice) >>> 0;
 }
 
 /**
