@@ -45,7 +45,7 @@ export interface AnswerPlan {
 
 export interface AnswerOutcome {
   end: ChoiceEnd;
-  /** Tokens of the answer, those of a forced call opening included. */
+  /** Tokens of the answer, those of a forced call opening included (max_tokens counts them too). */
   outputTokens: number;
 }
 
@@ -182,7 +182,7 @@ export async function generateAnswer(
           done = true;
         }
       }
-      if (!done && !next && generated.length >= plan.maxTokens) {
+      if (!done && !next && forced + generated.length >= plan.maxTokens) {
         finish = 'length';
         done = true;
       }
