@@ -113,11 +113,12 @@ export async function runAdvisorLoop(
 
   async function answerCall(call: ToolCall): Promise<AdvisorCallRecord> {
     const base = { call_id: call.id, cost_usd: 0 };
-    if (call.function.name !== ASK_ADVISOR) {
+    if (call.type !== 'function' || call.function.name !== ASK_ADVISOR) {
+      const name = call.type === 'function' ? call.function.name : call.custom.name;
       return {
         ...base,
         outcome: 'invalid',
-        result: `unknown tool "${call.function.name}": the only tool is ${ASK_ADVISOR}`,
+        result: `unknown tool "${name}": the only tool is ${ASK_ADVISOR}`,
       };
     }
     let args: unknown;

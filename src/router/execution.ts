@@ -66,7 +66,7 @@ export type ExecutionPart =
   | { type: 'advisor-call'; record: AdvisorCallRecord; tier: string }
   | { type: 'usage'; tier: string; usage: Usage; cost_usd: number }
   | ContentPart
-  | { type: 'finish'; finish_reason: FinishReason; usage: Usage }
+  | Extract<StreamPart, { type: 'finish' }>
   | { type: 'answer'; result: GenerateResult }
   | { type: 'done'; summary: ExecutionSummary }
   | { type: 'error'; error: TierError };

@@ -1,6 +1,6 @@
 import { advisorMessages, runAdvisorLoop } from '../advisor/advisor-loop.js';
 import type { TierPlan } from '../policy/policy-schema.js';
-import type { TierRequest, Usage } from '../tiers/tier-model.js';
+import { resultAsParts, type TierRequest, type Usage } from '../tiers/tier-model.js';
 import { createChannel } from './channel.js';
 import {
   type AdvisorSettings,
@@ -59,10 +59,8 @@ export function runAdvisorMode(
     addUsage(usageByTier, worker, result.worker_usage);
     channel.push({ type: 'usage', tier: worker, usage: result.worker_usage, cost_usd: workerCost });
     const final = result.final;
-    if (options.stream) {
-      if (final.text) channel.push({ type: 'text-delta', text: final.text });
-      channel.push({ type: 'finish', finish_reason: final.finish_reason, usage: final.usage });
-    } else channel.push({ type: 'answer', result: final });
+    if (options.stream) for (const part of resultAsParts(final)) channel.push(part as ExecutionPart);
+    else channel.push({ type: 'answer', result: final });
     channel.push({
       type: 'done',
       summary: {

@@ -3,6 +3,7 @@ import type { AnswerGate, TierPlan } from '../policy/policy-schema.js';
 import {
   canFailOver,
   type GenerateResult,
+  resultAsParts,
   type TierRequest,
   toTierError,
   type Usage,
@@ -107,10 +108,8 @@ export async function* runRoute(
       }
       attempts.push({ tier, via, outcome: 'answered' });
       const answer = gate && request.logprobs !== true ? withoutLogprobs(result) : result;
-      if (options.stream) {
-        if (answer.text) yield { type: 'text-delta', text: answer.text };
-        yield { type: 'finish', finish_reason: answer.finish_reason, usage: answer.usage };
-      } else yield { type: 'answer', result: answer };
+      if (options.stream) yield* resultAsParts(answer) as ExecutionPart[];
+      else yield { type: 'answer', result: answer };
       yield summary(tier, answer.finish_reason);
       return;
     }
@@ -126,7 +125,7 @@ export async function* runRoute(
       if (part.type === 'finish') {
         attempts.push({ tier, via, outcome: 'answered' });
         yield charge(tier, part.usage);
-        yield { type: 'finish', finish_reason: part.finish_reason, usage: part.usage };
+        yield part;
         yield summary(tier, part.finish_reason);
         return;
       }

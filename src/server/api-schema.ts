@@ -1,33 +1,47 @@
 import { z } from 'zod';
+import { ApiError } from '../errors.js';
+import { ChatMessageSchema, ChatParamsShape, checkChatParams } from '../tiers/openai-chat-params.js';
+import { formatIssues } from '../zod-issues.js';
 
 /**
- * The HTTP API's request shapes: one source of truth for validation and handler types. Unknown fields
- * are kept (OpenAI clients send fields we do not act on, like `n` or `user`); known ones are checked.
+ * The HTTP API's request shapes: one source of truth for validation and handler types. Chat requests
+ * take OpenAI's parameters, every one typed (src/tiers/openai-chat-params.ts), and nothing else but
+ * mechroute's own `mechroute` object: an unknown field is a 400, as OpenAI answers it, never something
+ * passed on unread.
  */
-const ContentPartSchema = z.looseObject({ type: z.string(), text: z.string().optional() });
-
-export const ChatMessageSchema = z.looseObject({
-  role: z.enum(['system', 'developer', 'user', 'assistant', 'tool']),
-  content: z.union([z.string(), z.array(ContentPartSchema), z.null()]),
-  name: z.string().optional(),
-});
-
-export const ChatCompletionRequestSchema = z.looseObject({
-  model: z.string().min(1, 'model is required: "mechroute" routes, a tier id bypasses routing'),
-  messages: z.array(ChatMessageSchema).min(1, 'messages must not be empty'),
-  stream: z.boolean().optional(),
-  stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullish(),
-  max_tokens: z.number().int().positive().nullish(),
-  max_completion_tokens: z.number().int().positive().nullish(),
-  temperature: z.number().min(0).max(2).nullish(),
-  top_p: z.number().min(0).max(1).nullish(),
-  stop: z.union([z.string(), z.array(z.string()).max(4)]).nullish(),
-  seed: z.number().int().nullish(),
-  logprobs: z.boolean().nullish(),
-  /** mechroute's extension: per-request policy overrides (see `parseOverrides`). */
-  mechroute: z.record(z.string(), z.unknown()).optional(),
-});
+export const ChatCompletionRequestSchema = z
+  .strictObject({
+    model: z.string().min(1, 'model is required: "mechroute" routes, a tier id bypasses routing'),
+    ...ChatParamsShape,
+    /** mechroute's extension: per-request policy overrides (see `parseOverrides`). */
+    mechroute: z.record(z.string(), z.unknown()).optional(),
+  })
+  .superRefine(checkChatParams);
 export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequestSchema>;
+
+/**
+ * A chat request body, validated; a 400 otherwise. Unknown top-level fields get OpenAI's own message
+ * (`Unrecognized request argument supplied: foo`), so clients and their tests read it as they would
+ * OpenAI's; every other problem is listed by path.
+ */
+export function parseChatCompletionRequest(body: unknown): ChatCompletionRequest {
+  const parsed = ChatCompletionRequestSchema.safeParse(body);
+  if (parsed.success) return parsed.data;
+  const unknown = parsed.error.issues.flatMap((issue) =>
+    issue.code === 'unrecognized_keys' && issue.path.length === 0 ? issue.keys : [],
+  );
+  if (unknown.length > 0) {
+    const plural = unknown.length > 1 ? 's' : '';
+    throw new ApiError(
+      'MR_ERR_BAD_REQUEST',
+      `Unrecognized request argument${plural} supplied: ${unknown.join(', ')}`,
+    );
+  }
+  throw new ApiError(
+    'MR_ERR_BAD_REQUEST',
+    `invalid chat completion request:\n${formatIssues(parsed.error.issues)}`,
+  );
+}
 
 /** `/v1/route` takes the same prompt forms as chat: messages, or a bare prompt string. */
 export const RouteRequestSchema = z

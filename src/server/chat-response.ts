@@ -62,10 +62,10 @@ export async function streamResponse(
           break;
         case 'done':
           summary = part.summary;
-          yield {
+          yield finish ?? {
             type: 'finish',
-            finish_reason: finish?.finish_reason ?? part.summary.finish_reason,
-            usage: finish?.usage ?? { input_tokens: 0, output_tokens: 0 },
+            finish_reason: part.summary.finish_reason,
+            usage: { input_tokens: 0, output_tokens: 0 },
           };
           return;
         case 'error':

@@ -62,7 +62,9 @@ export function canFailOver(error: TierError): boolean {
     error.isRetryable ||
     isDeploymentFault(error) ||
     error.code === 'MR_ERR_UPSTREAM_UNAVAILABLE' ||
-    error.code === 'MR_ERR_UPSTREAM_NO_CREDENTIALS'
+    error.code === 'MR_ERR_UPSTREAM_NO_CREDENTIALS' ||
+    // A tier that cannot honour a parameter (the local model has no web search): another may.
+    error.code === 'MR_ERR_UNSUPPORTED_PARAMETER'
   );
 }
 
@@ -220,6 +222,23 @@ export class LocalModelError extends TierError {
         detail: ours ? undefined : problem,
       },
     );
+  }
+}
+
+/**
+ * A tier cannot do what a request parameter asks (the local model cannot search the web), so it
+ * refuses the request rather than answer while ignoring it. Not retryable; a routed request may still
+ * be served by another tier.
+ */
+export class UnsupportedParameterError extends TierError {
+  /** The parameter, as OpenAI names it in errors (`response_format`, `messages[1].content[0]`). */
+  readonly param: string;
+  constructor(deployment: string | undefined, param: string, reason: string) {
+    super('MR_ERR_UNSUPPORTED_PARAMETER', `${param}: ${reason}${tierOf(deployment)}`, {
+      status: 400,
+      deployment,
+    });
+    this.param = param;
   }
 }
 

@@ -343,15 +343,12 @@ export async function createTierPool(
       };
       for await (const part of d.model.stream(request, providerOptions(signal, options, timeoutMs))) {
         if (part.type === 'start') start = part;
-        else if (part.type === 'text-delta') {
+        else if (part.type === 'error') throw committed ? new CommittedFailure(part.error) : part.error;
+        else {
           commit();
           channel.push(part);
-        } else if (part.type === 'finish') {
-          commit();
-          channel.push(part);
-          return;
-        } else if (committed) throw new CommittedFailure(part.error);
-        else throw part.error;
+          if (part.type === 'finish') return;
+        }
       }
       const truncated = new UpstreamTruncatedError(d.id, 0);
       throw committed ? new CommittedFailure(truncated) : truncated;

@@ -33,13 +33,26 @@ let server: RunningServer;
 let logLines: string[];
 const midBodies: Json[] = [];
 
-/** The mid tier's upstream: with ask_advisor offered and fewer than two tool results, it calls the tool. */
+/**
+ * The mid tier's upstream: with ask_advisor offered and fewer than two tool results, it calls the tool;
+ * with two, it answers (the upstream's local model, offered the tool, would call it once more).
+ */
 function scriptAdvisorCalls(body: unknown): unknown {
   const request = body as Json;
   midBodies.push(request);
   const offered = (request.tools ?? []).some((t: Json) => t.function?.name === 'ask_advisor');
   const toolResults = request.messages.filter((m: Json) => m.role === 'tool').length;
-  if (!offered || toolResults >= 2) return undefined;
+  if (!offered) return undefined;
+  if (toolResults >= 2) {
+    return {
+      id: 'chatcmpl-script-answer',
+      object: 'chat.completion',
+      created: 0,
+      model: request.model,
+      choices: [{ index: 0, message: { role: 'assistant', content: '24' }, finish_reason: 'stop' }],
+      usage: { prompt_tokens: 50, completion_tokens: 1, total_tokens: 51 },
+    };
+  }
   return {
     id: `chatcmpl-script-${toolResults}`,
     object: 'chat.completion',

@@ -42,6 +42,7 @@ test('a call the model writes comes back as an OpenAI tool call', async () => {
   assert.equal(result.finish_reason, 'tool_calls', result.text);
   assert.equal(result.tool_calls?.length, 1);
   const call = result.tool_calls![0]!;
+  assert.ok(call.type === 'function');
   assert.equal(call.function.name, 'ask_advisor');
   assert.match(call.id, /^call_\w+$/);
   assert.equal(typeof JSON.parse(call.function.arguments), 'object');

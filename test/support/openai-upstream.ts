@@ -1,12 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import Fastify, { type FastifyReply } from 'fastify';
-import { z } from 'zod';
+import { ChatCompletionRequestSchema } from '../../src/server/api-schema.js';
+import { toTierRequest } from '../../src/tiers/openai-request.js';
 import { buildChatCompletion, openAIError, toOpenAISse } from '../../src/tiers/openai-sse.js';
 import {
   createLocalLlamaModel,
   type LocalLlamaModel,
 } from '../../src/tiers/providers/local-llama/local-llama-model.js';
 import { type TierModel, type TierRequest, toTierError } from '../../src/tiers/tier-model.js';
+import { formatIssues } from '../../src/zod-issues.js';
 import { defaultEncoderPath } from './default-encoder.js';
 
 /**
@@ -28,6 +30,8 @@ export type UpstreamFault =
   | { kind: 'slow-first-byte'; delayMs: number };
 
 export interface UpstreamRequestLog {
+  /** The body as it arrived (parsed JSON), whether or not it was valid. */
+  body: unknown;
   stream: boolean;
   fault: UpstreamFault['kind'] | 'none';
   /** What it ended with: an HTTP status, 'reset', 'hang', 'dropped', or 'client-gone'. */
@@ -45,34 +49,14 @@ export interface OpenAIUpstream {
   close(): Promise<void>;
 }
 
-const MessageSchema = z.object({
-  role: z.enum(['system', 'developer', 'user', 'assistant', 'tool']),
-  content: z.union([
-    z.string(),
-    z.null(),
-    z.array(z.object({ type: z.string(), text: z.string().optional() })),
-  ]),
-});
-const BodySchema = z.object({
-  model: z.string().min(1),
-  messages: z.array(MessageSchema).min(1),
-  max_tokens: z.number().int().positive().optional(),
-  temperature: z.number().min(0).max(2).optional(),
-  top_p: z.number().min(0).max(1).optional(),
-  stop: z.union([z.string(), z.array(z.string())]).optional(),
-  seed: z.number().int().optional(),
-  logprobs: z.boolean().optional(),
-  stream: z.boolean().optional(),
-  stream_options: z.object({ include_usage: z.boolean().optional() }).optional(),
-});
-
 export async function startOpenAIUpstream(options: {
   model: TierModel;
   /** When set, requests must carry `Authorization: Bearer <apiKey>`. */
   apiKey?: string;
   /**
    * Sees every valid request's raw body first; a value it returns is sent as the JSON answer instead of
-   * generating one (how tests make a worker call a tool the small local model would not call itself).
+   * generating one (how tests make a worker call a tool the small local model would not call itself),
+   * or, as `{ chunks }`, streamed as those `chat.completion.chunk` events and `[DONE]`.
    */
   script?: (body: unknown) => unknown;
 }): Promise<OpenAIUpstream> {
@@ -84,8 +68,10 @@ export async function startOpenAIUpstream(options: {
 
   app.post('/v1/chat/completions', async (req, reply) => {
     const fault = queued.shift() ?? standing;
-    const parsed = BodySchema.safeParse(req.body);
+    // Validated as OpenAI validates: every parameter typed, an unknown field refused.
+    const parsed = ChatCompletionRequestSchema.safeParse(req.body);
     const log: UpstreamRequestLog = {
+      body: req.body,
       stream: parsed.success && parsed.data.stream === true,
       fault: fault?.kind ?? 'none',
       outcome: 200,
@@ -101,9 +87,16 @@ export async function startOpenAIUpstream(options: {
       log.outcome = 400;
       return reply
         .code(400)
-        .send({ error: { message: parsed.error.message, type: 'invalid_request_error' } });
+        .send({ error: { message: formatIssues(parsed.error.issues), type: 'invalid_request_error' } });
     }
     const scripted = options.script?.(req.body);
+    if (isScriptedStream(scripted)) {
+      reply.hijack();
+      reply.raw.writeHead(200, { 'content-type': 'text/event-stream' });
+      for (const chunk of scripted.chunks) reply.raw.write(`data: ${JSON.stringify(chunk)}\n\n`);
+      reply.raw.end('data: [DONE]\n\n');
+      return;
+    }
     if (scripted !== undefined) return reply.send(scripted);
     const body = parsed.data;
     const controller = new AbortController();
@@ -140,19 +133,13 @@ export async function startOpenAIUpstream(options: {
         break;
     }
 
-    const request: TierRequest = {
-      messages: body.messages,
-      ...(body.max_tokens !== undefined ? { max_tokens: body.max_tokens } : {}),
-      ...(body.temperature !== undefined ? { temperature: body.temperature } : {}),
-      ...(body.top_p !== undefined ? { top_p: body.top_p } : {}),
-      ...(body.stop !== undefined ? { stop: body.stop } : {}),
-      ...(body.seed !== undefined ? { seed: body.seed } : {}),
-      ...(body.logprobs !== undefined ? { logprobs: body.logprobs } : {}),
-    };
+    // The parameters reach the served model as they reach mechroute's own tiers.
+    const request = toTierRequest(body);
     const meta = {
       id: `chatcmpl-up-${++counter}`,
       model: body.model,
       created: Math.floor(Date.now() / 1000),
+      logprobs: body.logprobs === true,
     };
 
     if (!body.stream) {
@@ -177,7 +164,7 @@ export async function startOpenAIUpstream(options: {
       reply,
       request,
       meta,
-      body.stream_options?.include_usage !== false,
+      body.stream_options?.include_usage === true,
       fault,
       controller,
       log,
@@ -187,7 +174,7 @@ export async function startOpenAIUpstream(options: {
   async function streamAnswer(
     reply: FastifyReply,
     request: TierRequest,
-    meta: { id: string; model: string; created: number },
+    meta: { id: string; model: string; created: number; logprobs: boolean },
     includeUsage: boolean,
     fault: UpstreamFault | undefined,
     controller: AbortController,
@@ -245,6 +232,9 @@ export async function startOpenAIUpstream(options: {
     close: () => app.close(),
   };
 }
+
+const isScriptedStream = (value: unknown): value is { chunks: unknown[] } =>
+  typeof value === 'object' && value !== null && Array.isArray((value as { chunks?: unknown }).chunks);
 
 /** The default GGUF served by the local provider: what the upstreams of tests and benchmarks answer with. */
 export function createUpstreamModel(sequences = 4): Promise<LocalLlamaModel> {

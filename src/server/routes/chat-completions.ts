@@ -13,7 +13,8 @@ import {
 } from '../../router/mode-plans.js';
 import { routingPrompt } from '../../router/request-router.js';
 import { scoreStepPrefix } from '../../steps/step-scorer.js';
-import type { CallOptions, TierRequest, Usage } from '../../tiers/tier-model.js';
+import { composedAnswerRefusal, responseOptionsOf, toTierRequest } from '../../tiers/openai-request.js';
+import { type CallOptions, UnsupportedParameterError, type Usage } from '../../tiers/tier-model.js';
 import {
   contextFromHeaders,
   inSpan,
@@ -24,40 +25,20 @@ import {
   traceHeaders,
 } from '../../tracing.js';
 import { type RequestMode, requestMode } from '../answer-mode.js';
-import { type ChatCompletionRequest, ChatCompletionRequestSchema } from '../api-schema.js';
+import { type ChatCompletionRequest, parseChatCompletionRequest } from '../api-schema.js';
 import { extensionOf, observeExecution } from '../chat-observer.js';
 import { jsonResponse, streamResponse } from '../chat-response.js';
 import { toHttpError } from '../http-errors.js';
 import type { InflightRequests, TrackedRequest } from '../inflight.js';
-import { clientKey, overridesOf, parseOr400, setDecisionHeaders } from '../request-parsing.js';
+import { clientKey, overridesOf, setDecisionHeaders } from '../request-parsing.js';
 import type { RouterServices } from '../services.js';
 import { decideInSpan } from './route-decision.js';
 
-function tierRequestOf(body: ChatCompletionRequest): TierRequest {
-  const maxTokens = body.max_completion_tokens ?? body.max_tokens;
-  return {
-    messages: body.messages,
-    ...(maxTokens == null ? {} : { max_tokens: maxTokens }),
-    ...(body.temperature == null ? {} : { temperature: body.temperature }),
-    ...(body.top_p == null ? {} : { top_p: body.top_p }),
-    ...(body.stop == null ? {} : { stop: body.stop }),
-    ...(body.seed == null ? {} : { seed: body.seed }),
-    ...(body.logprobs ? { logprobs: true } : {}),
-  };
-}
-
-/** Requests a mode cannot honour are refused, naming what, before anything is spent. */
+/** Requests a mode cannot honour are refused, naming the parameter, before anything is spent. */
 function refuseUnsupported(mode: RequestMode, body: ChatCompletionRequest): void {
-  if (mode.mode !== 'route' && body.logprobs) {
-    // Answers stitched from several calls (and tiers) have no one token distribution to report.
-    throw new ApiError('MR_ERR_BAD_REQUEST', `logprobs are not available in mode "${mode.mode}"`);
-  }
-  if (mode.mode === 'advisor' && (body as { tools?: unknown }).tools !== undefined) {
-    throw new ApiError(
-      'MR_ERR_BAD_REQUEST',
-      'advisor mode offers the worker its own tool (ask_advisor); requests with `tools` are not supported in it',
-    );
-  }
+  if (mode.mode === 'route') return;
+  const refused = composedAnswerRefusal(toTierRequest(body), mode.mode);
+  if (refused) throw new UnsupportedParameterError(undefined, refused.param, refused.reason);
 }
 
 /**
@@ -231,7 +212,7 @@ export function registerChatRoute(
   );
 
   async function answer(request: FastifyRequest, reply: FastifyReply, span: Span) {
-    const body = parseOr400(ChatCompletionRequestSchema, request.body, 'chat completion request');
+    const body = parseChatCompletionRequest(request.body);
     const mode = requestMode(request.headers, config.mode);
     refuseUnsupported(mode, body);
     span.setAttribute('mechroute.mode', mode.mode);
@@ -257,7 +238,7 @@ export function registerChatRoute(
       const parts = observeExecution(
         createExecutor(executorDeps(request, prompt, planned.plan, planned.decision)).execute(
           planned.plan,
-          tierRequestOf(body),
+          toTierRequest(body),
           {
             stream: body.stream === true,
             signal: tracked.signal,
@@ -270,16 +251,17 @@ export function registerChatRoute(
       const extension = extensionOf(request.id, planned.plan, planned.decision);
       // A routed answer is labelled with the tier that gave it; a stitched one with the router.
       const model = mode.mode === 'steps' ? MODEL_ROUTER : '';
-      const meta = { id: `chatcmpl-${request.id.slice(4)}`, model, created: Math.floor(Date.now() / 1000) };
+      const meta = {
+        id: `chatcmpl-${request.id.slice(4)}`,
+        model,
+        created: Math.floor(Date.now() / 1000),
+        ...responseOptionsOf(body),
+      };
       if (!body.stream) return await jsonResponse(parts, meta, extension, reply);
       return await streamResponse(
         reply,
         parts,
-        {
-          ...meta,
-          includeUsage: body.stream_options?.include_usage ?? false,
-          errorBody: (error) => toHttpError(error, request.id).body,
-        },
+        { ...meta, errorBody: (error) => toHttpError(error, request.id).body },
         extension,
         () => tracked.abortError(),
       );

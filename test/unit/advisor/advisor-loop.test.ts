@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import {
   type AdvisorLoopDeps,
   ASK_ADVISOR,
+  ASK_ADVISOR_TOOL,
   advisorMessages,
   refusalText,
   runAdvisorLoop,
@@ -61,10 +62,11 @@ test('within budget the question reaches the advisor and its answer returns as t
     run.calls.map((c) => [c.outcome, c.cost_usd]),
     [['answered', 1]],
   );
-  assert.equal(workerRequests[0]!.tools?.[0]?.function.name, ASK_ADVISOR);
+  assert.deepEqual(workerRequests[0]!.tools, [ASK_ADVISOR_TOOL]);
   const second = workerRequests[1]!.messages;
-  assert.equal(second.at(-2)!.role, 'assistant');
-  assert.equal(second.at(-2)!.tool_calls?.[0]?.id, 'c1');
+  const asked = second.at(-2)!;
+  assert.equal(asked.role, 'assistant');
+  assert.equal(asked.role === 'assistant' && asked.tool_calls?.[0]?.id, 'c1');
   assert.deepEqual(second.at(-1), { role: 'tool', tool_call_id: 'c1', content: '42' });
   assert.deepEqual(run.worker_usage, { input_tokens: 200, output_tokens: 20 });
 });

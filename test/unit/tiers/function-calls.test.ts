@@ -3,48 +3,48 @@ import { test } from 'node:test';
 import { GemmaChatWrapper, Llama3_1ChatWrapper } from 'node-llama-cpp';
 import {
   availableFunctions,
+  calledName,
+  callNameGrammar,
   callSyntaxOf,
-  parseCall,
+  toolPlanOf,
 } from '../../../src/tiers/providers/local-llama/function-calls.js';
+import type { FunctionTool } from '../../../src/tiers/tier-model.js';
 
-/** Reading `||call: name({...})` back from the local model's text, and which templates it applies to. */
-const known = ['ask_advisor'];
+/** Which functions the local model is shown and must call, and reading its call back. */
+const tool = (name: string): FunctionTool => ({
+  type: 'function',
+  function: { name, parameters: { type: 'object', properties: {} } },
+});
+const tools = [tool('get_weather'), tool('get_time')];
 
-test('a complete call parses once its closing parenthesis follows JSON arguments', () => {
-  assert.deepEqual(parseCall(' ask_advisor({"question": "17*23?"})', known), {
-    state: 'complete',
-    call: { type: 'function', function: { name: 'ask_advisor', arguments: '{"question":"17*23?"}' } },
+test('tool_choice becomes a plan: none offers nothing, auto and required offer all, a name forces it', () => {
+  assert.equal(toolPlanOf({ tools, tool_choice: 'none' }), undefined);
+  assert.equal(toolPlanOf({}), undefined);
+  assert.deepEqual(toolPlanOf({ tools }), { offered: tools, mode: 'auto' });
+  assert.deepEqual(toolPlanOf({ tools, tool_choice: 'required' }), { offered: tools, mode: 'required' });
+  assert.deepEqual(toolPlanOf({ tools, tool_choice: { type: 'function', function: { name: 'get_time' } } }), {
+    offered: tools,
+    mode: { name: 'get_time' },
   });
-  // A ")" inside a string argument does not end the call.
-  assert.deepEqual(parseCall(' ask_advisor({"question": "f(x)?"})', known), {
-    state: 'complete',
-    call: { type: 'function', function: { name: 'ask_advisor', arguments: '{"question":"f(x)?"}' } },
-  });
-  assert.equal(parseCall(' ask_advisor()', known).state, 'complete');
+  const allowed = {
+    type: 'allowed_tools' as const,
+    allowed_tools: {
+      mode: 'required' as const,
+      tools: [{ type: 'function' as const, function: { name: 'get_time' } }],
+    },
+  };
+  assert.deepEqual(toolPlanOf({ tools, tool_choice: allowed }), { offered: [tools[1]], mode: 'required' });
 });
 
-test('a call still being written is incomplete; a wrong one is invalid', () => {
-  for (const partial of [
-    '',
-    ' ',
-    ' ask_',
-    ' ask_advisor',
-    ' ask_advisor({"quest',
-    ' ask_advisor({"q": "f(x',
-  ]) {
-    assert.equal(parseCall(partial, known).state, 'incomplete', partial);
-  }
-  assert.deepEqual(parseCall(' search({})', known), {
-    state: 'invalid',
-    reason: 'unknown function "search"',
-  });
-  assert.equal(parseCall(' 42 is the answer', known).state, 'invalid');
-  assert.equal(parseCall(' 42', known).state, 'invalid');
-  assert.equal(parseCall(' ask_advisor(["a"])', known).state, 'incomplete');
+test('the name grammar admits the offered names followed by "(", and the name is read back', () => {
+  assert.equal(callNameGrammar(['a', 'b_c']), 'root ::= " "? ("a" | "b_c") "("');
+  assert.equal(calledName(' get_time('), 'get_time');
+  assert.equal(calledName('get_time('), 'get_time');
+  assert.equal(calledName(' get_ti'), undefined);
 });
 
 test('the default call syntax is read; a template with its own syntax is not', () => {
-  assert.deepEqual(callSyntaxOf(new GemmaChatWrapper()), { prefix: '||call:' });
+  assert.deepEqual(callSyntaxOf(new GemmaChatWrapper()), { prefix: '||call:', written: '||call: ' });
   assert.equal(callSyntaxOf(new Llama3_1ChatWrapper()), undefined);
 });
 

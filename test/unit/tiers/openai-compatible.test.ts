@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import { createOpenAICompatibleModel } from '../../../src/tiers/providers/openai-compatible/openai-compatible-model.js';
 import {
   MissingCredentialsError,
+  TierError,
   UpstreamAbortedError,
   UpstreamProtocolError,
   UpstreamTimeoutError,
@@ -82,6 +83,47 @@ describe('openai-compatible provider', () => {
     assert.deepEqual(body.stream_options, { include_usage: true });
     assert.deepEqual(parts[0], { type: 'start', tier: 't', deployment: 't/0', warnings: [] });
     assert.equal(parts.at(-1)!.type, 'finish');
+  });
+
+  test('the limit keeps the name the client gave it; stream options are merged, usage always asked for', async () => {
+    const bodies: Record<string, unknown>[] = [];
+    const model = createOpenAICompatibleModel(base, {
+      fetch: async (_url, init) => {
+        bodies.push(JSON.parse(String(init?.body)));
+        return bodies.length === 1 ? jsonResponse(completion('Hi')) : sseResponse([goodStream]);
+      },
+    });
+    await model.generate({ ...request, max_tokens_name: 'max_completion_tokens', user: 'u', n: 1 });
+    await collect(model.stream({ ...request, stream_options: { include_obfuscation: false } }));
+    assert.deepEqual(bodies[0], {
+      model: 'm',
+      messages: request.messages,
+      max_completion_tokens: 8,
+      user: 'u',
+      n: 1,
+      stream: false,
+    });
+    assert.deepEqual(bodies[1]!.stream_options, { include_obfuscation: false, include_usage: true });
+  });
+
+  test('a request that cannot be serialised is its own fault: a 400, never retried, nothing sent', async () => {
+    let called = false;
+    const model = createOpenAICompatibleModel(base, {
+      fetch: async () => {
+        called = true;
+        return jsonResponse(completion(''));
+      },
+    });
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    const bad = { ...request, metadata: cyclic as unknown as Record<string, string> };
+    await assert.rejects(
+      model.generate(bad),
+      (e) => e instanceof TierError && e.status === 400 && !e.isRetryable,
+    );
+    const parts = await collect(model.stream(bad));
+    assert.ok(parts[0]!.type === 'error' && parts[0]!.error.status === 400);
+    assert.equal(called, false);
   });
 
   test('a JSON body of the wrong shape is a protocol error', async () => {

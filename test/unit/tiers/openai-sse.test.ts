@@ -153,3 +153,120 @@ test('chat.completion builder: the official client parses it, logprobs in OpenAI
   assert.equal(completion.choices[0]?.logprobs?.content?.[0]?.logprob, -0.5);
   assert.equal(completion.usage?.total_tokens, 4);
 });
+
+describe('n answers, tool calls and padding on the wire', () => {
+  const call = {
+    id: 'call_1',
+    type: 'function' as const,
+    function: { name: 'get_time', arguments: '{"zone":"UTC"}' },
+  };
+  const streamed: StreamPart[] = [
+    { type: 'start', tier: 'weak', deployment: 'weak/0', warnings: [] },
+    { type: 'text-delta', text: 'A' },
+    { type: 'tool-call-delta', choice: 1, call: 0, id: 'call_1', name: 'get_time', arguments: '' },
+    { type: 'tool-call-delta', choice: 1, call: 0, arguments: '{"zone":' },
+    { type: 'tool-call-delta', choice: 1, call: 0, arguments: '"UTC"}' },
+    {
+      type: 'finish',
+      finish_reason: 'stop',
+      more_choices: [{ index: 1, finish_reason: 'tool_calls', tool_calls: [call] }],
+      usage: { input_tokens: 4, output_tokens: 9 },
+    },
+  ];
+
+  test("the official client's stream helper reassembles each answer, its tool call whole and once", async () => {
+    const client = clientOver(await sseText(streamed));
+    const runner = client.chat.completions.stream({
+      model: 'weak',
+      messages: [{ role: 'user', content: 'x' }],
+      n: 2,
+      tools: [{ type: 'function', function: { name: 'get_time' } }],
+    });
+    const completion = await runner.finalChatCompletion();
+    assert.equal(completion.choices.length, 2);
+    assert.equal(completion.choices[0]!.message.content, 'A');
+    assert.equal(completion.choices[0]!.finish_reason, 'stop');
+    assert.equal(completion.choices[1]!.finish_reason, 'tool_calls');
+    assert.deepEqual(completion.choices[1]!.message.tool_calls, [call]);
+  });
+
+  test('a call a provider reports only in its finish goes out as one whole delta', async () => {
+    const text = await sseText([
+      { type: 'start', tier: 'weak', deployment: 'weak/0', warnings: [] },
+      {
+        type: 'finish',
+        finish_reason: 'tool_calls',
+        tool_calls: [call],
+        usage: { input_tokens: 1, output_tokens: 1 },
+      },
+    ]);
+    const deltas = text
+      .split('\n\n')
+      .filter((e) => e.startsWith('data: {'))
+      .map((e) => JSON.parse(e.slice(6)) as ChatCompletionChunk)
+      .flatMap((c) => c.choices.map((choice) => choice.delta));
+    assert.deepEqual(
+      deltas.flatMap((d) => d.tool_calls ?? []),
+      [{ index: 0, ...call }],
+    );
+  });
+
+  test('include_obfuscation pads every chunk with random text', async () => {
+    let out = '';
+    for await (const line of toOpenAISse(partsOf(good), { ...meta, obfuscate: true })) out += line;
+    const chunks = out
+      .split('\n\n')
+      .filter((e) => e.startsWith('data: {'))
+      .map((e) => JSON.parse(e.slice(6)) as { obfuscation?: string });
+    assert.ok(
+      chunks.length > 0 && chunks.every((c) => typeof c.obfuscation === 'string' && c.obfuscation.length > 0),
+    );
+  });
+
+  test('chat.completion: one choice per answer, tool calls with null content, top logprobs', () => {
+    const body: ChatCompletion = buildChatCompletion(
+      {
+        text: 'Hi',
+        finish_reason: 'stop',
+        logprobs: {
+          mean_logprob: -0.5,
+          tokens: [{ token: 'Hi', logprob: -0.5, top_logprobs: [{ token: 'Hi', logprob: -0.5 }] }],
+        },
+        more_choices: [{ index: 1, text: '', finish_reason: 'tool_calls', tool_calls: [call] }],
+        usage: { input_tokens: 3, output_tokens: 5 },
+        warnings: [],
+        tier: 'weak',
+        deployment: 'weak/local',
+      },
+      meta,
+    );
+    assert.deepEqual(
+      body.choices.map((c) => [c.index, c.message.content, c.finish_reason]),
+      [
+        [0, 'Hi', 'stop'],
+        [1, null, 'tool_calls'],
+      ],
+    );
+    assert.deepEqual(body.choices[1]!.message.tool_calls, [call]);
+    assert.deepEqual(body.choices[0]!.logprobs?.content?.[0]?.top_logprobs, [
+      { token: 'Hi', logprob: -0.5, bytes: null },
+    ]);
+    // Logprobs a cascade asked for on its own account stay out of the client's answer.
+    assert.equal(
+      buildChatCompletion({ ...plainResult(), logprobs: { mean_logprob: -1 } }, { ...meta, logprobs: false })
+        .choices[0]!.logprobs,
+      null,
+    );
+  });
+});
+
+function plainResult() {
+  return {
+    text: 'x',
+    finish_reason: 'stop' as const,
+    usage: { input_tokens: 1, output_tokens: 1 },
+    warnings: [],
+    tier: 'weak',
+    deployment: 'weak/local',
+  };
+}

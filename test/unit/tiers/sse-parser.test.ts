@@ -153,9 +153,76 @@ describe('chunk stream → parts', () => {
     assert.equal(last.logprobs?.tokens?.length, 2);
   });
 
-  test('choices other than index 0 are ignored', async () => {
-    const other = JSON.stringify({ choices: [{ index: 1, delta: { content: 'NO' }, finish_reason: null }] });
-    const parts = await parse([`data: ${other}\n\ndata: ${chunk('yes', 'stop')}\n\ndata: [DONE]\n\n`]);
-    assert.equal(textOf(parts), 'yes');
+  test('every choice of n > 1 is read, told apart by its index', async () => {
+    const of = (index: number, delta: object, finish: string | null = null) =>
+      `data: ${JSON.stringify({ choices: [{ index, delta, finish_reason: finish }] })}\n\n`;
+    const parts = await parse([
+      of(0, { content: 'yes' }),
+      of(1, { content: 'NO' }),
+      of(1, {}, 'length'),
+      of(0, {}, 'stop'),
+      'data: [DONE]\n\n',
+    ]);
+    assert.deepEqual(parts.slice(0, 2), [
+      { type: 'text-delta', text: 'yes' },
+      { type: 'text-delta', text: 'NO', choice: 1 },
+    ]);
+    const last = parts.at(-1)!;
+    assert.ok(last.type === 'finish');
+    assert.equal(last.finish_reason, 'stop');
+    assert.deepEqual(last.more_choices, [{ index: 1, finish_reason: 'length' }]);
+  });
+
+  test('tool-call deltas pass on as they come and add up to whole calls at the finish', async () => {
+    const delta = (tool_calls: object[], finish: string | null = null) =>
+      `data: ${JSON.stringify({ choices: [{ index: 0, delta: { tool_calls }, finish_reason: finish }] })}\n\n`;
+    const parts = await parse([
+      delta([{ index: 0, id: 'call_1', type: 'function', function: { name: 'get_time', arguments: '' } }]),
+      delta([{ index: 0, function: { arguments: '{"zone":' } }]),
+      delta([{ index: 0, function: { arguments: '"UTC"}' } }]),
+      delta([{ index: 1, id: 'call_2', type: 'function', function: { name: 'noop', arguments: '{}' } }]),
+      delta([], 'tool_calls'),
+      'data: [DONE]\n\n',
+    ]);
+    assert.deepEqual(parts.slice(0, 4), [
+      { type: 'tool-call-delta', call: 0, id: 'call_1', name: 'get_time', arguments: '' },
+      { type: 'tool-call-delta', call: 0, arguments: '{"zone":' },
+      { type: 'tool-call-delta', call: 0, arguments: '"UTC"}' },
+      { type: 'tool-call-delta', call: 1, id: 'call_2', name: 'noop', arguments: '{}' },
+    ]);
+    const last = parts.at(-1)!;
+    assert.ok(last.type === 'finish');
+    assert.equal(last.finish_reason, 'tool_calls');
+    assert.deepEqual(last.tool_calls, [
+      { id: 'call_1', type: 'function', function: { name: 'get_time', arguments: '{"zone":"UTC"}' } },
+      { id: 'call_2', type: 'function', function: { name: 'noop', arguments: '{}' } },
+    ]);
+  });
+
+  test('a refusal streams as refusal deltas; top_logprobs come with the text they belong to', async () => {
+    const token = {
+      token: 'No',
+      logprob: -0.1,
+      bytes: [78, 111],
+      top_logprobs: [{ token: 'No', logprob: -0.1 }],
+    };
+    const parts = await parse(
+      [
+        `data: ${JSON.stringify({ choices: [{ index: 0, delta: { refusal: 'I cannot' } }] })}\n\n`,
+        `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: 'No' }, logprobs: { content: [token] } }] })}\n\n`,
+        `data: ${chunk(null, 'stop')}\n\n`,
+        'data: [DONE]\n\n',
+      ],
+      true,
+    );
+    const tokens = [{ ...token, top_logprobs: [{ token: 'No', logprob: -0.1, bytes: null }] }];
+    assert.deepEqual(parts.slice(0, 2), [
+      { type: 'refusal-delta', text: 'I cannot' },
+      { type: 'text-delta', text: 'No', logprobs: tokens },
+    ]);
+    const last = parts.at(-1)!;
+    assert.ok(last.type === 'finish');
+    assert.equal(last.refusal, 'I cannot');
+    assert.deepEqual(last.logprobs?.tokens, tokens);
   });
 });

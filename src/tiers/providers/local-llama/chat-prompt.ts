@@ -33,16 +33,16 @@ export function renderChatPrompt(
   // Tool results are rendered inside the call that asked for them (the wrapper's call/result syntax).
   const answered = new Map<string, string>();
   for (const message of messages) {
-    if (message.role === 'tool' && message.tool_call_id !== undefined) {
-      answered.set(message.tool_call_id, messageText(message, warnings));
-    }
+    if (message.role === 'tool') answered.set(message.tool_call_id, messageText(message));
   }
   const rendered = new Set<string>();
   for (const message of messages) {
-    const text = messageText(message, warnings);
+    const text = messageText(message);
     if (message.role === 'assistant' && message.tool_calls?.length) {
       const response: ChatModelResponse['response'] = text ? [text] : [];
       for (const call of message.tool_calls) {
+        // Custom (free-form) tool calls are refused before a prompt is rendered (localRefusal).
+        if (call.type !== 'function') continue;
         let params: unknown;
         try {
           params = JSON.parse(call.function.arguments);
@@ -56,9 +56,7 @@ export function renderChatPrompt(
       history.push({ type: 'model', response });
       continue;
     }
-    if (message.role === 'tool' && message.tool_call_id !== undefined && rendered.has(message.tool_call_id)) {
-      continue;
-    }
+    if (message.role === 'tool' && rendered.has(message.tool_call_id)) continue;
     switch (message.role) {
       case 'system':
       case 'developer':
@@ -73,6 +71,9 @@ export function renderChatPrompt(
       case 'tool':
         warnings.push('a tool message answering no earlier call is passed to the local model as user text');
         history.push({ type: 'user', text });
+        break;
+      case 'function':
+        // Refused before a prompt is rendered (localRefusal): deprecated, and it names no call.
         break;
     }
   }

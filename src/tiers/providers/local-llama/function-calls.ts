@@ -1,16 +1,19 @@
 import type { ChatModelFunctions, ChatWrapper } from 'node-llama-cpp';
-import type { ToolCall, ToolSpec } from '../../tier-model.js';
+import type { FunctionTool, TierRequest } from '../../tier-model.js';
 
 /**
  * Function calling for the local tier, in node-llama-cpp's generic syntax: the chat wrapper documents
  * the functions in the prompt and the model calls one by writing `||call: name({...json...})`. The
- * wrapper renders that syntax; reading it back from the raw token loop (which LlamaChat would do, but
- * LlamaChat hides per-token probabilities, see chat-prompt.ts) is this module's job. Only wrappers using
- * the default call syntax are supported; others get a warning and no tools.
+ * wrapper renders that syntax; the answer loop (answer-loop.ts) reads it back as LlamaChat would
+ * (LlamaChat hides per-token probabilities, see chat-prompt.ts): once the model opens a call, a grammar
+ * holds it to a known name and then to that function's parameter schema. Only wrappers using the
+ * default call syntax are supported; a request with tools to any other is refused.
  */
 export interface CallSyntax {
   /** Text that opens a call, e.g. "||call:" (matched without its optional trailing space). */
   prefix: string;
+  /** The same as the wrapper writes it, trailing space included: what a forced call starts with. */
+  written: string;
 }
 
 /** The call syntax of a wrapper, when it is the default one this parser reads. */
@@ -24,11 +27,11 @@ export function callSyntaxOf(wrapper: ChatWrapper): CallSyntax | undefined {
   if (typeof call.prefix !== 'string' || plain(call.paramsPrefix) !== '(' || plain(call.suffix) !== ')') {
     return undefined;
   }
-  return { prefix: call.prefix.trimEnd() };
+  return { prefix: call.prefix.trimEnd(), written: call.prefix };
 }
 
 /** OpenAI tools as node-llama-cpp's function documentation (their JSON Schemas used as given). */
-export function availableFunctions(tools: readonly ToolSpec[]): ChatModelFunctions {
+export function availableFunctions(tools: readonly FunctionTool[]): ChatModelFunctions {
   return Object.fromEntries(
     tools.map((t) => [
       t.function.name,
@@ -40,39 +43,39 @@ export function availableFunctions(tools: readonly ToolSpec[]): ChatModelFunctio
   );
 }
 
-export type CallParse =
-  | { state: 'incomplete' }
-  | { state: 'complete'; call: Omit<ToolCall, 'id'> }
-  | { state: 'invalid'; reason: string };
+/** Which functions the model is shown, and whether (and which) it must call. */
+export interface ToolPlan {
+  offered: FunctionTool[];
+  /** `auto`: it may call one; `required`: it must call one of `offered`; a name: it must call that one. */
+  mode: 'auto' | 'required' | { name: string };
+}
 
-const NAME = /^\s*([A-Za-z_][\w.-]*)\s*\(/;
+/** OpenAI's tools and tool_choice as a plan; undefined when no function may be called. */
+export function toolPlanOf(request: Pick<TierRequest, 'tools' | 'tool_choice'>): ToolPlan | undefined {
+  const tools = (request.tools ?? []).filter((t): t is FunctionTool => t.type === 'function');
+  const choice = request.tool_choice ?? 'auto';
+  if (tools.length === 0 || choice === 'none') return undefined;
+  if (choice === 'auto' || choice === 'required') return { offered: tools, mode: choice };
+  if (choice.type === 'function') return { offered: tools, mode: { name: choice.function.name } };
+  if (choice.type === 'allowed_tools') {
+    const allowed = new Set(
+      choice.allowed_tools.tools.flatMap((t) => (t.type === 'function' ? [t.function.name] : [])),
+    );
+    const offered = tools.filter((t) => allowed.has(t.function.name));
+    return offered.length ? { offered, mode: choice.allowed_tools.mode } : undefined;
+  }
+  return undefined;
+}
 
 /**
- * Reads the text after a call prefix: `name({...})`. Incomplete while the JSON arguments may still be
- * growing; complete once a `)` follows arguments that parse as a JSON object.
+ * GBNF for what follows a call prefix: an optional space, one of the names, the opening parenthesis.
+ * Names are OpenAI's `[a-zA-Z0-9_-]`, so they need no escaping inside a GBNF string.
  */
-export function parseCall(afterPrefix: string, known: readonly string[]): CallParse {
-  const name = NAME.exec(afterPrefix);
-  if (!name) {
-    return /^\s*(?:[A-Za-z_][\w.-]*)?\s*$/.test(afterPrefix)
-      ? { state: 'incomplete' }
-      : { state: 'invalid', reason: 'no function name and "(" after the call prefix' };
-  }
-  if (!known.includes(name[1]!)) return { state: 'invalid', reason: `unknown function "${name[1]}"` };
-  const rest = afterPrefix.slice(name[0].length);
-  for (let close = rest.indexOf(')'); close !== -1; close = rest.indexOf(')', close + 1)) {
-    const args = rest.slice(0, close).trim();
-    try {
-      const parsed: unknown = args === '' ? {} : JSON.parse(args);
-      if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) {
-        return {
-          state: 'complete',
-          call: { type: 'function', function: { name: name[1]!, arguments: JSON.stringify(parsed) } },
-        };
-      }
-    } catch {
-      // The `)` was inside a string argument: read on.
-    }
-  }
-  return { state: 'incomplete' };
+export function callNameGrammar(names: readonly string[]): string {
+  return `root ::= " "? (${names.map((n) => `"${n}"`).join(' | ')}) "("`;
+}
+
+/** The function name of the text the name grammar produced, once it is complete. */
+export function calledName(text: string): string | undefined {
+  return /^ ?([a-zA-Z0-9_-]+)\($/.exec(text)?.[1];
 }

@@ -1,36 +1,46 @@
-import { randomUUID } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import type {
   ChatWrapper,
   Llama,
   LlamaContext,
   LlamaContextSequence,
+  LlamaGrammar,
   LlamaModel,
   Token,
 } from 'node-llama-cpp';
 import { z } from 'zod';
 import { sharedPrefixLength } from '../../../token-prefix.js';
+import { localRefusal } from '../../openai-request.js';
 import {
   type CallOptions,
   collectStream,
   createPartChannel,
-  type FinishReason,
   type GenerateResult,
   LocalModelError,
-  meanLogprob,
   type StreamPart,
   stopList,
   type TierModel,
   type TierRequest,
-  type ToolCall,
   toTierError,
+  UnsupportedParameterError,
   UpstreamAbortedError,
   UpstreamTimeoutError,
 } from '../../tier-model.js';
-import { endingTokenStop, renderChatPrompt } from './chat-prompt.js';
-import { availableFunctions, callSyntaxOf, parseCall } from './function-calls.js';
+import { type AnswerOutcome, type AnswerPlan, generateAnswer } from './answer-loop.js';
+import { renderChatPrompt } from './chat-prompt.js';
+import {
+  availableFunctions,
+  callNameGrammar,
+  callSyntaxOf,
+  type ToolPlan,
+  toolPlanOf,
+} from './function-calls.js';
+import { toGrammarSchema } from './json-schema-grammar.js';
+import { samplingOf, seedOf } from './sampling.js';
 import { createSequencePool, type SequencePool } from './sequence-pool.js';
-import { createStopMatcher } from './stop-matcher.js';
+
+// node-llama-cpp types the schema by its literal value; ours is built at run time.
+type JsonSchemaInput = Parameters<Llama['createGrammarForJsonSchema']>[0];
 
 export const LocalLlamaOptionsSchema = z.object({
   modelPath: z.string().min(1),
@@ -149,31 +159,85 @@ export async function createLocalLlamaModel(
   });
   let disposed = false;
 
-  async function run(
+  // Read from node-llama-cpp's grammar file once, on the first request that asks for JSON.
+  let jsonGrammar: Promise<LlamaGrammar> | undefined;
+
+  /** Grammar of `response_format`; a strict schema the grammar cannot hold is refused. */
+  async function formatGrammar(request: TierRequest, warnings: string[]): Promise<LlamaGrammar | undefined> {
+    const format = request.response_format;
+    if (!format || format.type === 'text') return undefined;
+    if (format.type === 'json_object' || !format.json_schema.schema) {
+      jsonGrammar ??= llama.getGrammarFor('json').catch((error: unknown) => {
+        jsonGrammar = undefined;
+        throw error;
+      });
+      return jsonGrammar;
+    }
+    const { schema, unenforced } = toGrammarSchema(format.json_schema.schema);
+    checkEnforced('response_format', format.json_schema.strict === true, unenforced, warnings);
+    return llama.createGrammarForJsonSchema(schema as JsonSchemaInput);
+  }
+
+  function checkEnforced(param: string, strict: boolean, unenforced: string[], warnings: string[]) {
+    if (unenforced.length === 0) return;
+    if (strict) {
+      throw new UnsupportedParameterError(
+        deploymentId,
+        param,
+        `strict, but the local tier's grammar cannot enforce ${unenforced.join('; ')}`,
+      );
+    }
+    warnings.push(`${param}: not enforced by the local tier (not strict): ${unenforced.join('; ')}`);
+  }
+
+  /** The call grammars of the offered functions; refused when the template has no call syntax we read. */
+  async function callGrammars(
     request: TierRequest,
-    signal: AbortSignal,
-    push: (part: StreamPart) => void,
-  ): Promise<void> {
-    const warnings: string[] = [];
-    const offered = request.tools?.length && request.tool_choice !== 'none' ? request.tools : undefined;
-    const syntax = offered ? callSyntaxOf(wrapper) : undefined;
-    if (offered && !syntax) {
-      warnings.push(
-        `no function calling with the ${wrapper.wrapperName} chat template: the tools were not offered`,
+    tools: ToolPlan,
+    warnings: string[],
+  ): Promise<NonNullable<AnswerPlan['calls']>> {
+    const syntax = callSyntaxOf(wrapper);
+    if (!syntax) {
+      throw new UnsupportedParameterError(
+        deploymentId,
+        'tools',
+        `the local model's ${wrapper.wrapperName} chat template writes function calls in a syntax the local tier does not read`,
       );
     }
-    if (syntax && request.tool_choice === 'required') {
-      warnings.push(
-        'tool_choice "required" is not enforced by the local tier: the model may answer without a call',
+    if (tools.mode === 'auto' && request.response_format && request.response_format.type !== 'text') {
+      throw new UnsupportedParameterError(
+        deploymentId,
+        'response_format',
+        'with tools the model may call (tool_choice auto), the local tier cannot also hold its text to a format; force the call or leave out the tools',
       );
     }
-    const toolNames = syntax ? offered!.map((t) => t.function.name) : [];
+    const params = new Map<string, LlamaGrammar>();
+    for (const tool of tools.offered) {
+      const at = (request.tools ?? []).indexOf(tool);
+      const { schema, unenforced } = toGrammarSchema(
+        tool.function.parameters ?? { type: 'object', properties: {} },
+      );
+      checkEnforced(`tools[${at}].function.parameters`, tool.function.strict === true, unenforced, warnings);
+      params.set(tool.function.name, await llama.createGrammarForJsonSchema(schema as JsonSchemaInput));
+    }
+    const names = await llama.createGrammar({
+      grammar: callNameGrammar(tools.offered.map((t) => t.function.name)),
+    });
+    return { syntax, mode: tools.mode, names, params };
+  }
+
+  async function planOf(request: TierRequest, warnings: string[]): Promise<AnswerPlan> {
+    const refused = localRefusal(request);
+    if (refused) throw new UnsupportedParameterError(deploymentId, refused.param, refused.reason);
+    const tools = toolPlanOf(request);
+    const calls = tools ? await callGrammars(request, tools, warnings) : undefined;
+    const format = await formatGrammar(request, warnings);
     const prompt = renderChatPrompt(
       model,
       wrapper,
       request.messages,
       warnings,
-      syntax ? availableFunctions(offered!) : undefined,
+      tools ? availableFunctions(tools.offered) : undefined,
     );
     const room = context.contextSize - prompt.tokens.length;
     if (room < 1) {
@@ -187,99 +251,91 @@ export async function createLocalLlamaModel(
     const maxTokens = Math.min(wanted, room);
     if (maxTokens < wanted)
       warnings.push(`max_tokens lowered to ${maxTokens}: the context holds ${context.contextSize} tokens`);
-    const temperature = request.temperature ?? 0;
-    if (request.logprobs && temperature > 0) {
+    const logprobs = request.logprobs === true;
+    if (logprobs && (request.temperature ?? 0) > 0) {
       warnings.push(
         'logprobs are taken from the sampling distribution (after temperature and top_p), not the raw model',
       );
     }
-    const stops = createStopMatcher([
-      ...stopList(request.stop),
-      ...prompt.textStops,
-      ...(syntax ? [syntax.prefix] : []),
-    ]);
+    const sampling = samplingOf(request, model, maxTokens, deploymentId);
+    return {
+      model,
+      prompt,
+      maxTokens,
+      // A schema grammar ends its JSON with four line breaks (node-llama-cpp's stop trigger).
+      stops: [...stopList(request.stop), ...prompt.textStops, ...(format ? ['\n\n\n\n'] : [])],
+      sampling,
+      ...(format ? { format } : {}),
+      ...(calls ? { calls } : {}),
+      logprobs,
+      topLogprobs: request.top_logprobs ?? 0,
+    };
+  }
 
-    const sequence = await pool.acquire(signal, (s) => sharedPrefixLength(s.contextTokens, prompt.tokens));
-    try {
-      const cached = await reusePromptPrefix(sequence, prompt.tokens);
-      push({ type: 'start', tier: opts.tier, deployment: deploymentId, warnings });
-      const generated: Token[] = [];
-      const logprobs: number[] = [];
-      let finish: FinishReason = 'stop';
-      const finishWarnings: string[] = [];
-      // Where a call's `name(args)` starts in the answer, once the model wrote the call prefix.
-      let callStart: number | undefined;
-      let toolCall: ToolCall | undefined;
-      let lastText = '';
-      const evaluation = sequence.evaluateWithMetadata(
-        prompt.tokens.slice(cached),
-        { confidence: true },
-        {
-          temperature,
-          ...(request.top_p !== undefined ? { topP: request.top_p } : {}),
-          ...(request.seed !== undefined ? { seed: request.seed } : {}),
-        },
+  /**
+   * Generates the `n` answers of a request, each on a sequence of its own (so they batch together),
+   * and pushes one finish with every answer's end and the usage of all of them (the prompt once).
+   */
+  async function run(
+    request: TierRequest,
+    signal: AbortSignal,
+    push: (part: StreamPart) => void,
+  ): Promise<void> {
+    const warnings: string[] = [];
+    const plan = await planOf(request, warnings);
+    const { prompt } = plan;
+    // One answer failing stops the others: the request has failed.
+    const inner = new AbortController();
+    const onAbort = () => inner.abort(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    let started = false;
+    let cached = 0;
+    const answer = async (choice: number): Promise<AnswerOutcome> => {
+      const sequence = await pool.acquire(inner.signal, (s) =>
+        sharedPrefixLength(s.contextTokens, prompt.tokens),
       );
-      // The loop ends by itself when the model emits an end-of-generation token.
-      for await (const { token, confidence } of evaluation) {
-        if (signal.aborted) break;
-        generated.push(token);
-        logprobs.push(Math.log(Math.max(confidence, Number.MIN_VALUE)));
-        const tokenStop = endingTokenStop(generated, prompt.tokenStops);
-        const visible = tokenStop ? generated.slice(0, generated.length - tokenStop) : generated;
-        const text = model.detokenize(visible);
-        lastText = text;
-        if (callStart !== undefined) {
-          const parsed = parseCall(text.slice(callStart), toolNames);
-          if (parsed.state === 'complete') {
-            toolCall = { id: `call_${randomUUID().replaceAll('-', '').slice(0, 24)}`, ...parsed.call };
-            finish = 'tool_calls';
-            break;
-          }
-          if (parsed.state === 'invalid' || tokenStop) break;
-        } else {
-          const { emit, stopped } = stops.update(text);
-          if (emit) push({ type: 'text-delta', text: emit });
-          if (stopped && syntax && !tokenStop && text.startsWith(syntax.prefix, stops.emitted.length)) {
-            callStart = stops.emitted.length + syntax.prefix.length;
-          } else if (stopped || tokenStop) break;
+      try {
+        const reused = await reusePromptPrefix(sequence, prompt.tokens);
+        cached = Math.max(cached, reused);
+        if (!started) {
+          started = true;
+          push({ type: 'start', tier: opts.tier, deployment: deploymentId, warnings });
         }
-        if (generated.length >= maxTokens) {
-          finish = 'length';
-          break;
-        }
+        return await generateAnswer(
+          sequence,
+          plan,
+          { input: prompt.tokens.slice(reused), choice, seed: seedOf(request, choice) },
+          inner.signal,
+          push,
+        );
+      } finally {
+        pool.release(sequence);
       }
-      if (signal.aborted) throw signal.reason;
-      if (callStart !== undefined && !toolCall) {
-        // A call begun and never completed is not dropped: the client gets it as the text it is.
-        const raw = lastText.slice(stops.emitted.length);
-        if (raw) push({ type: 'text-delta', text: raw });
-        finishWarnings.push('the model began a function call it did not complete; it is returned as text');
-      }
-      const rest = stops.flush();
-      if (rest) push({ type: 'text-delta', text: rest });
-      push({
-        type: 'finish',
-        finish_reason: finish,
-        ...(toolCall ? { tool_calls: [toolCall] } : {}),
-        ...(finishWarnings.length ? { warnings: finishWarnings } : {}),
-        usage: {
-          input_tokens: prompt.tokens.length,
-          output_tokens: generated.length,
-          cached_input_tokens: cached,
-        },
-        ...(request.logprobs
-          ? {
-              logprobs: {
-                mean_logprob: meanLogprob(logprobs),
-                tokens: generated.map((t, i) => ({ token: model.detokenize([t]), logprob: logprobs[i]! })),
-              },
-            }
-          : {}),
-      });
+    };
+    let outcomes: AnswerOutcome[];
+    try {
+      outcomes = await Promise.all(
+        Array.from({ length: request.n ?? 1 }, (_, choice) =>
+          answer(choice).catch((error: unknown) => {
+            inner.abort(error);
+            throw error;
+          }),
+        ),
+      );
     } finally {
-      pool.release(sequence);
+      signal.removeEventListener('abort', onAbort);
     }
+    const [first, ...more] = outcomes;
+    push({
+      type: 'finish',
+      ...first!.end,
+      ...(more.length ? { more_choices: more.map((o, i) => ({ ...o.end, index: i + 1 })) } : {}),
+      usage: {
+        input_tokens: prompt.tokens.length,
+        output_tokens: outcomes.reduce((sum, o) => sum + o.outputTokens, 0),
+        cached_input_tokens: cached,
+      },
+    });
   }
 
   function stream(request: TierRequest, callOptions: CallOptions = {}): AsyncIterable<StreamPart> {

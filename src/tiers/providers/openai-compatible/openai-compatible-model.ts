@@ -1,6 +1,9 @@
 import { z } from 'zod';
+import { remoteRefusal } from '../../openai-request.js';
 import {
   type CallOptions,
+  type Choice,
+  choiceEnd,
   type GenerateResult,
   MissingCredentialsError,
   meanLogprob,
@@ -11,6 +14,7 @@ import {
   type TierModel,
   type TierRequest,
   toTierError,
+  UnsupportedParameterError,
   UpstreamAbortedError,
   UpstreamNetworkError,
   UpstreamProtocolError,
@@ -20,7 +24,14 @@ import {
   type Usage,
 } from '../../tier-model.js';
 import { createChunkPartStream, createSseEventStream, excerpt } from './sse-parser.js';
-import { ChatCompletionWireSchema, ErrorWireSchema, toFinishReason, usageFromWire } from './wire-schema.js';
+import {
+  ChatCompletionWireSchema,
+  type ChoiceWire,
+  ErrorWireSchema,
+  toFinishReason,
+  tokenLogprobsFromWire,
+  usageFromWire,
+} from './wire-schema.js';
 
 export const OpenAICompatibleOptionsSchema = z.object({
   tier: z.string().min(1),
@@ -74,36 +85,26 @@ export function createOpenAICompatibleModel(
   const apiKey = () => (opts.apiKeyEnv ? env[opts.apiKeyEnv] || undefined : undefined);
   const scrub = (text: string) => redact(text, [apiKey()]);
 
-  /** The request on the wire; a value JSON cannot carry is the request's fault, not the upstream's. */
-  function body(request: TierRequest, stream: boolean, warnings: string[]): string {
+  /**
+   * The upstream's body: every parameter of the request as the client sent it (the provider is
+   * OpenAI-compatible, so it takes them all or answers for itself), our deployment's model name, and
+   * usage asked for on streams (costs are charged from it). Serialising a validated request cannot
+   * fail; if it ever did, that is this request's fault, not the upstream's, so no retry or breaker.
+   */
+  function body(request: TierRequest, stream: boolean): string {
+    const { messages, max_tokens, max_tokens_name, stream_options, ...params } = request;
     try {
-      return serialize(request, stream, warnings);
+      return JSON.stringify({
+        model: opts.model,
+        messages,
+        ...params,
+        ...(max_tokens !== undefined ? { [max_tokens_name ?? 'max_tokens']: max_tokens } : {}),
+        stream,
+        ...(stream ? { stream_options: { ...stream_options, include_usage: true } } : {}),
+      });
     } catch (error) {
       throw new UpstreamRequestError(id, `cannot serialize the request: ${(error as Error).message}`);
     }
-  }
-
-  function serialize(request: TierRequest, stream: boolean, warnings: string[]): string {
-    if (request.messages.some((m) => typeof m.content !== 'string' && m.content !== null)) {
-      warnings.push('content parts are forwarded as they are; the upstream decides what it accepts');
-    }
-    if (stream && request.tools?.length) warnings.push('tool calls are read from non-streamed answers only');
-    return JSON.stringify({
-      model: opts.model,
-      messages: request.messages,
-      ...(request.max_tokens !== undefined ? { max_tokens: request.max_tokens } : {}),
-      ...(request.temperature !== undefined ? { temperature: request.temperature } : {}),
-      ...(request.top_p !== undefined ? { top_p: request.top_p } : {}),
-      ...(request.stop !== undefined ? { stop: request.stop } : {}),
-      ...(request.seed !== undefined ? { seed: request.seed } : {}),
-      ...(request.logprobs ? { logprobs: true } : {}),
-      ...(request.tools?.length ? { tools: request.tools } : {}),
-      ...(request.tool_choice !== undefined && request.tools?.length
-        ? { tool_choice: request.tool_choice }
-        : {}),
-      stream,
-      ...(stream ? { stream_options: { include_usage: true } } : {}),
-    });
   }
 
   /** One call's abort plumbing: caller abort, first-byte and total timers, all as TierErrors. */
@@ -202,9 +203,9 @@ export function createOpenAICompatibleModel(
   });
 
   async function generate(request: TierRequest, callOptions: CallOptions = {}): Promise<GenerateResult> {
-    const warnings: string[] = [];
-    const payload = body(request, false, warnings);
+    const payload = body(request, false);
     const control = callControl(callOptions, false);
+    const warnings: string[] = [];
     try {
       let text: string;
       try {
@@ -226,21 +227,21 @@ export function createOpenAICompatibleModel(
         const issue = parsed.error.issues[0];
         throw new UpstreamProtocolError(id, `${issue?.path.join('.') || '(root)'}: ${issue?.message}`);
       }
-      const choice = parsed.data.choices[0]!;
-      const content = choice.message.content ?? '';
-      const tokens = choice.logprobs?.content ?? undefined;
-      if (request.logprobs && !tokens?.length) warnings.push('the upstream returned no logprobs');
+      const choices = parsed.data.choices
+        .map((choice, position) => ({
+          ...choiceFromWire(choice, request.logprobs === true),
+          index: choice.index ?? position,
+        }))
+        .sort((a, b) => a.index - b.index);
+      const [first, ...more] = choices;
+      if (request.logprobs && !first!.logprobs) warnings.push('the upstream returned no logprobs');
       const usage = parsed.data.usage;
       if (!usage) warnings.push('the upstream sent no usage; token counts are estimated');
-      const toolCalls = choice.message.tool_calls ?? [];
+      const { index: _first, ...firstChoice } = first!;
       return {
-        text: content,
-        ...(toolCalls.length ? { tool_calls: toolCalls } : {}),
-        finish_reason: toFinishReason(choice.finish_reason ?? 'stop'),
-        usage: usage ? usageFromWire(usage) : estimate(request, content),
-        ...(request.logprobs && tokens?.length
-          ? { logprobs: { mean_logprob: meanLogprob(tokens.map((t) => t.logprob)), tokens } }
-          : {}),
+        ...firstChoice,
+        ...(more.length ? { more_choices: more } : {}),
+        usage: usage ? usageFromWire(usage) : estimate(request, choices.map((c) => c.text).join('')),
         warnings,
         tier: opts.tier,
         deployment: id,
@@ -251,15 +252,20 @@ export function createOpenAICompatibleModel(
   }
 
   async function* stream(request: TierRequest, callOptions: CallOptions = {}): AsyncGenerator<StreamPart> {
-    const warnings: string[] = [];
+    const refused = remoteRefusal(request, true);
+    if (refused) {
+      yield { type: 'error', error: new UnsupportedParameterError(id, refused.param, refused.reason) };
+      return;
+    }
     let payload: string;
     try {
-      payload = body(request, true, warnings);
+      payload = body(request, true);
     } catch (error) {
       yield { type: 'error', error: toTierError(error, id) };
       return;
     }
     const control = callControl(callOptions, true);
+    const warnings: string[] = [];
     let reader: ReadableStreamDefaultReader<StreamPart> | undefined;
     let finished = false;
     try {
@@ -334,5 +340,28 @@ export function createOpenAICompatibleModel(
     hasCredentials: () => !opts.apiKeyEnv || apiKey() !== undefined,
     generate,
     stream,
+  };
+}
+
+/** One answer of a JSON reply in our terms (its index is set by the caller). */
+function choiceFromWire(choice: ChoiceWire, wantLogprobs: boolean): Omit<Choice, 'index'> {
+  const tokens = choice.logprobs?.content;
+  return {
+    text: choice.message.content ?? '',
+    ...choiceEnd({
+      finish_reason: toFinishReason(choice.finish_reason ?? 'stop'),
+      ...(wantLogprobs && tokens?.length
+        ? {
+            logprobs: {
+              mean_logprob: meanLogprob(tokens.map((t) => t.logprob)),
+              tokens: tokenLogprobsFromWire(tokens),
+            },
+          }
+        : {}),
+      tool_calls: choice.message.tool_calls ?? [],
+      ...(choice.message.refusal != null ? { refusal: choice.message.refusal } : {}),
+      annotations: choice.message.annotations ?? [],
+      ...(choice.message.audio ? { audio: choice.message.audio } : {}),
+    }),
   };
 }

@@ -1,8 +1,11 @@
 import {
-  type LogprobSummary,
+  type Annotation,
+  type ChoiceEnd,
+  choiceEnd,
   meanLogprob,
   type StreamPart,
   type TierError,
+  type TokenLogprob,
   UpstreamProtocolError,
   UpstreamStatusError,
   UpstreamTruncatedError,
@@ -11,12 +14,11 @@ import {
 import {
   ChatCompletionChunkWireSchema,
   ErrorWireSchema,
-  type LogprobTokenWire,
   toFinishReason,
+  tokenLogprobsFromWire,
   type UsageWire,
   usageFromWire,
 } from './wire-schema.js';
-
 export interface SseEvent {
   event: string | undefined;
   data: string;
@@ -72,11 +74,22 @@ export interface ChunkStreamOptions {
   redact?(text: string): string;
 }
 
+/** What the chunks of one answer (`choices[].index`) added up to so far. */
+interface ChoiceState {
+  finishReason?: string;
+  logprobs: TokenLogprob[];
+  refusal?: string;
+  calls: Map<number, { id: string; name: string; arguments: string }>;
+  annotations: Annotation[];
+}
+
 /**
- * OpenAI `chat.completion.chunk` events → typed parts. Each chunk is safe-parsed; the first malformed
- * chunk, in-band upstream error, or an end with no finish becomes one `error` part and ends the stream,
- * so a broken upstream can never pass for a short answer. The finish part waits for `[DONE]` (or the
- * end) because the usage chunk follows the finish_reason chunk.
+ * OpenAI `chat.completion.chunk` events → typed parts, for every answer of the request (n > 1 streams
+ * several, told apart by `choices[].index`). Each chunk is safe-parsed; the first malformed chunk,
+ * in-band upstream error, or an end with no finish becomes one `error` part and ends the stream, so a
+ * broken upstream can never pass for a short answer. The finish part waits for `[DONE]` (or the end)
+ * because the usage chunk follows the finish_reason chunk; it carries each answer's tool calls whole,
+ * as well as the deltas that streamed them.
  */
 export function createChunkPartStream(options: ChunkStreamOptions): TransformStream<SseEvent, StreamPart> {
   const { deployment } = options;
@@ -84,9 +97,16 @@ export function createChunkPartStream(options: ChunkStreamOptions): TransformStr
   let text = '';
   let deltas = 0;
   let chunks = 0;
-  let finishReason: string | undefined;
   let usage: UsageWire | undefined;
-  const logprobs: LogprobTokenWire[] = [];
+  const choices = new Map<number, ChoiceState>();
+  const stateOf = (index: number): ChoiceState => {
+    let state = choices.get(index);
+    if (!state) {
+      state = { logprobs: [], calls: new Map(), annotations: [] };
+      choices.set(index, state);
+    }
+    return state;
+  };
   let ended = false;
 
   const fail = (controller: TransformStreamDefaultController<StreamPart>, error: TierError) => {
@@ -94,19 +114,42 @@ export function createChunkPartStream(options: ChunkStreamOptions): TransformStr
     controller.enqueue({ type: 'error', error });
     controller.terminate();
   };
+  const endOf = (state: ChoiceState): ChoiceEnd =>
+    choiceEnd({
+      finish_reason: toFinishReason(state.finishReason ?? 'stop'),
+      ...(options.wantLogprobs && state.logprobs.length > 0
+        ? {
+            logprobs: {
+              mean_logprob: meanLogprob(state.logprobs.map((l) => l.logprob)),
+              tokens: state.logprobs,
+            },
+          }
+        : {}),
+      tool_calls: [...state.calls.entries()]
+        .sort(([a], [b]) => a - b)
+        .map(([, call]) => ({
+          id: call.id,
+          type: 'function' as const,
+          function: { name: call.name, arguments: call.arguments },
+        })),
+      ...(state.refusal !== undefined ? { refusal: state.refusal } : {}),
+      annotations: state.annotations,
+    });
   const finish = (controller: TransformStreamDefaultController<StreamPart>, warnings: string[]) => {
     ended = true;
-    const summary: LogprobSummary | undefined =
-      options.wantLogprobs && logprobs.length > 0
-        ? { mean_logprob: meanLogprob(logprobs.map((l) => l.logprob)), tokens: logprobs }
-        : undefined;
-    if (options.wantLogprobs && !summary) warnings.push('the upstream returned no logprobs');
+    const first = stateOf(0);
+    if (options.wantLogprobs && first.logprobs.length === 0)
+      warnings.push('the upstream returned no logprobs');
     if (!usage) warnings.push('the upstream sent no usage; token counts are estimated');
+    const more = [...choices.entries()]
+      .filter(([index]) => index !== 0)
+      .sort(([a], [b]) => a - b)
+      .map(([index, state]) => ({ ...endOf(state), index }));
     controller.enqueue({
       type: 'finish',
-      finish_reason: toFinishReason(finishReason ?? 'stop'),
+      ...endOf(first),
+      ...(more.length ? { more_choices: more } : {}),
       usage: usage ? usageFromWire(usage) : options.estimateUsage(text),
-      ...(summary ? { logprobs: summary } : {}),
       ...(warnings.length ? { warnings } : {}),
     });
     controller.terminate();
@@ -117,7 +160,8 @@ export function createChunkPartStream(options: ChunkStreamOptions): TransformStr
       if (ended) return;
       chunks++;
       if (event.data.trim() === '[DONE]') {
-        return finish(controller, finishReason ? [] : ['the upstream sent [DONE] without a finish_reason']);
+        const finished = choices.get(0)?.finishReason !== undefined;
+        return finish(controller, finished ? [] : ['the upstream sent [DONE] without a finish_reason']);
       }
       let json: unknown;
       try {
@@ -144,22 +188,49 @@ export function createChunkPartStream(options: ChunkStreamOptions): TransformStr
         );
       }
       for (const choice of parsed.data.choices) {
-        if ((choice.index ?? 0) !== 0) continue;
+        const index = choice.index ?? 0;
+        const state = stateOf(index);
+        const of = index === 0 ? {} : { choice: index };
+        const tokens = choice.logprobs?.content ? tokenLogprobsFromWire(choice.logprobs.content) : [];
+        state.logprobs.push(...tokens);
         const content = choice.delta?.content;
         if (content) {
-          text += content;
+          if (index === 0) text += content;
           deltas++;
-          controller.enqueue({ type: 'text-delta', text: content });
+          const withLogprobs = options.wantLogprobs && tokens.length > 0 ? { logprobs: tokens } : {};
+          controller.enqueue({ type: 'text-delta', text: content, ...of, ...withLogprobs });
         }
-        if (choice.logprobs?.content) logprobs.push(...choice.logprobs.content);
-        if (choice.finish_reason) finishReason = choice.finish_reason;
+        const refusal = choice.delta?.refusal;
+        if (refusal) {
+          state.refusal = (state.refusal ?? '') + refusal;
+          controller.enqueue({ type: 'refusal-delta', text: refusal, ...of });
+        }
+        for (const piece of choice.delta?.tool_calls ?? []) {
+          const call = state.calls.get(piece.index) ?? { id: '', name: '', arguments: '' };
+          state.calls.set(piece.index, call);
+          if (piece.id) call.id = piece.id;
+          if (piece.function?.name) call.name += piece.function.name;
+          const args = piece.function?.arguments ?? '';
+          call.arguments += args;
+          deltas++;
+          controller.enqueue({
+            type: 'tool-call-delta',
+            ...of,
+            call: piece.index,
+            ...(piece.id ? { id: piece.id } : {}),
+            ...(piece.function?.name ? { name: piece.function.name } : {}),
+            arguments: args,
+          });
+        }
+        state.annotations.push(...(choice.delta?.annotations ?? []));
+        if (choice.finish_reason) state.finishReason = choice.finish_reason;
       }
       if (parsed.data.usage) usage = parsed.data.usage;
     },
     flush(controller) {
       if (ended) return;
       // No [DONE] but a finish_reason: some servers simply close; the answer is complete.
-      if (finishReason) finish(controller, []);
+      if (choices.get(0)?.finishReason !== undefined) finish(controller, []);
       else fail(controller, new UpstreamTruncatedError(deployment, deltas));
     },
   });
