@@ -8,13 +8,14 @@ import { type AccessOptions, guard } from './access.js';
 import { boundedMessage, toHttpError } from './http-errors.js';
 import { InflightRequests, ShuttingDownError } from './inflight.js';
 import { registerJsonBodyParser } from './json-body.js';
-import { registerAdminRoutes } from './routes/admin.js';
-import { registerChatRoute } from './routes/chat-completions.js';
-import { registerFeedbackRoutes } from './routes/feedback.js';
-import { registerHealthRoutes } from './routes/health.js';
-import { registerModelRoutes } from './routes/models.js';
-import { registerRouteDecision } from './routes/route-decision.js';
+import { adminRoutes } from './routes/admin.js';
+import { chatRoutes } from './routes/chat-completions.js';
+import { feedbackRoutes } from './routes/feedback.js';
+import { healthRoutes } from './routes/health.js';
+import { modelRoutes } from './routes/models.js';
+import { routeDecisionRoutes } from './routes/route-decision.js';
 import type { RouterServices } from './services.js';
+import { servicesPlugin } from './services-plugin.js';
 
 export interface AppOptions {
   /** A pino logger (the server's, with credentials redacted); none logs nothing. */
@@ -28,10 +29,11 @@ export interface RouterApp {
 }
 
 /**
- * The fastify app over already-built services: the public routes, then two plugin scopes whose hooks
- * guard exactly the routes declared inside them — `api` (bearer auth, rate limit) and `admin` (the
- * same, or loopback clients only without tokens). `server.ts` creates the services, listens and shuts
- * down; tests build the app and use `inject()`.
+ * The fastify app over already-built services: the services as a plugin (released when the app
+ * closes), the public routes, then two plugin scopes whose hooks guard exactly the routes declared
+ * inside them — `api` (bearer auth, rate limit) and `admin` (the same, or loopback clients only
+ * without tokens). `server.ts` creates the services, listens and shuts down; tests build the app and
+ * use `inject()`. Each route module is a plugin reading `app.services`.
  */
 export async function buildApp(services: RouterServices, options: AppOptions = {}): Promise<RouterApp> {
   const { config, secrets, telemetry } = services;
@@ -88,7 +90,8 @@ export async function buildApp(services: RouterServices, options: AppOptions = {
     return reply.status(status).headers(headers).send(body);
   });
 
-  registerHealthRoutes(app, services);
+  await app.register(servicesPlugin, { services, inflight });
+  await app.register(healthRoutes);
 
   const access: AccessOptions = {
     tokens: secrets.auth_tokens.map((t) => t.reveal()),
@@ -96,14 +99,14 @@ export async function buildApp(services: RouterServices, options: AppOptions = {
   };
   await app.register(async (api) => {
     guard(api, 'api', access);
-    registerModelRoutes(api, services);
-    registerRouteDecision(api, services, inflight);
-    registerFeedbackRoutes(api, services);
-    registerChatRoute(api, services, inflight);
+    await api.register(modelRoutes);
+    await api.register(routeDecisionRoutes);
+    await api.register(feedbackRoutes);
+    await api.register(chatRoutes);
   });
   await app.register(async (admin) => {
     guard(admin, 'admin', access);
-    registerAdminRoutes(admin, services);
+    await admin.register(adminRoutes);
   });
   return { app, inflight };
 }

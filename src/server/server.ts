@@ -71,6 +71,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     await services.close();
     throw error;
   }
+  // From here the app owns the services: closing it releases them.
   const tracing = setupTracing(options.env ?? process.env);
   const watcher =
     options.watchPolicy === false
@@ -109,7 +110,6 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
           );
         }
         await closed;
-        await services.close();
         await tracing.shutdown();
       })();
       return closing;

@@ -165,6 +165,7 @@ async function createServicesWithState(
     ...(ledger ? { ledger } : {}),
     ...(textScorer ? { textScorer } : {}),
   });
+  let closing: Promise<void> | undefined;
   return {
     config,
     secrets,
@@ -177,11 +178,15 @@ async function createServicesWithState(
     router,
     ...(ledger ? { ledger } : {}),
     routeTiers: liveTiers,
-    async close() {
-      await pool.close();
-      await sentence?.dispose();
-      await encoder.dispose();
-      state.close();
+    close() {
+      // Once: the app's onClose and a caller that built the services may both ask.
+      closing ??= (async () => {
+        await pool.close();
+        await sentence?.dispose();
+        await encoder.dispose();
+        state.close();
+      })();
+      return closing;
     },
   };
 }

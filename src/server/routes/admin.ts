@@ -1,9 +1,9 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import { ApiError } from '../../errors.js';
-import type { RouterServices } from '../services.js';
 
 /** The running policy and its rollback (the admin scope guards them: see access.ts). */
-export function registerAdminRoutes(app: FastifyInstance, services: RouterServices): void {
+export const adminRoutes: FastifyPluginAsync = async (app) => {
+  const { services } = app;
   app.get('/admin/policy', async () => {
     const current = services.policies.current();
     return {
@@ -31,4 +31,4 @@ export function registerAdminRoutes(app: FastifyInstance, services: RouterServic
     if (!change.ok) throw new ApiError('MR_ERR_NO_PREVIOUS_POLICY', change.error.message);
     return { policy_version: change.policy.version, previous_version: change.previous_version ?? null };
   });
-}
+};

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../../errors.js';
 import type { RouteDecision } from '../../policy/policy-schema.js';
 import { decisionError } from '../../policy/route.js';
@@ -29,9 +29,8 @@ import { type ChatCompletionRequest, parseChatCompletionRequest } from '../api-s
 import { extensionOf, observeExecution } from '../chat-observer.js';
 import { jsonResponse, streamResponse } from '../chat-response.js';
 import { toHttpError } from '../http-errors.js';
-import type { InflightRequests, TrackedRequest } from '../inflight.js';
+import type { TrackedRequest } from '../inflight.js';
 import { clientKey, overridesOf, setDecisionHeaders } from '../request-parsing.js';
-import type { RouterServices } from '../services.js';
 import { decideInSpan } from './route-decision.js';
 
 /** Requests a mode cannot honour are refused, naming the parameter, before anything is spent. */
@@ -47,11 +46,8 @@ function refuseUnsupported(mode: RequestMode, body: ChatCompletionRequest): void
  * pinned in the plan for the whole request; run the plan with the executor (src/router/executor.ts);
  * send its parts as one JSON body or one SSE stream. Logs and metrics come from the same parts.
  */
-export function registerChatRoute(
-  app: FastifyInstance,
-  services: RouterServices,
-  inflight: InflightRequests,
-): void {
+export const chatRoutes: FastifyPluginAsync = async (app) => {
+  const { services, inflight } = app;
   const { config, telemetry, pool } = services;
   const priceOf = (tier: string) => config.tiers.find((t) => t.id === tier)!.price;
 
@@ -271,4 +267,4 @@ export function registerChatRoute(
       tracked.release();
     }
   }
-}
+};

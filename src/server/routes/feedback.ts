@@ -1,11 +1,11 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import { ApiError } from '../../errors.js';
 import { FeedbackRequestSchema } from '../api-schema.js';
 import { parseOr400 } from '../request-parsing.js';
-import type { RouterServices } from '../services.js';
 
 /** Outcomes of answered requests (`/v1/feedback`) and what they add up to (`/v1/stats`). */
-export function registerFeedbackRoutes(app: FastifyInstance, services: RouterServices): void {
+export const feedbackRoutes: FastifyPluginAsync = async (app) => {
+  const { services } = app;
   const { telemetry } = services;
 
   app.post('/v1/feedback', async (request, reply) => {
@@ -21,4 +21,4 @@ export function registerFeedbackRoutes(app: FastifyInstance, services: RouterSer
     ...telemetry.snapshot(),
     policy_version: services.policies.current().version,
   }));
-}
+};

@@ -1,8 +1,8 @@
-import type { FastifyInstance } from 'fastify';
-import type { RouterServices } from '../services.js';
+import type { FastifyPluginAsync } from 'fastify';
 
 /** Public by declaration: liveness, readiness (with why a tier is unavailable) and Prometheus metrics. */
-export function registerHealthRoutes(app: FastifyInstance, services: RouterServices): void {
+export const healthRoutes: FastifyPluginAsync = async (app) => {
+  const { services } = app;
   const { config, telemetry } = services;
 
   app.get('/healthz', async () => ({ status: 'ok' }));
@@ -31,4 +31,4 @@ export function registerHealthRoutes(app: FastifyInstance, services: RouterServi
     reply.header('content-type', telemetry.registry.contentType);
     return telemetry.registry.metrics();
   });
-}
+};

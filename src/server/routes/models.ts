@@ -1,10 +1,10 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import { ApiError } from '../../errors.js';
 import { MODEL_ROUTER } from '../api-schema.js';
-import type { RouterServices } from '../services.js';
 
 /** `GET /v1/models` and `GET /v1/models/{id}`: the router itself, then every configured tier. */
-export function registerModelRoutes(app: FastifyInstance, services: RouterServices): void {
+export const modelRoutes: FastifyPluginAsync = async (app) => {
+  const { services } = app;
   const ids = () => [MODEL_ROUTER, ...services.config.tiers.map((t) => t.id)];
   const model = (id: string) => ({ id, object: 'model', created: 0, owned_by: 'mechroute' });
 
@@ -20,4 +20,4 @@ export function registerModelRoutes(app: FastifyInstance, services: RouterServic
     }
     return model(id);
   });
-}
+};

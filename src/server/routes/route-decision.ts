@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { MechrouteError } from '../../errors.js';
 import {
   type RequestRouter,
@@ -8,16 +8,12 @@ import {
 } from '../../router/request-router.js';
 import { contextFromHeaders, inSpan, SpanKind } from '../../tracing.js';
 import { RouteRequestSchema } from '../api-schema.js';
-import type { InflightRequests } from '../inflight.js';
 import { clientKey, overridesOf, parseOr400, setDecisionHeaders } from '../request-parsing.js';
 import type { RouterServices } from '../services.js';
 
 /** `POST /v1/route`: the decision without the answer. */
-export function registerRouteDecision(
-  app: FastifyInstance,
-  services: RouterServices,
-  inflight: InflightRequests,
-): void {
+export const routeDecisionRoutes: FastifyPluginAsync = async (app) => {
+  const { services, inflight } = app;
   app.post('/v1/route', (request, reply) =>
     inSpan(
       'mechroute.request',
@@ -68,7 +64,7 @@ export function registerRouteDecision(
       tracked.release();
     }
   }
-}
+};
 
 /**
  * The routing decision in a span of its own, with what was decided as its attributes, counted by how
