@@ -6,6 +6,7 @@ import { packageRoot } from '../paths.js';
 import { DEFAULT_POLICY, type Policy, type RouteTier } from '../policy/policy-schema.js';
 import { formatIssues } from '../zod-issues.js';
 import { type Config, ConfigSchema, secretIssues, type TierConfig } from './config-schema.js';
+import { deploymentEnv, envValue } from './deployment-env.js';
 import { incompletePolicyIssues, loadPolicyFile } from './policy-file.js';
 import { readStructuredFile } from './structured-file.js';
 
@@ -123,28 +124,19 @@ export interface ResolvedSecrets {
   problems: string[];
 }
 
-const envValue = (env: NodeJS.ProcessEnv, name: string): string | undefined => {
-  const value = env[name]?.trim();
-  return value ? value : undefined;
-};
-
 function resolveTier(tier: TierConfig, env: NodeJS.ProcessEnv): TierAvailability {
   if (tier.provider === 'local') return { id: tier.id, provider: 'local', available: true, deployments: [] };
   const deployments: ResolvedDeployment[] = [];
   const missing: string[] = [];
   for (const d of tier.deployments) {
-    const lacking: string[] = [];
-    const baseUrl = d.base_url ?? (d.base_url_env ? envValue(env, d.base_url_env) : undefined);
-    if (baseUrl === undefined && d.base_url_env) lacking.push(d.base_url_env);
-    const key = d.api_key_env ? envValue(env, d.api_key_env) : undefined;
-    if (key === undefined && d.api_key_env) lacking.push(d.api_key_env);
-    if (lacking.length > 0 || baseUrl === undefined) {
-      missing.push(...lacking);
+    const found = deploymentEnv(d, env);
+    if (found.missing.length > 0 || found.baseUrl === undefined) {
+      missing.push(...found.missing);
       continue;
     }
     deployments.push({
-      base_url: baseUrl.replace(/\/+$/, ''),
-      ...(key === undefined ? {} : { api_key: new Secret(key) }),
+      base_url: found.baseUrl.replace(/\/+$/, ''),
+      ...(found.apiKey === undefined ? {} : { api_key: new Secret(found.apiKey) }),
       model: d.model ?? tier.model,
       timeout_ms: d.timeout_ms ?? tier.timeout_ms,
     });

@@ -2,7 +2,7 @@ import { loadBaselineModel } from '../baselines/baseline-model.js';
 import { createSentenceEncoder, type SentenceEncoder } from '../baselines/sentence-encoder.js';
 import { baselineScorer, type TierScorer } from '../baselines/tier-scorer.js';
 import type { LoadedConfig, ResolvedSecrets } from '../config/config-loader.js';
-import { policyFromConfigFile, resolveSecrets, routeTiers } from '../config/config-loader.js';
+import { policyFromConfigFile, resolveSecrets } from '../config/config-loader.js';
 import { createPolicyStore, type PolicyLogger, type PolicyStore } from '../config/policy-file.js';
 import type { Encoder } from '../encoder/encoder.js';
 import { EncoderHost } from '../encoder/encoder-host.js';
@@ -149,12 +149,20 @@ async function createServicesWithState(
     retention: config.state.retention,
     ...(options.logger ? { logger: options.logger } : {}),
   });
+  // The pool is the one judge of availability: credentials (read as config check reads them),
+  // deployments cooling down, a local model that failed to load.
   const liveTiers = (): RouteTier[] => {
     const live = pool.availability();
-    return routeTiers(config, secrets).map((tier) => {
+    return config.tiers.map((tier) => {
       const state = live[tier.id];
-      if (!tier.available || !state || state.available) return tier;
-      return { ...tier, available: false, unavailable_reason: state.reason ?? 'unavailable' };
+      return state?.available
+        ? { id: tier.id, price: tier.price, available: true }
+        : {
+            id: tier.id,
+            price: tier.price,
+            available: false,
+            unavailable_reason: state?.reason ?? 'unavailable',
+          };
     });
   };
   const router = createRequestRouter({

@@ -1,4 +1,5 @@
 import { setTimeout as sleepTimer } from 'node:timers/promises';
+import { deploymentEnv } from '../config/deployment-env.js';
 import { backoffDelay, type CircuitBreaker, createCircuitBreaker } from './circuit-breaker.js';
 import { createOpenAICompatibleModel } from './providers/openai-compatible/openai-compatible-model.js';
 import {
@@ -104,8 +105,9 @@ export async function createTierPool(
     }
     const deployments = config.deployments.map((d, index): Deployment => {
       const id = `${config.id}/${index}`;
-      // A base URL from the environment is read once: moving an endpoint takes a restart.
-      const baseUrl = d.base_url ?? (d.base_url_env ? env[d.base_url_env] : undefined);
+      // A base URL from the environment is read once: moving an endpoint takes a restart. The key is
+      // read again on every call (rotation needs no restart), so what is missing is too.
+      const { baseUrl } = deploymentEnv(d, env);
       if (!baseUrl) {
         const missing = [d.base_url_env ?? 'base_url'];
         return { id, model: unconfigured(id), breaker: breaker(), missingEnv: () => missing };
@@ -122,8 +124,7 @@ export async function createTierPool(
         },
         { env, ...(deps.fetch ? { fetch: deps.fetch } : {}) },
       );
-      const keyEnv = d.api_key_env;
-      return { id, model, breaker: breaker(), missingEnv: () => (keyEnv && !env[keyEnv] ? [keyEnv] : []) };
+      return { id, model, breaker: breaker(), missingEnv: () => deploymentEnv(d, env).missing };
     });
     return { config, deployments };
   }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { envValue } from '../../../config/deployment-env.js';
 import { remoteRefusal } from '../../openai-request.js';
 import {
   type CallOptions,
@@ -82,7 +83,7 @@ export function createOpenAICompatibleModel(
   const id = `${opts.tier}/${opts.deployment}`;
   const url = `${opts.baseUrl.replace(/\/+$/, '')}/chat/completions`;
   const firstByteMs = Math.min(opts.firstByteTimeoutMs ?? opts.timeoutMs, opts.timeoutMs);
-  const apiKey = () => (opts.apiKeyEnv ? env[opts.apiKeyEnv] || undefined : undefined);
+  const apiKey = () => (opts.apiKeyEnv ? envValue(env, opts.apiKeyEnv) : undefined);
   const scrub = (text: string) => redact(text, [apiKey()]);
 
   /**
