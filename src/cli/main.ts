@@ -1,5 +1,8 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command } from 'commander';
-import { MechrouteError } from '../errors.js';
+import { packageRoot } from '../paths.js';
+import { describeFailure } from './cli-failure.js';
 import { registerBenchCommand } from './commands/bench.js';
 import { registerCalibrateCommand } from './commands/calibrate.js';
 import { registerConfigCommand } from './commands/config.js';
@@ -12,6 +15,7 @@ import { registerLabelCommand } from './commands/label.js';
 import { registerModelsCommand } from './commands/models.js';
 import { registerPolicyCommand } from './commands/policy.js';
 import { registerServeCommand } from './commands/serve.js';
+import { registerStatsCommand } from './commands/stats.js';
 import { registerTracesCommand } from './commands/traces.js';
 import { registerTrainCommand } from './commands/train.js';
 import { registerTrainClassesCommand } from './commands/train-classes.js';
@@ -20,6 +24,10 @@ import { registerTrainClassesCommand } from './commands/train-classes.js';
 const program = new Command()
   .name('mechroute')
   .description('Mechanistic LLM router: routes each request by reading a small local model’s activations')
+  .version(
+    (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version,
+    '-V, --version',
+  )
   .showHelpAfterError();
 
 registerModelsCommand(program);
@@ -36,18 +44,12 @@ registerDriftCommand(program);
 registerEvalStepsCommand(program);
 registerConfigCommand(program);
 registerServeCommand(program);
+registerStatsCommand(program);
 registerPolicyCommand(program);
 
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
-  // Known failures print one clear line (plus their code); anything else is a bug and keeps its stack.
-  if (error instanceof MechrouteError) {
-    process.stderr.write(`mechroute: ${error.message} [${error.code}]\n`);
-  } else {
-    process.stderr.write(
-      `mechroute: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-    );
-  }
+  process.stderr.write(describeFailure(error, process.env.MECHROUTE_DEBUG === '1'));
   process.exitCode = 1;
 }
