@@ -8,15 +8,27 @@ import { resolveCachedModel } from '../src/models/manifest-registry.js';
 import { loadProbeBundle, type ProbeBundle } from '../src/probes/probe-bundle.js';
 import { predictProbesBatch } from '../src/probes/probe-predict.js';
 import { stepPrefix } from '../src/steps/segment-steps.js';
-import type { StepExample, StepTrajectory } from '../src/steps/step-examples.js';
+import {
+  examplesByTrajectory,
+  type StepExample,
+  type StepTrajectory,
+  stepExamples,
+} from '../src/steps/step-examples.js';
 import {
   DEFAULT_TAUS,
   type SimulationReport,
   type SimulationTrace,
   simulateSweep,
 } from '../src/steps/step-simulation.js';
-import { readJsonl } from '../src/traces/jsonl-reader.js';
+import { readJsonl, readTraces } from '../src/traces/jsonl-reader.js';
 import { successOf, type Trace } from '../src/traces/trace-schema.js';
+import {
+  DEFAULT_STEP_DEEPEST_LAYER,
+  defaultStepStore,
+  extractStepActivations,
+  type StepExtractSummary,
+  stepStoreDeepestLayer,
+} from './extract-step-activations.js';
 import { loadStepData, stepFeatures } from './step-data.js';
 import { type StepAurocRow, StepScoreSchema, stepAurocByK } from './step-scores.js';
 import { DEFAULT_PRICES, type TierPrice } from './tier-costs.js';
@@ -29,8 +41,14 @@ import { DEFAULT_PRICES, type TierPrice } from './tier-costs.js';
 export interface EvalStepsOptions {
   probes: string;
   tracesFile: string;
-  storeDir: string;
+  /**
+   * Step store (default: train --steps's default store, or one deep enough for the bundle's layer). Prefixes of the
+   * scored problems it lacks are encoded into it first, as `train --steps --extract` would.
+   */
+  storeDir?: string;
   model?: string;
+  /** Progress of encoding the missing step prefixes (texts). */
+  onProgress?: (done: number, total: number, elapsedMs: number) => void;
   /** Default: the bundle's reference tier (its difficulty tier), the cheapest it was trained with. */
   cheapTier?: string;
   /** Default: the dearest tier with outcomes in the traces. */
@@ -63,6 +81,8 @@ export interface EvalStepsReport extends Omit<SimulationReport, 'taus'> {
   /** Checks past this many steps are not made (prefixes not extracted); null: every step checked. */
   max_k: number | null;
   incomplete_trajectories: Record<string, number>;
+  /** The step store read, and what had to be encoded into it first. */
+  store: { dir: string; encoded: number; cached: number; failed: number };
   /** Per tier: AUROC of the prefixes with exactly k steps, and of the same trajectories' k = 0 scores. */
   step_auroc: Record<string, StepAurocRow[]>;
   taus: number[];
@@ -90,21 +110,43 @@ export async function evalSteps(options: EvalStepsOptions): Promise<EvalStepsRep
     );
   }
   const bundleTiers = bundle.tiers.map((t) => t.id);
-  const data = await loadStepData({
-    tracesFile: options.tracesFile,
-    storeDir: options.storeDir,
-    segmentation: bundle.steps.segmentation,
-    tiers: bundleTiers,
-    ...(options.model ? { model: options.model } : {}),
-    ...(maxK === null ? {} : { maxK }),
-  });
+  const keep = given
+    ? new Set([...given.keys()].map((key) => key.split('\u0000')[0]!))
+    : options.all
+      ? undefined
+      : new Set(heldOut);
   const encoder = options.encoder ?? (await EncoderHost.create({ modelPath: path }));
+  let data: Awaited<ReturnType<typeof loadStepData>> | undefined;
   try {
-    const keep = given
-      ? new Set([...given.keys()].map((key) => key.split('\u0000')[0]!))
-      : options.all
-        ? undefined
-        : new Set(heldOut);
+    const identity = { name: manifest.name, sha256: manifest.sha256 };
+    const needed = Math.max(...bundle.features.layers);
+    // train --steps's default store when it holds the bundle's layer, so what training extracted is reused.
+    const storeDir =
+      options.storeDir ?? defaultStepStore(manifest.sha256, Math.max(needed, DEFAULT_STEP_DEEPEST_LAYER));
+    const deepest = (await stepStoreDeepestLayer(storeDir, identity)) ?? needed;
+    if (deepest < needed) {
+      throw new TrainingDataError(
+        `the step store ${storeDir} holds layers 0..${deepest}, but ${options.probes} reads layer ${needed}; ` +
+          'pass another --store (or none, for the default one)',
+      );
+    }
+    const extracted = await extractMissingPrefixes(options, {
+      bundleTiers,
+      keep,
+      maxK,
+      storeDir,
+      deepest,
+      encoder,
+      segmentation: bundle.steps.segmentation,
+    });
+    data = await loadStepData({
+      tracesFile: options.tracesFile,
+      storeDir,
+      segmentation: bundle.steps.segmentation,
+      tiers: bundleTiers,
+      ...(options.model ? { model: options.model } : {}),
+      ...(maxK === null ? {} : { maxK }),
+    });
     const rows = data.rows.filter((r) => !keep || keep.has(r.problem));
     const trajectories = data.trajectories.filter((t) => !keep || keep.has(t.problem));
     if (rows.length === 0)
@@ -185,6 +227,12 @@ export async function evalSteps(options: EvalStepsOptions): Promise<EvalStepsRep
       prices: { [cheapTier]: priceOf(cheapTier), [strongTier]: priceOf(strongTier) },
       max_k: maxK,
       incomplete_trajectories: data.incomplete,
+      store: {
+        dir: storeDir,
+        encoded: extracted.encoded,
+        cached: extracted.cached,
+        failed: extracted.failed.length,
+      },
       step_auroc: stepAuroc,
       ...sweep,
     };
@@ -192,8 +240,44 @@ export async function evalSteps(options: EvalStepsOptions): Promise<EvalStepsRep
     return report;
   } finally {
     if (!options.encoder) await encoder.dispose();
-    await data.store.close();
+    await data?.store.close();
   }
+}
+
+/**
+ * Encodes the step prefixes of the problems to be scored that the store lacks (every tier of the
+ * bundle, up to its max_k), so a trace file never extracted can be scored, as `eval` encodes prompts
+ * it finds no activations for. Stored, since step prefixes cost ~10× a prompt to encode.
+ */
+async function extractMissingPrefixes(
+  options: EvalStepsOptions,
+  plan: {
+    bundleTiers: string[];
+    keep: ReadonlySet<string> | undefined;
+    maxK: number | null;
+    storeDir: string;
+    deepest: number;
+    encoder: EncoderHost;
+    segmentation: NonNullable<ProbeBundle['steps']>['segmentation'];
+  },
+): Promise<StepExtractSummary> {
+  const { traces } = await readTraces(options.tracesFile);
+  const examples = stepExamples(
+    traces.filter((t) => !plan.keep || plan.keep.has(t.id)),
+    {
+      tiers: plan.bundleTiers,
+      segmentation: plan.segmentation,
+      ...(plan.maxK === null ? {} : { maxK: plan.maxK }),
+    },
+  );
+  return extractStepActivations({
+    chains: [...examplesByTrajectory(examples).values()],
+    storeDir: plan.storeDir,
+    deepestLayer: plan.deepest,
+    encoder: plan.encoder,
+    ...(options.model ? { model: options.model } : {}),
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+  });
 }
 
 const scoreKey = (problem: string, tier: string, k: number) => `${problem}\u0000${tier}\u0000${k}`;

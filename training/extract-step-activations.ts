@@ -1,9 +1,11 @@
+import { join } from 'node:path';
 import { ActivationStore } from '../src/activations/activation-store.js';
 import { encodePrefixChain, type StoreShape } from '../src/activations/encode-steps.js';
 import { EncoderHost, EncoderHostOptionsSchema } from '../src/encoder/encoder-host.js';
-import { InvalidProbeInputError } from '../src/errors.js';
+import { FileUnreadableError, InvalidProbeInputError } from '../src/errors.js';
 import { DEFAULT_ENCODER_MODEL } from '../src/models/manifest.js';
 import { resolveCachedModel } from '../src/models/manifest-registry.js';
+import { mechrouteHome } from '../src/paths.js';
 
 /**
  * Activations of step-prefix texts (prompt + first k steps) in an activation store of their own.
@@ -45,6 +47,31 @@ export interface StepExtractSummary {
   texts_per_second: number;
   tokens_per_second: number;
   interrupted: boolean;
+}
+
+/** `train --steps --extract` keeps layers 0..9 unless told otherwise (`--deepest-layer`). */
+export const DEFAULT_STEP_DEEPEST_LAYER = 9;
+
+/** Default step store: beside the prompt stores, one per encoder and deepest layer. */
+export function defaultStepStore(encoderSha256: string, deepestLayer: number): string {
+  return join(mechrouteHome(), 'step-activations', `${encoderSha256}-L${deepestLayer}`);
+}
+
+/** The deepest layer a step store holds, or undefined when there is no store at `storeDir` yet. */
+export async function stepStoreDeepestLayer(
+  storeDir: string,
+  encoder: { name: string; sha256: string },
+): Promise<number | undefined> {
+  try {
+    const store = await ActivationStore.open({ encoder, dir: storeDir, readOnly: true });
+    const deepest = store.meta.layers - 1;
+    await store.close();
+    return deepest;
+  } catch (error) {
+    const cause = error instanceof FileUnreadableError ? (error.cause as { code?: string }) : undefined;
+    if (cause?.code === 'ENOENT') return undefined;
+    throw error;
+  }
 }
 
 /** The store shape that holds layers 0 … deepest: last-token everywhere, mean where the encoder has it. */
