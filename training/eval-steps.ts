@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { lineChartSpec, renderChartSvg } from '../src/charts/render-svg.js';
+import { type ChartSpec, lineChartSpec, renderChartSvg } from '../src/charts/render-svg.js';
 import { EncoderHost } from '../src/encoder/encoder-host.js';
 import { TrainingDataError } from '../src/errors.js';
 import { DEFAULT_ENCODER_MODEL } from '../src/models/manifest.js';
@@ -338,10 +338,21 @@ async function writeOutputs(dir: string, report: EvalStepsReport, traces: Simula
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
   await writeFile(join(dir, 'simulation-traces.jsonl'), traces.map((t) => `${JSON.stringify(t)}\n`).join(''));
+  await writeFile(join(dir, 'accuracy-vs-cost.svg'), await renderChartSvg(stepRoutingChartSpec(report)));
+}
+
+/** Accuracy against cost share: the per-step and request-level τ sweeps and the two single tiers. */
+export function stepRoutingChartSpec(
+  report: Pick<
+    EvalStepsReport,
+    'cheap_tier' | 'strong_tier' | 'n_problems' | 'per_step' | 'request_level' | 'cheap_only' | 'strong_only'
+  >,
+): ChartSpec {
   const curve = (points: SimulationReport['per_step']) =>
     [...points].sort((a, b) => a.cost_share - b.cost_share).map((p) => ({ x: p.cost_share, y: p.accuracy }));
-  const spec = lineChartSpec({
+  return lineChartSpec({
     title: `Per-step vs request-level routing, ${report.cheap_tier} → ${report.strong_tier} (${report.n_problems} problems)`,
+    subtitle: 'each curve sweeps the threshold τ from 0 to 1; dashed grey: the two single tiers',
     xTitle: `cost share of ${report.strong_tier} alone`,
     yTitle: 'accuracy',
     series: [
@@ -357,7 +368,6 @@ async function writeOutputs(dir: string, report: EvalStepsReport, traces: Simula
       },
     ],
   });
-  await writeFile(join(dir, 'accuracy-vs-cost.svg'), await renderChartSvg(spec));
 }
 
 /** A short text report for the terminal. */

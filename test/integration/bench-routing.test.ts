@@ -141,5 +141,10 @@ describe('mechroute bench routing on a 200-record slice', () => {
       assert.match(text, /^<svg/);
       assert.match(text, /oracle|perfect/);
     }
+    // The plots' data, from which `npm run charts` redraws them.
+    const charts = JSON.parse(await readFile(join(out, 'charts.json'), 'utf8'));
+    const names: string[] = charts.deferral.map((s: { name: string }) => s.name);
+    assert.deepEqual(names.slice(-2), ['random', 'oracle']);
+    assert.deepEqual(names.slice(0, -2).sort(), [...BENCH_METHODS].sort());
   });
 });
