@@ -24,3 +24,16 @@ export async function mmluLinesBySubject(): Promise<string[][]> {
     .sort()
     .map((s) => [...bySubject.get(s)!].sort((a, b) => a.length - b.length).map((e) => e.line));
 }
+
+/**
+ * A directory for activation stores that test files of one `npm test` run share (scripts/run-tests.mjs
+ * sets MECHROUTE_TEST_CACHE to a fresh folder and removes it afterwards), so prompts that several files
+ * extract are encoded once per run; a file run on its own gets `fallback`, its private folder.
+ */
+export function sharedStoreDir(name: string, fallback: string): string {
+  const cache = process.env.MECHROUTE_TEST_CACHE;
+  return cache ? join(cache, name) : fallback;
+}
+
+/** The store of the MMLU slices that bench-routing and train-eval extract (the shortest questions per subject). */
+export const MMLU_SLICE_STORE = 'mmlu-shortest-store';

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
@@ -61,6 +62,39 @@ describe('CLI failures: one line that says what to do, a stack only for a bug', 
       flag.stderr,
       'mechroute: train: --folds: expected a number, got "five" (see `mechroute train --help`) [MR_ERR_BAD_OPTION]\n',
     );
+  });
+
+  test('train lists every bad trace line and stops; bench routing’s hint names the store it was given', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mechroute-cli-errors-'));
+    try {
+      const good = (id: string) =>
+        JSON.stringify({ id, prompt: `Question ${id}?`, outcomes: { weak: true, strong: false } });
+      const traces = join(dir, 'traces.jsonl');
+      await writeFile(traces, `${good('a')}\n{not json\n${good('b')}\n{"id":"c","outcomes":{}}\n`);
+      const train = await cli('train', '--traces', traces);
+      assert.equal(train.code, 1);
+      assert.match(train.stderr, /^mechroute: invalid trace file .*traces\.jsonl:\n/);
+      assert.match(train.stderr, /^ {2}line 2: /m);
+      assert.match(train.stderr, /^ {2}line 4 \(id c\): /m);
+      assert.match(
+        train.stderr,
+        /\(a bundle names its whole trace file by sha256, so it is not trained on part of one; fix or remove them, `mechroute traces validate .*traces\.jsonl` lists every one\) \[MR_ERR_INVALID_FILE\]\n$/,
+      );
+
+      const clean = join(dir, 'clean.jsonl');
+      await writeFile(clean, `${good('a')}\n${good('b')}\n`);
+      const store = join(dir, 'no-store-yet');
+      const bench = await cli('bench', 'routing', '--train', clean, '--test', clean, '--store', store);
+      assert.equal(bench.code, 1);
+      assert.equal(
+        bench.stderr,
+        `mechroute: no activation store for encoder gemma-3-270m-q4_k_m at ${store}; run ` +
+          `\`mechroute extract --traces ${clean} --store ${store}\` first (train and bench routing do it for ` +
+          'you with --extract) [MR_ERR_TRAINING_DATA]\n',
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   test('--version prints the package version', async () => {
