@@ -37,6 +37,8 @@ const program = new Command()
     (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version,
     '-V, --version',
   )
+  // Program options only before the command: `calibrate --version cal-1` names a policy version.
+  .enablePositionalOptions()
   .showHelpAfterError();
 
 try {

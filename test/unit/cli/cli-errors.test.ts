@@ -104,6 +104,10 @@ describe('CLI failures: one line that says what to do, a stack only for a bug', 
     const result = await cli('--version');
     assert.equal(result.code, 0);
     assert.equal(result.stdout, `${version}\n`);
+    // After a command, --version is that command's own option (calibrate's policy version).
+    const calibrate = await cli('calibrate', '--version', 'cal-1');
+    assert.equal(calibrate.stdout, '');
+    assert.match(calibrate.stderr, /required option '--probes <file>' not specified/);
   });
 
   test('describeFailure: coded errors and system errors in one line, anything else with its stack', async () => {
