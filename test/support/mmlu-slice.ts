@@ -1,9 +1,18 @@
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/paths.js';
 
-/** The shared traces: beside the checkout (../shared/data), or where MECHROUTE_SHARED_DATA points (worktrees). */
-export const SHARED_DATA = process.env.MECHROUTE_SHARED_DATA ?? join(packageRoot, '..', 'shared', 'data');
+/**
+ * The shared traces: where MECHROUTE_SHARED_DATA points, else beside the checkout (../shared/data) or
+ * beside the folder of worktrees it is one of (../../shared/data).
+ */
+export const SHARED_DATA =
+  process.env.MECHROUTE_SHARED_DATA ??
+  [join(packageRoot, '..', 'shared', 'data'), join(packageRoot, '..', '..', 'shared', 'data')].find((d) =>
+    existsSync(d),
+  ) ??
+  join(packageRoot, '..', 'shared', 'data');
 export const SHARED_MMLU = join(SHARED_DATA, 'mmlu-traces.jsonl');
 export const SHARED_GSM8K = join(SHARED_DATA, 'gsm8k-traces.jsonl');
 
