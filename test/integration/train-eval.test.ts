@@ -80,6 +80,8 @@ describe('mechroute train and eval with the real encoder', () => {
     const result = JSON.parse(evaluated.stdout);
     assert.equal(result.n, 64);
     assert.deepEqual(result.features.encoded, 4);
+    // Progress while it encodes them (a line per step in a log, a bar on a terminal).
+    assert.match(evaluated.stderr, /^eval: encoding prompts not in the store: 4\/4 \(100 %\)/m);
     const inUnit = (v: unknown) => typeof v === 'number' && v >= 0 && v <= 1;
     for (const key of ['auroc', 'brier', 'ece']) {
       assert.deepEqual(Object.keys(result[key]).sort(), [...TIERS].sort(), key);
