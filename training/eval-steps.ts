@@ -26,8 +26,7 @@ import {
   DEFAULT_STEP_DEEPEST_LAYER,
   defaultStepStore,
   extractStepActivations,
-  type StepExtractSummary,
-  stepStoreDeepestLayer,
+  inspectStepStore,
 } from './extract-step-activations.js';
 import { loadStepData, stepFeatures } from './step-data.js';
 import { type StepAurocRow, StepScoreSchema, stepAurocByK } from './step-scores.js';
@@ -123,7 +122,8 @@ export async function evalSteps(options: EvalStepsOptions): Promise<EvalStepsRep
     // train --steps's default store when it holds the bundle's layer, so what training extracted is reused.
     const storeDir =
       options.storeDir ?? defaultStepStore(manifest.sha256, Math.max(needed, DEFAULT_STEP_DEEPEST_LAYER));
-    const deepest = (await stepStoreDeepestLayer(storeDir, identity)) ?? needed;
+    const existing = await inspectStepStore(storeDir, identity);
+    const deepest = existing?.deepestLayer ?? needed;
     if (deepest < needed) {
       throw new TrainingDataError(
         `the step store ${storeDir} holds layers 0..${deepest}, but ${options.probes} reads layer ${needed}; ` +
@@ -137,6 +137,7 @@ export async function evalSteps(options: EvalStepsOptions): Promise<EvalStepsRep
       storeDir,
       deepest,
       encoder,
+      stored: existing?.hashes ?? new Set(),
       segmentation: bundle.steps.segmentation,
     });
     data = await loadStepData({
@@ -227,12 +228,7 @@ export async function evalSteps(options: EvalStepsOptions): Promise<EvalStepsRep
       prices: { [cheapTier]: priceOf(cheapTier), [strongTier]: priceOf(strongTier) },
       max_k: maxK,
       incomplete_trajectories: data.incomplete,
-      store: {
-        dir: storeDir,
-        encoded: extracted.encoded,
-        cached: extracted.cached,
-        failed: extracted.failed.length,
-      },
+      store: extracted,
       step_auroc: stepAuroc,
       ...sweep,
     };
@@ -247,7 +243,8 @@ export async function evalSteps(options: EvalStepsOptions): Promise<EvalStepsRep
 /**
  * Encodes the step prefixes of the problems to be scored that the store lacks (every tier of the
  * bundle, up to its max_k), so a trace file never extracted can be scored, as `eval` encodes prompts
- * it finds no activations for. Stored, since step prefixes cost ~10× a prompt to encode.
+ * it finds no activations for. Stored, since step prefixes cost ~10× a prompt to encode. The store is
+ * opened for writing only when something is missing, so a complete store may be read-only or in use.
  */
 async function extractMissingPrefixes(
   options: EvalStepsOptions,
@@ -258,9 +255,11 @@ async function extractMissingPrefixes(
     storeDir: string;
     deepest: number;
     encoder: EncoderHost;
+    /** What the store held before. */
+    stored: ReadonlySet<string>;
     segmentation: NonNullable<ProbeBundle['steps']>['segmentation'];
   },
-): Promise<StepExtractSummary> {
+): Promise<EvalStepsReport['store']> {
   const { traces } = await readTraces(options.tracesFile);
   const examples = stepExamples(
     traces.filter((t) => !plan.keep || plan.keep.has(t.id)),
@@ -270,7 +269,10 @@ async function extractMissingPrefixes(
       ...(plan.maxK === null ? {} : { maxK: plan.maxK }),
     },
   );
-  return extractStepActivations({
+  const hashes = new Set(examples.map((e) => e.hash));
+  const missing = [...hashes].filter((h) => !plan.stored.has(h)).length;
+  if (missing === 0) return { dir: plan.storeDir, encoded: 0, cached: hashes.size, failed: 0 };
+  const summary = await extractStepActivations({
     chains: [...examplesByTrajectory(examples).values()],
     storeDir: plan.storeDir,
     deepestLayer: plan.deepest,
@@ -278,6 +280,12 @@ async function extractMissingPrefixes(
     ...(options.model ? { model: options.model } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
   });
+  return {
+    dir: plan.storeDir,
+    encoded: summary.encoded,
+    cached: summary.cached,
+    failed: summary.failed.length,
+  };
 }
 
 const scoreKey = (problem: string, tier: string, k: number) => `${problem}\u0000${tier}\u0000${k}`;

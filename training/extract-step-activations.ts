@@ -57,20 +57,23 @@ export function defaultStepStore(encoderSha256: string, deepestLayer: number): s
   return join(mechrouteHome(), 'step-activations', `${encoderSha256}-L${deepestLayer}`);
 }
 
-/** The deepest layer a step store holds, or undefined when there is no store at `storeDir` yet. */
-export async function stepStoreDeepestLayer(
+/** What a step store holds (its deepest layer and its texts' hashes), or undefined when there is none yet. */
+export async function inspectStepStore(
   storeDir: string,
   encoder: { name: string; sha256: string },
-): Promise<number | undefined> {
+): Promise<{ deepestLayer: number; hashes: Set<string> } | undefined> {
+  let store: ActivationStore;
   try {
-    const store = await ActivationStore.open({ encoder, dir: storeDir, readOnly: true });
-    const deepest = store.meta.layers - 1;
-    await store.close();
-    return deepest;
+    store = await ActivationStore.open({ encoder, dir: storeDir, readOnly: true });
   } catch (error) {
     const cause = error instanceof FileUnreadableError ? (error.cause as { code?: string }) : undefined;
     if (cause?.code === 'ENOENT') return undefined;
     throw error;
+  }
+  try {
+    return { deepestLayer: store.meta.layers - 1, hashes: new Set(store.hashes()) };
+  } finally {
+    await store.close();
   }
 }
 
