@@ -8,7 +8,7 @@ import { stratifiedSample } from '../src/activations/sampling.js';
 import { calibrate } from '../src/calibration/calibrate.js';
 import { buildCalibratedPolicy } from '../src/calibration/calibrated-policy.js';
 import { checkDrift, type DriftReport } from '../src/calibration/drift.js';
-import { calibrationChartSpec } from '../src/calibration/render-calibration.js';
+import { paretoChart, paretoChartSpec } from '../src/calibration/render-calibration.js';
 import { renderChartSvg } from '../src/charts/render-svg.js';
 import { packageRoot } from '../src/paths.js';
 import type { Policy } from '../src/policy/policy-schema.js';
@@ -166,13 +166,13 @@ try {
   const outDir = join(packageRoot, 'bench-results');
   mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, 'calibration-mmlu.json'), `${JSON.stringify(result, null, 2)}\n`);
-  const svg = await renderChartSvg(
-    calibrationChartSpec(
-      { ...pooled, classes: [...pooled.classes, ...perClass.classes] },
-      `MMLU calibration half: quality vs USD per correct (target ${target} × GPT-4)`,
-    ),
+  // The plot's data beside it (docs/calibration-mmlu/pareto-chart.json), so `npm run charts` can redraw it.
+  const chart = paretoChart(
+    { ...pooled, classes: [...pooled.classes, ...perClass.classes] },
+    `MMLU calibration half: quality vs USD per correct (target ${target} × GPT-4)`,
   );
-  writeFileSync(join(outDir, 'calibration-mmlu-pareto.svg'), svg);
+  writeFileSync(join(outDir, 'calibration-mmlu-pareto.svg'), await renderChartSvg(paretoChartSpec(chart)));
+  writeFileSync(join(outDir, 'calibration-mmlu-pareto-chart.json'), `${JSON.stringify(chart)}\n`);
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
 } finally {
   await rm(dir, { recursive: true, force: true });

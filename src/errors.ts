@@ -126,10 +126,25 @@ export class InvalidMetricInputError extends MechrouteError {
   }
 }
 
+/** What a system error code means, in words a user can act on; undefined for codes not listed. */
+export function errnoReason(code: string | undefined): string | undefined {
+  const reasons: Record<string, string> = {
+    ENOENT: 'no such file or directory',
+    EISDIR: 'it is a directory',
+    ENOTDIR: 'a part of the path is not a directory',
+    EACCES: 'permission denied',
+    EPERM: 'operation not permitted',
+    ENOSPC: 'no space left on the device',
+    EROFS: 'the file system is read-only',
+    EEXIST: 'it already exists',
+    EMFILE: 'too many open files',
+  };
+  return code === undefined ? undefined : reasons[code];
+}
+
 export class FileUnreadableError extends MechrouteError {
   constructor(file: string, cause: unknown) {
-    const code = (cause as NodeJS.ErrnoException | undefined)?.code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : String(cause);
+    const why = errnoReason((cause as NodeJS.ErrnoException | undefined)?.code) ?? String(cause);
     super('MR_ERR_FILE_UNREADABLE', `cannot read ${file}: ${why}`, { cause });
   }
 }

@@ -1,10 +1,10 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type LineSeries, lineChartSpec, renderChartSvg } from '../src/charts/render-svg.js';
+import { type ChartSpec, type LineSeries, lineChartSpec, renderChartSvg } from '../src/charts/render-svg.js';
 import type { BenchResult } from './bench-routing.js';
 import { table } from './render-report.js';
 
-/** `mechroute bench routing --out DIR`: report.md, deferral.svg and calibration.svg. */
+/** `mechroute bench routing --out DIR`: report.md, deferral.svg, calibration.svg and their data, charts.json. */
 
 const fmt = (v: number | null | undefined, digits = 3): string =>
   v === null || v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(digits);
@@ -129,30 +129,62 @@ export function renderBenchMarkdown(result: BenchResult, title = 'Routing benchm
   ].join('\n');
 }
 
+/**
+ * The data behind the two plots of `bench routing --out`, written beside them as charts.json so the
+ * plots can be drawn again (`npm run charts`) without rerunning the benchmark.
+ */
+export interface BenchCharts {
+  weak_tier: string;
+  strong_tier: string;
+  deferral: LineSeries[];
+  calibration: LineSeries[];
+}
+
+export function benchCharts(result: BenchResult): BenchCharts {
+  return {
+    weak_tier: result.weak_tier,
+    strong_tier: result.strong_tier,
+    deferral: deferralSeries(result),
+    calibration: calibrationSeries(result),
+  };
+}
+
+/** Quality against the share of strong-tier calls; the y axis spans the data (the methods differ by little). */
+export function deferralChartSpec(charts: BenchCharts): ChartSpec {
+  return lineChartSpec({
+    title: `Deferral curve: quality vs share of ${charts.strong_tier} calls`,
+    subtitle: 'dashed grey: random deferral and the oracle',
+    xTitle: `share of calls to ${charts.strong_tier}`,
+    yTitle: 'quality (share correct)',
+    series: charts.deferral,
+    xDomain: [0, 1],
+  });
+}
+
+export function reliabilityChartSpec(charts: BenchCharts): ChartSpec {
+  return lineChartSpec({
+    title: `Calibration of P(${charts.weak_tier} succeeds)`,
+    subtitle: 'dashed grey: perfect calibration',
+    xTitle: 'mean predicted probability (10 equal-width bins)',
+    yTitle: 'observed success rate',
+    series: charts.calibration,
+    xDomain: [0, 1],
+    yDomain: [0, 1],
+  });
+}
+
 export async function writeBenchReport(result: BenchResult, dir: string, title?: string): Promise<string[]> {
   await mkdir(dir, { recursive: true });
-  const deferral = await renderChartSvg(
-    lineChartSpec({
-      title: `Deferral curve: quality vs share of ${result.strong_tier} calls`,
-      xTitle: `share of calls to ${result.strong_tier}`,
-      yTitle: 'quality (share correct)',
-      series: deferralSeries(result),
-      xDomain: [0, 1],
-    }),
-  );
-  const calibration = await renderChartSvg(
-    lineChartSpec({
-      title: `Calibration of P(${result.weak_tier} succeeds)`,
-      xTitle: 'mean predicted probability (10 equal-width bins)',
-      yTitle: 'observed success rate',
-      series: calibrationSeries(result),
-      xDomain: [0, 1],
-      yDomain: [0, 1],
-    }),
-  );
-  const files = [join(dir, 'report.md'), join(dir, 'deferral.svg'), join(dir, 'calibration.svg')];
+  const charts = benchCharts(result);
+  const files = [
+    join(dir, 'report.md'),
+    join(dir, 'deferral.svg'),
+    join(dir, 'calibration.svg'),
+    join(dir, 'charts.json'),
+  ];
   await writeFile(files[0]!, renderBenchMarkdown(result, title));
-  await writeFile(files[1]!, deferral);
-  await writeFile(files[2]!, calibration);
+  await writeFile(files[1]!, await renderChartSvg(deferralChartSpec(charts)));
+  await writeFile(files[2]!, await renderChartSvg(reliabilityChartSpec(charts)));
+  await writeFile(files[3]!, `${JSON.stringify(charts)}\n`);
   return files;
 }

@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { lineChartSpec, renderChartSvg } from '../src/charts/render-svg.js';
+import { type ChartSpec, lineChartSpec, renderChartSvg } from '../src/charts/render-svg.js';
 import { EncoderHost } from '../src/encoder/encoder-host.js';
 import { TrainingDataError } from '../src/errors.js';
 import { DEFAULT_ENCODER_MODEL } from '../src/models/manifest.js';
@@ -8,15 +8,26 @@ import { resolveCachedModel } from '../src/models/manifest-registry.js';
 import { loadProbeBundle, type ProbeBundle } from '../src/probes/probe-bundle.js';
 import { predictProbesBatch } from '../src/probes/probe-predict.js';
 import { stepPrefix } from '../src/steps/segment-steps.js';
-import type { StepExample, StepTrajectory } from '../src/steps/step-examples.js';
+import {
+  examplesByTrajectory,
+  type StepExample,
+  type StepTrajectory,
+  stepExamples,
+} from '../src/steps/step-examples.js';
 import {
   DEFAULT_TAUS,
   type SimulationReport,
   type SimulationTrace,
   simulateSweep,
 } from '../src/steps/step-simulation.js';
-import { readJsonl } from '../src/traces/jsonl-reader.js';
+import { readJsonl, readTraces } from '../src/traces/jsonl-reader.js';
 import { successOf, type Trace } from '../src/traces/trace-schema.js';
+import {
+  DEFAULT_STEP_DEEPEST_LAYER,
+  defaultStepStore,
+  extractStepActivations,
+  inspectStepStore,
+} from './extract-step-activations.js';
 import { loadStepData, stepFeatures } from './step-data.js';
 import { type StepAurocRow, StepScoreSchema, stepAurocByK } from './step-scores.js';
 import { DEFAULT_PRICES, type TierPrice } from './tier-costs.js';
@@ -29,8 +40,14 @@ import { DEFAULT_PRICES, type TierPrice } from './tier-costs.js';
 export interface EvalStepsOptions {
   probes: string;
   tracesFile: string;
-  storeDir: string;
+  /**
+   * Step store (default: train --steps's default store, or one deep enough for the bundle's layer). Prefixes of the
+   * scored problems it lacks are encoded into it first, as `train --steps --extract` would.
+   */
+  storeDir?: string;
   model?: string;
+  /** Progress of encoding the missing step prefixes (texts). */
+  onProgress?: (done: number, total: number, elapsedMs: number) => void;
   /** Default: the bundle's reference tier (its difficulty tier), the cheapest it was trained with. */
   cheapTier?: string;
   /** Default: the dearest tier with outcomes in the traces. */
@@ -63,6 +80,8 @@ export interface EvalStepsReport extends Omit<SimulationReport, 'taus'> {
   /** Checks past this many steps are not made (prefixes not extracted); null: every step checked. */
   max_k: number | null;
   incomplete_trajectories: Record<string, number>;
+  /** The step store read, and what had to be encoded into it first. */
+  store: { dir: string; encoded: number; cached: number; failed: number };
   /** Per tier: AUROC of the prefixes with exactly k steps, and of the same trajectories' k = 0 scores. */
   step_auroc: Record<string, StepAurocRow[]>;
   taus: number[];
@@ -90,21 +109,45 @@ export async function evalSteps(options: EvalStepsOptions): Promise<EvalStepsRep
     );
   }
   const bundleTiers = bundle.tiers.map((t) => t.id);
-  const data = await loadStepData({
-    tracesFile: options.tracesFile,
-    storeDir: options.storeDir,
-    segmentation: bundle.steps.segmentation,
-    tiers: bundleTiers,
-    ...(options.model ? { model: options.model } : {}),
-    ...(maxK === null ? {} : { maxK }),
-  });
+  const keep = given
+    ? new Set([...given.keys()].map((key) => key.split('\u0000')[0]!))
+    : options.all
+      ? undefined
+      : new Set(heldOut);
   const encoder = options.encoder ?? (await EncoderHost.create({ modelPath: path }));
+  let data: Awaited<ReturnType<typeof loadStepData>> | undefined;
   try {
-    const keep = given
-      ? new Set([...given.keys()].map((key) => key.split('\u0000')[0]!))
-      : options.all
-        ? undefined
-        : new Set(heldOut);
+    const identity = { name: manifest.name, sha256: manifest.sha256 };
+    const needed = Math.max(...bundle.features.layers);
+    // train --steps's default store when it holds the bundle's layer, so what training extracted is reused.
+    const storeDir =
+      options.storeDir ?? defaultStepStore(manifest.sha256, Math.max(needed, DEFAULT_STEP_DEEPEST_LAYER));
+    const existing = await inspectStepStore(storeDir, identity);
+    const deepest = existing?.deepestLayer ?? needed;
+    if (deepest < needed) {
+      throw new TrainingDataError(
+        `the step store ${storeDir} holds layers 0..${deepest}, but ${options.probes} reads layer ${needed}; ` +
+          'pass another --store (or none, for the default one)',
+      );
+    }
+    const extracted = await extractMissingPrefixes(options, {
+      bundleTiers,
+      keep,
+      maxK,
+      storeDir,
+      deepest,
+      encoder,
+      stored: existing?.hashes ?? new Set(),
+      segmentation: bundle.steps.segmentation,
+    });
+    data = await loadStepData({
+      tracesFile: options.tracesFile,
+      storeDir,
+      segmentation: bundle.steps.segmentation,
+      tiers: bundleTiers,
+      ...(options.model ? { model: options.model } : {}),
+      ...(maxK === null ? {} : { maxK }),
+    });
     const rows = data.rows.filter((r) => !keep || keep.has(r.problem));
     const trajectories = data.trajectories.filter((t) => !keep || keep.has(t.problem));
     if (rows.length === 0)
@@ -185,6 +228,7 @@ export async function evalSteps(options: EvalStepsOptions): Promise<EvalStepsRep
       prices: { [cheapTier]: priceOf(cheapTier), [strongTier]: priceOf(strongTier) },
       max_k: maxK,
       incomplete_trajectories: data.incomplete,
+      store: extracted,
       step_auroc: stepAuroc,
       ...sweep,
     };
@@ -192,8 +236,56 @@ export async function evalSteps(options: EvalStepsOptions): Promise<EvalStepsRep
     return report;
   } finally {
     if (!options.encoder) await encoder.dispose();
-    await data.store.close();
+    await data?.store.close();
   }
+}
+
+/**
+ * Encodes the step prefixes of the problems to be scored that the store lacks (every tier of the
+ * bundle, up to its max_k), so a trace file never extracted can be scored, as `eval` encodes prompts
+ * it finds no activations for. Stored, since step prefixes cost ~10× a prompt to encode. The store is
+ * opened for writing only when something is missing, so a complete store may be read-only or in use.
+ */
+async function extractMissingPrefixes(
+  options: EvalStepsOptions,
+  plan: {
+    bundleTiers: string[];
+    keep: ReadonlySet<string> | undefined;
+    maxK: number | null;
+    storeDir: string;
+    deepest: number;
+    encoder: EncoderHost;
+    /** What the store held before. */
+    stored: ReadonlySet<string>;
+    segmentation: NonNullable<ProbeBundle['steps']>['segmentation'];
+  },
+): Promise<EvalStepsReport['store']> {
+  const { traces } = await readTraces(options.tracesFile);
+  const examples = stepExamples(
+    traces.filter((t) => !plan.keep || plan.keep.has(t.id)),
+    {
+      tiers: plan.bundleTiers,
+      segmentation: plan.segmentation,
+      ...(plan.maxK === null ? {} : { maxK: plan.maxK }),
+    },
+  );
+  const hashes = new Set(examples.map((e) => e.hash));
+  const missing = [...hashes].filter((h) => !plan.stored.has(h)).length;
+  if (missing === 0) return { dir: plan.storeDir, encoded: 0, cached: hashes.size, failed: 0 };
+  const summary = await extractStepActivations({
+    chains: [...examplesByTrajectory(examples).values()],
+    storeDir: plan.storeDir,
+    deepestLayer: plan.deepest,
+    encoder: plan.encoder,
+    ...(options.model ? { model: options.model } : {}),
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+  });
+  return {
+    dir: plan.storeDir,
+    encoded: summary.encoded,
+    cached: summary.cached,
+    failed: summary.failed.length,
+  };
 }
 
 const scoreKey = (problem: string, tier: string, k: number) => `${problem}\u0000${tier}\u0000${k}`;
@@ -254,10 +346,21 @@ async function writeOutputs(dir: string, report: EvalStepsReport, traces: Simula
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
   await writeFile(join(dir, 'simulation-traces.jsonl'), traces.map((t) => `${JSON.stringify(t)}\n`).join(''));
+  await writeFile(join(dir, 'accuracy-vs-cost.svg'), await renderChartSvg(stepRoutingChartSpec(report)));
+}
+
+/** Accuracy against cost share: the per-step and request-level τ sweeps and the two single tiers. */
+export function stepRoutingChartSpec(
+  report: Pick<
+    EvalStepsReport,
+    'cheap_tier' | 'strong_tier' | 'n_problems' | 'per_step' | 'request_level' | 'cheap_only' | 'strong_only'
+  >,
+): ChartSpec {
   const curve = (points: SimulationReport['per_step']) =>
     [...points].sort((a, b) => a.cost_share - b.cost_share).map((p) => ({ x: p.cost_share, y: p.accuracy }));
-  const spec = lineChartSpec({
+  return lineChartSpec({
     title: `Per-step vs request-level routing, ${report.cheap_tier} → ${report.strong_tier} (${report.n_problems} problems)`,
+    subtitle: 'each curve sweeps the threshold τ from 0 to 1; dashed grey: the two single tiers',
     xTitle: `cost share of ${report.strong_tier} alone`,
     yTitle: 'accuracy',
     series: [
@@ -273,7 +376,6 @@ async function writeOutputs(dir: string, report: EvalStepsReport, traces: Simula
       },
     ],
   });
-  await writeFile(join(dir, 'accuracy-vs-cost.svg'), await renderChartSvg(spec));
 }
 
 /** A short text report for the terminal. */

@@ -31,6 +31,8 @@ export interface EvaluateOptions {
   /** An already loaded host of the same model (tests share one). */
   encoder?: EncoderHost;
   costs?: CostOptions;
+  /** Progress of encoding the prompts the store lacks (not called when every prompt is cached). */
+  onProgress?: (done: number, total: number, elapsedMs: number) => void;
 }
 
 /** The metrics `mechroute eval` and `bench routing` share, under the names the eval JSON promises. */
@@ -112,9 +114,12 @@ export async function featuresOf(
       const { path } = resolveCachedModel(options.model ?? bundle.encoder.name);
       encoder = await EncoderHost.create({ modelPath: path });
     }
+    const started = performance.now();
     try {
-      for (let start = 0; start < todo.length; start += 256) {
-        const chunk = todo.slice(start, start + 256);
+      // Chunks of 32: the encoder decodes one prompt at a time on CPU anyway, and progress stays lively.
+      for (let start = 0; start < todo.length; start += 32) {
+        options.onProgress?.(start, todo.length, performance.now() - started);
+        const chunk = todo.slice(start, start + 32);
         const results = await encoder.encode(
           chunk.map((i) => texts[i]!),
           { layers: [...layers], pooling },
@@ -125,6 +130,7 @@ export async function featuresOf(
           tokens[i] = results[r]!.tokens;
         }
       }
+      options.onProgress?.(todo.length, todo.length, performance.now() - started);
     } finally {
       if (!options.encoder) await encoder.dispose();
     }

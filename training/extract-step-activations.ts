@@ -1,9 +1,11 @@
+import { join } from 'node:path';
 import { ActivationStore } from '../src/activations/activation-store.js';
 import { encodePrefixChain, type StoreShape } from '../src/activations/encode-steps.js';
 import { EncoderHost, EncoderHostOptionsSchema } from '../src/encoder/encoder-host.js';
-import { InvalidProbeInputError } from '../src/errors.js';
+import { FileUnreadableError, InvalidProbeInputError } from '../src/errors.js';
 import { DEFAULT_ENCODER_MODEL } from '../src/models/manifest.js';
 import { resolveCachedModel } from '../src/models/manifest-registry.js';
+import { mechrouteHome } from '../src/paths.js';
 
 /**
  * Activations of step-prefix texts (prompt + first k steps) in an activation store of their own.
@@ -45,6 +47,34 @@ export interface StepExtractSummary {
   texts_per_second: number;
   tokens_per_second: number;
   interrupted: boolean;
+}
+
+/** `train --steps --extract` keeps layers 0..9 unless told otherwise (`--deepest-layer`). */
+export const DEFAULT_STEP_DEEPEST_LAYER = 9;
+
+/** Default step store: beside the prompt stores, one per encoder and deepest layer. */
+export function defaultStepStore(encoderSha256: string, deepestLayer: number): string {
+  return join(mechrouteHome(), 'step-activations', `${encoderSha256}-L${deepestLayer}`);
+}
+
+/** What a step store holds (its deepest layer and its texts' hashes), or undefined when there is none yet. */
+export async function inspectStepStore(
+  storeDir: string,
+  encoder: { name: string; sha256: string },
+): Promise<{ deepestLayer: number; hashes: Set<string> } | undefined> {
+  let store: ActivationStore;
+  try {
+    store = await ActivationStore.open({ encoder, dir: storeDir, readOnly: true });
+  } catch (error) {
+    const cause = error instanceof FileUnreadableError ? (error.cause as { code?: string }) : undefined;
+    if (cause?.code === 'ENOENT') return undefined;
+    throw error;
+  }
+  try {
+    return { deepestLayer: store.meta.layers - 1, hashes: new Set(store.hashes()) };
+  } finally {
+    await store.close();
+  }
 }
 
 /** The store shape that holds layers 0 … deepest: last-token everywhere, mean where the encoder has it. */

@@ -88,6 +88,8 @@ export interface TrainStepReport {
 export const DEFAULT_STEP_LAMBDAS = [100, 10, 1, 0.1];
 
 const finite = (v: number) => (Number.isFinite(v) ? v : null);
+/** AUROC is undefined when the rows hold one class only (all right or all wrong): say so, not NaN. */
+const auroc3 = (v: number) => (Number.isFinite(v) ? v.toFixed(3) : '– (one class only)');
 
 export async function trainStepProbes(options: TrainStepOptions): Promise<TrainStepReport> {
   const started = performance.now();
@@ -110,9 +112,13 @@ export async function trainStepProbes(options: TrainStepOptions): Promise<TrainS
     const tierCost = (tier: string) => price(tier).input_usd_per_mtok + price(tier).output_usd_per_mtok;
     const tiers = [...new Set(rows.map((r) => r.tier))].sort((a, b) => tierCost(a) - tierCost(b));
     const reference = tiers[0]!;
+    const incomplete = Object.entries(data.incomplete).map(([tier, n]) => `${n} of ${tier}`);
     say(
-      `${rows.length} prefix rows from ${data.trajectories.length} complete trajectories ` +
-        `(${JSON.stringify(data.incomplete)} incomplete, left out); tiers ${tiers.join(', ')}`,
+      `${rows.length} prefix rows from ${data.trajectories.length} complete trajectories` +
+        (incomplete.length
+          ? ` (left out, a step prefix missing from the store: ${incomplete.join(', ')})`
+          : '') +
+        `; tiers ${tiers.join(', ')}`,
     );
 
     // One split of the problems, shared by every tier.
@@ -220,7 +226,7 @@ export async function trainStepProbes(options: TrainStepOptions): Promise<TrainS
       report[tier] = { lambda: fit.model.lambda, test: tierTest, step_auroc: byK };
       bundleTiers.push(linearTier(tier, fit.model, calibrationFit, price(tier)));
       say(
-        `${tier}: λ ${fit.model.lambda}, test AUROC ${metrics.auroc.toFixed(3)} over ${test.length} prefixes; ` +
+        `${tier}: λ ${fit.model.lambda}, test AUROC ${auroc3(metrics.auroc)} over ${test.length} prefixes; ` +
           `by k: ${byK.map((r) => `${r.k}:${r.auroc?.toFixed(2) ?? '–'}`).join(' ')}`,
       );
     }
@@ -248,7 +254,7 @@ export async function trainStepProbes(options: TrainStepOptions): Promise<TrainS
           ),
         );
         say(
-          `${tier} out of fold: AUROC ${cv.auroc[tier]?.toFixed(3)}; by k: ` +
+          `${tier} out of fold: AUROC ${auroc3(cv.auroc[tier] ?? Number.NaN)}; by k: ` +
             cv.step_auroc[tier]!.map((r) => `${r.k}:${r.auroc?.toFixed(2) ?? '–'}`).join(' '),
         );
       }

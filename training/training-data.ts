@@ -116,6 +116,14 @@ export function encoderIdentity(model: string | undefined) {
   };
 }
 
+/** How to fill the store a command read: the same store, named when it is not the default. */
+function extractHint(tracesFile: string, storeDir: string | undefined): string {
+  return (
+    `run \`mechroute extract --traces ${tracesFile}${storeDir === undefined ? '' : ` --store ${storeDir}`}\` ` +
+    'first (train and bench routing do it for you with --extract)'
+  );
+}
+
 export async function openStoreReadOnly(
   encoder: { name: string; sha256: string },
   storeDir: string | undefined,
@@ -127,8 +135,7 @@ export async function openStoreReadOnly(
   } catch (error) {
     if ((error as { code?: string }).code === 'MR_ERR_FILE_UNREADABLE') {
       throw new TrainingDataError(
-        `no activation store for encoder ${encoder.name} at ${dir}; run ` +
-          `\`mechroute extract --traces ${tracesFile}\` first (or pass --extract)`,
+        `no activation store for encoder ${encoder.name} at ${dir}; ${extractHint(tracesFile, storeDir)}`,
       );
     }
     throw error;
@@ -198,8 +205,8 @@ export async function loadTrainingData(options: TrainingDataOptions): Promise<Tr
     }
     if (traces.length === 0) {
       throw new TrainingDataError(
-        `none of the ${all.length} traces in ${options.tracesFile} has activations in ${store.dir}; run ` +
-          `\`mechroute extract --traces ${options.tracesFile}\` first (or pass --extract)`,
+        `none of the ${all.length} traces in ${options.tracesFile} has activations in ${store.dir}; ` +
+          extractHint(options.tracesFile, options.storeDir),
       );
     }
     const promptTokens = hashes.map((h) => store.get(h)!.tokens);

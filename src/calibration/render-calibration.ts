@@ -70,30 +70,60 @@ export function renderCalibration(result: CalibrationResult, confidence: number,
   return `${result.classes.map((c) => classText(c, confidence, maxRows)).join('\n\n')}\n`;
 }
 
-/** Quality against cost per correct outcome, one curve per class, the chosen points as their own series. */
-export function calibrationChartSpec(result: CalibrationResult, title: string): ChartSpec {
-  const series: LineSeries[] = [];
-  for (const c of result.classes) {
-    series.push({
+/** What the Pareto plot draws, per class: the front, the chosen point and the target quality. */
+export interface ParetoChart {
+  title: string;
+  classes: {
+    name: string;
+    front: { x: number; y: number }[];
+    chosen: { x: number; y: number };
+    /** The target quality, drawn from the cheapest front point to the frontier tier's cost per correct. */
+    target: { y: number; from: number; to: number };
+  }[];
+}
+
+export function paretoChart(result: CalibrationResult, title: string): ParetoChart {
+  return {
+    title,
+    classes: result.classes.map((c) => ({
       name: c.name,
-      points: c.pareto
+      front: c.pareto
         .filter((p) => Number.isFinite(p.costPerCorrect))
         .map((p) => ({ x: p.costPerCorrect, y: p.quality })),
-    });
-    series.push({ name: `${c.name}: chosen`, points: [{ x: c.chosen.costPerCorrect, y: c.chosen.quality }] });
-    series.push({
+      chosen: { x: c.chosen.costPerCorrect, y: c.chosen.quality },
+      target: { y: c.targetQuality, from: c.pareto[0]?.costPerCorrect ?? 0, to: c.frontier.costPerCorrect },
+    })),
+  };
+}
+
+/**
+ * Quality against cost per correct outcome: one colour per class (its front solid, its target dashed),
+ * the chosen operating points as large diamonds, so the legend has one entry per class.
+ */
+export function paretoChartSpec(chart: ParetoChart): ChartSpec {
+  const series: LineSeries[] = chart.classes.flatMap((c) => [
+    { name: `${c.name}: front`, group: c.name, points: c.front },
+    {
       name: `${c.name}: target`,
+      group: c.name,
       dashed: true,
       points: [
-        { x: c.pareto[0]?.costPerCorrect ?? 0, y: c.targetQuality },
-        { x: c.frontier.costPerCorrect, y: c.targetQuality },
+        { x: c.target.from, y: c.target.y },
+        { x: c.target.to, y: c.target.y },
       ],
-    });
-  }
+    },
+  ]);
   return lineChartSpec({
-    title,
+    title: chart.title,
+    subtitle: 'solid: Pareto front; dashed: target quality; ◆: the chosen operating point',
     xTitle: 'USD per correct outcome',
     yTitle: 'quality (share correct)',
     series,
+    markers: chart.classes.map((c) => ({ group: c.name, ...c.chosen })),
   });
+}
+
+/** The Pareto plot of a calibration (`calibrate --chart`). */
+export function calibrationChartSpec(result: CalibrationResult, title: string): ChartSpec {
+  return paretoChartSpec(paretoChart(result, title));
 }

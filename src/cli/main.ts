@@ -1,53 +1,60 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command } from 'commander';
-import { MechrouteError } from '../errors.js';
-import { registerBenchCommand } from './commands/bench.js';
-import { registerCalibrateCommand } from './commands/calibrate.js';
-import { registerConfigCommand } from './commands/config.js';
-import { registerDriftCommand } from './commands/drift.js';
-import { registerEncodeCommand } from './commands/encode.js';
-import { registerEvalCommand } from './commands/eval.js';
-import { registerEvalStepsCommand } from './commands/eval-steps.js';
-import { registerExtractCommand } from './commands/extract.js';
-import { registerLabelCommand } from './commands/label.js';
-import { registerModelsCommand } from './commands/models.js';
-import { registerPolicyCommand } from './commands/policy.js';
-import { registerServeCommand } from './commands/serve.js';
-import { registerTracesCommand } from './commands/traces.js';
-import { registerTrainCommand } from './commands/train.js';
-import { registerTrainClassesCommand } from './commands/train-classes.js';
+import { packageRoot } from '../paths.js';
+import { describeFailure } from './cli-failure.js';
 
-/** The entry file only wires the command modules; each command lives in ./commands/<name>.ts. */
+type Register = (program: Command) => void;
+
+/**
+ * Every top-level command and the module that registers it (./commands/<name>.ts), in help order.
+ * Modules load on demand: a command pulls in only its own dependencies (the encoder, vega, onnxruntime…),
+ * so `mechroute stats` or `policy show` start in a fraction of the time it takes to load them all.
+ */
+const COMMANDS: Record<string, () => Promise<Register>> = {
+  models: async () => (await import('./commands/models.js')).registerModelsCommand,
+  encode: async () => (await import('./commands/encode.js')).registerEncodeCommand,
+  traces: async () => (await import('./commands/traces.js')).registerTracesCommand,
+  label: async () => (await import('./commands/label.js')).registerLabelCommand,
+  extract: async () => (await import('./commands/extract.js')).registerExtractCommand,
+  train: async () => (await import('./commands/train.js')).registerTrainCommand,
+  'train-classes': async () => (await import('./commands/train-classes.js')).registerTrainClassesCommand,
+  eval: async () => (await import('./commands/eval.js')).registerEvalCommand,
+  bench: async () => (await import('./commands/bench.js')).registerBenchCommand,
+  calibrate: async () => (await import('./commands/calibrate.js')).registerCalibrateCommand,
+  drift: async () => (await import('./commands/drift.js')).registerDriftCommand,
+  'eval-steps': async () => (await import('./commands/eval-steps.js')).registerEvalStepsCommand,
+  config: async () => (await import('./commands/config.js')).registerConfigCommand,
+  serve: async () => (await import('./commands/serve.js')).registerServeCommand,
+  stats: async () => (await import('./commands/stats.js')).registerStatsCommand,
+  policy: async () => (await import('./commands/policy.js')).registerPolicyCommand,
+};
+
 const program = new Command()
   .name('mechroute')
   .description('Mechanistic LLM router: routes each request by reading a small local model’s activations')
+  .version(
+    (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version,
+    '-V, --version',
+  )
+  // Program options only before the command: `calibrate --version cal-1` names a policy version.
+  .enablePositionalOptions()
   .showHelpAfterError();
 
-registerModelsCommand(program);
-registerEncodeCommand(program);
-registerTracesCommand(program);
-registerLabelCommand(program);
-registerExtractCommand(program);
-registerTrainCommand(program);
-registerTrainClassesCommand(program);
-registerEvalCommand(program);
-registerBenchCommand(program);
-registerCalibrateCommand(program);
-registerDriftCommand(program);
-registerEvalStepsCommand(program);
-registerConfigCommand(program);
-registerServeCommand(program);
-registerPolicyCommand(program);
-
 try {
+  // The command named on the command line; none for --version; else every command (for --help, or to
+  // suggest the command a typo meant).
+  const args = process.argv.slice(2);
+  const named = args.find((arg) => !arg.startsWith('-'));
+  const wanted =
+    named !== undefined && named in COMMANDS
+      ? [named]
+      : named === undefined && (args.includes('-V') || args.includes('--version'))
+        ? []
+        : Object.keys(COMMANDS);
+  for (const register of await Promise.all(wanted.map((name) => COMMANDS[name]!()))) register(program);
   await program.parseAsync(process.argv);
 } catch (error) {
-  // Known failures print one clear line (plus their code); anything else is a bug and keeps its stack.
-  if (error instanceof MechrouteError) {
-    process.stderr.write(`mechroute: ${error.message} [${error.code}]\n`);
-  } else {
-    process.stderr.write(
-      `mechroute: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-    );
-  }
+  process.stderr.write(describeFailure(error, process.env.MECHROUTE_DEBUG === '1'));
   process.exitCode = 1;
 }

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +10,7 @@ import { parse } from 'yaml';
 import { DEFAULT_PROBES_PATH } from '../../src/config/config-loader.js';
 import { packageRoot } from '../../src/paths.js';
 import { type RunningServer, startServer } from '../../src/server/server.js';
+import { mmluLinesBySubject } from '../support/mmlu-slice.js';
 import { remoteTierConfig, type SharedRemoteTier, writeServerConfig } from '../support/server-config.js';
 
 /**
@@ -27,10 +27,6 @@ const cli = (args: string[], env: NodeJS.ProcessEnv = {}) =>
     env: { ...process.env, ...env },
     maxBuffer: 16 * 1024 * 1024,
   });
-// The shared data sits beside the checkout (or beside the folder of worktrees it is one of).
-const MMLU = [join(packageRoot, '..', 'shared'), join(packageRoot, '..', '..', 'shared')]
-  .map((d) => join(d, 'data', 'mmlu-traces.jsonl'))
-  .find((f) => existsSync(f))!;
 const WEAK = 'mixtral-8x7b-instruct';
 const STRONG = 'gpt-4-1106-preview';
 const env = { MIXTRAL_KEY: 'sk-test-m', GPT4_KEY: 'sk-test-g', MECHROUTE_TEST_TOKENS: 'admin-token-1' };
@@ -48,9 +44,10 @@ const firstPolicy = 'version: "1"\nkind: threshold\nthreshold:\n  default: 0\n';
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'mechroute-calibrate-e2e-'));
-  // Every 40th MMLU trace: 60 questions across subjects, both tiers' outcomes.
-  const lines = (await readFile(MMLU, 'utf8')).split('\n').filter((l) => l.trim() !== '');
-  const picked = lines.filter((_, i) => i % 40 === 0).slice(0, 60);
+  // The 2 shortest questions of each of 20 subjects no other test reads (bench-routing and train-eval
+  // take the first 20): 40 questions across the four subject groups, both tiers' outcomes. Short, since
+  // each is encoded three times (train-classes, calibrate, the server).
+  const picked = (await mmluLinesBySubject()).slice(20, 40).flatMap((subject) => subject.slice(0, 2));
   golden = join(dir, 'golden.jsonl');
   await writeFile(golden, `${picked.join('\n')}\n`);
   prompts = picked.map((l) => (JSON.parse(l) as { prompt: string }).prompt);
@@ -132,12 +129,12 @@ describe('calibrated policy, served', () => {
       '--chart',
       chart,
     ]);
-    assert.match(stdout, /class all: n = 60/);
+    assert.match(stdout, /class all: n = 40/);
     assert.match(stdout, /← chosen/);
     assert.match(await readFile(chart, 'utf8'), /^<svg/);
     calibrated = parse(await readFile(out, 'utf8'));
     assert.equal(calibrated.version, 'cal-e2e');
-    assert.equal(calibrated.calibration.traces.n, 60);
+    assert.equal(calibrated.calibration.traces.n, 40);
     assert.match(calibrated.calibration.traces.sha256, /^[0-9a-f]{64}$/);
     assert.equal(calibrated.calibration.classes.all.reached, true);
     assert.ok(

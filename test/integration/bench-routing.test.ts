@@ -9,13 +9,16 @@ import { loadBaselineModel } from '../../src/baselines/baseline-model.js';
 import { baselineScorer } from '../../src/baselines/tier-scorer.js';
 import { modelsCacheDir, packageRoot } from '../../src/paths.js';
 import { BENCH_METHODS } from '../../training/bench-routing.js';
-import { mmluLinesBySubject } from '../support/mmlu-slice.js';
+import { MMLU_SLICE_STORE, mmluLinesBySubject, sharedStoreDir } from '../support/mmlu-slice.js';
 
 const run = promisify(execFile);
 const CLI = join(packageRoot, 'bin', 'mechroute.js');
-/** The 10 shortest questions of each of the first 20 subjects: 200 real traces, whole subjects to hold out. */
+/**
+ * The 6 shortest questions of each of the first 20 subjects: 120 real traces, whole subjects to hold out
+ * (train-eval's 60 are among them, so one run of the suite extracts them once).
+ */
 async function writeSlice(file: string): Promise<void> {
-  const lines = (await mmluLinesBySubject()).slice(0, 20).flatMap((subject) => subject.slice(0, 10));
+  const lines = (await mmluLinesBySubject()).slice(0, 20).flatMap((subject) => subject.slice(0, 6));
   await writeFile(file, `${lines.join('\n')}\n`);
 }
 
@@ -32,12 +35,13 @@ const EVAL_FIELDS = [
 ];
 
 /**
- * `traces split` + `bench routing` end to end on a 200-record slice, with the real encoder (activations
- * extracted into a temporary store) and the real ONNX sentence encoder.
+ * `traces split` + `bench routing --extract` end to end on a 120-record slice, with the real encoder
+ * (activations extracted into a store of the test's) and the real ONNX sentence encoder.
  */
-describe('mechroute bench routing on a 200-record slice', () => {
+describe('mechroute bench routing on a 120-record slice', () => {
   let dir: string;
   let env: NodeJS.ProcessEnv;
+  let store: string;
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'mechroute-bench-'));
     const home = join(dir, 'home');
@@ -45,7 +49,7 @@ describe('mechroute bench routing on a 200-record slice', () => {
     await symlink(modelsCacheDir(), join(home, 'models'));
     env = { ...process.env, MECHROUTE_HOME: home };
     await writeSlice(join(dir, 'slice.jsonl'));
-    await run('node', [CLI, 'extract', '--traces', join(dir, 'slice.jsonl'), '--batch', '8'], { env });
+    store = sharedStoreDir(MMLU_SLICE_STORE, join(dir, 'store'));
   });
   after(async () => {
     await rm(dir, { recursive: true, force: true });
@@ -71,7 +75,7 @@ describe('mechroute bench routing on a 200-record slice', () => {
       ],
       { env },
     );
-    assert.match(split.stdout, /150 traces; .* 50 traces \(15 \/ 5 subject groups\)/);
+    assert.match(split.stdout, /90 traces; .* 30 traces \(15 \/ 5 subject groups\)/);
     const subjectsOf = async (file: string) =>
       new Set(
         (await readFile(file, 'utf8'))
@@ -96,6 +100,9 @@ describe('mechroute bench routing on a 200-record slice', () => {
         train,
         '--test',
         test,
+        '--store',
+        store,
+        '--extract',
         '--json',
         '--out',
         out,
@@ -112,8 +119,8 @@ describe('mechroute bench routing on a 200-record slice', () => {
       weak_tier: string;
       methods: Record<string, Record<string, unknown>>;
     };
-    assert.equal(result.n_train, 150);
-    assert.equal(result.n_test, 50);
+    assert.equal(result.n_train, 90);
+    assert.equal(result.n_test, 30);
     assert.deepEqual(Object.keys(result.methods).sort(), [...BENCH_METHODS].sort());
     for (const [name, m] of Object.entries(result.methods)) {
       for (const field of [...EVAL_FIELDS, 'latency_ms_p50', 'latency_ms_p95', 'train_ms']) {
@@ -124,7 +131,7 @@ describe('mechroute bench routing on a 200-record slice', () => {
       assert.ok(
         (m.latency_ms_p50 as number) > 0 && (m.latency_ms_p95 as number) >= (m.latency_ms_p50 as number),
       );
-      assert.equal(m.n, 50);
+      assert.equal(m.n, 30);
     }
     // The saved text classifiers load and route as the benchmark measured them.
     for (const name of BENCH_METHODS.filter((m) => m !== 'probes')) {
@@ -141,5 +148,10 @@ describe('mechroute bench routing on a 200-record slice', () => {
       assert.match(text, /^<svg/);
       assert.match(text, /oracle|perfect/);
     }
+    // The plots' data, from which `npm run charts` redraws them.
+    const charts = JSON.parse(await readFile(join(out, 'charts.json'), 'utf8'));
+    const names: string[] = charts.deferral.map((s: { name: string }) => s.name);
+    assert.deepEqual(names.slice(-2), ['random', 'oracle']);
+    assert.deepEqual(names.slice(0, -2).sort(), [...BENCH_METHODS].sort());
   });
 });

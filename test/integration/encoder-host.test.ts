@@ -21,11 +21,18 @@ const OTHER = 'Solve for x: 3x + 7 = 22. Show each step of your reasoning.';
 
 describe('EncoderHost with the real encoder model', () => {
   let encoder: EncoderHost;
+  // One host that batches up to 8 prompts per decode, for the two batching tests.
+  let batching: Promise<EncoderHost> | undefined;
+  const batchingEncoder = () => {
+    batching ??= createEncoder({ maxBatchPrompts: 8 });
+    return batching;
+  };
   before(async () => {
     encoder = await sharedEncoder();
   });
   after(async () => {
     await encoder.dispose();
+    await (await batching)?.dispose();
   });
 
   it('returns one vector of the embedding width per requested layer and pooling', async () => {
@@ -197,7 +204,7 @@ describe('EncoderHost with the real encoder model', () => {
 
   it('concurrent calls share one decode; small batches match one-by-one results bit for bit', async () => {
     // Under 64 tokens in all: llama.cpp computes each row exactly as it would alone.
-    const batching = await createEncoder({ maxBatchPrompts: 8 });
+    const batching = await batchingEncoder();
     const prompts = ['What is 2 + 2?', 'Hi', 'The mitochondria is the powerhouse of the cell.'];
     const alone: EncodedPrompt[] = [];
     for (const p of prompts)
@@ -213,7 +220,6 @@ describe('EncoderHost with the real encoder model', () => {
       batching.encode([prompts[0]!], { layers: [9], pooling: 'last' }),
       batching.encode([prompts[2]!], { layers: [2, 16], pooling: 'mean' }),
     ]);
-    await batching.dispose();
     assert.equal(mixedA![0]!.decodeMs, mixedB![0]!.decodeMs);
     assert.deepEqual(mixedA![0]!.last, [alone[0]!.last![1]]);
     assert.equal(mixedA![0]!.mean, undefined);
@@ -227,11 +233,10 @@ describe('EncoderHost with the real encoder model', () => {
     const alone: EncodedPrompt[] = [];
     for (const p of prompts)
       alone.push((await encoder.encode([p], { layers: [2, 9, 16], pooling: 'last' }))[0]!);
-    const batching = await createEncoder({ maxBatchPrompts: 8 });
+    const batching = await batchingEncoder();
     const together = await Promise.all(
       prompts.map((p) => batching.encode([p], { layers: [2, 9, 16], pooling: 'last' })),
     );
-    await batching.dispose();
     // The default host decodes each prompt alone, so concurrency changes nothing.
     const defaults = await Promise.all(
       prompts.map((p) => encoder.encode([p], { layers: [2, 9, 16], pooling: 'last' })),

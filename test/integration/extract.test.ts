@@ -142,11 +142,12 @@ describe('mechroute extract with the real encoder', () => {
   });
 
   it('resumes after SIGKILL: no duplicates, no recomputation, everything stored', async () => {
-    const count = 40;
+    // Six steps of four: the kill comes after the first, the resumed run does the rest.
+    const count = 24;
     const lines = Array.from({ length: count }, (_, i) => traceLine(100 + i));
-    const traces = join(dir, 'forty.jsonl');
+    const traces = join(dir, 'twenty-four.jsonl');
     await writeFile(traces, `${lines.join('\n')}\n`);
-    const storeDir = join(dir, 'store-forty');
+    const storeDir = join(dir, 'store-twenty-four');
     // Batched (fast), flushed once per step: a resumed run then starts on a step boundary and decodes
     // the same groups of prompts as an uninterrupted run would.
     const args = [
@@ -201,6 +202,8 @@ describe('mechroute extract with the real encoder', () => {
 
     // A fresh in-process extraction of the first two steps (from before the kill) and the last one
     // (after it) decodes the same groups, so it must store exactly the same bytes.
+    // Sized as the CLI sizes its own host for --batch 4, so a step is one decode here too.
+    await using batching = await createEncoder(hostLimitsFor({ prompts: 4, tokens: 512 }, 2048));
     for (const [from, to] of [
       [0, 8],
       [count - 4, count],
@@ -208,8 +211,6 @@ describe('mechroute extract with the real encoder', () => {
       const part = join(dir, `part-${from}.jsonl`);
       await writeFile(part, `${lines.slice(from, to).join('\n')}\n`);
       const reference = join(dir, `reference-${from}`);
-      // Sized as the CLI sizes its own host for --batch 4, so a step is one decode here too.
-      await using batching = await createEncoder(hostLimitsFor({ prompts: 4, tokens: 512 }, 2048));
       await extractActivations({ tracesFile: part, storeDir: reference, encoder: batching, batch: 4 });
       await using fresh = await ActivationStore.open({
         encoder: resumed.encoder,

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { modelsCacheDir, packageRoot } from '../../src/paths.js';
-import { mmluLinesBySubject } from '../support/mmlu-slice.js';
+import { MMLU_SLICE_STORE, mmluLinesBySubject, sharedStoreDir } from '../support/mmlu-slice.js';
 
 const run = promisify(execFile);
 const CLI = join(packageRoot, 'bin', 'mechroute.js');
@@ -14,14 +14,15 @@ const TIERS = ['mixtral-8x7b-instruct', 'gpt-4-1106-preview'];
 
 /**
  * The real pipeline on a little real data: 60 MMLU traces (the 6 shortest questions of each of 10
- * subjects, so whole-subject folds exist) are extracted with the real encoder into a temporary store,
- * trained on, and evaluated through the CLI — plus 4 traces that were never extracted, which `eval` must
- * encode itself. The numbers are meaningless at this size; the test checks the plumbing and the ranges.
+ * subjects, so whole-subject folds exist) are extracted with the real encoder into a store (in a whole
+ * run of the suite, the one bench-routing's slice already filled: then `extract` finds them cached),
+ * trained on, and evaluated through the CLI — plus 4 traces of a subject no test extracts, which `eval`
+ * must encode itself. The numbers are meaningless at this size; the test checks the plumbing and the ranges.
  */
 async function writeSample(file: string, extraFile: string): Promise<void> {
-  const shortest = (await mmluLinesBySubject()).slice(0, 11);
-  const sample = shortest.slice(0, 10).flatMap((list) => list.slice(0, 6));
-  const extra = shortest[10]!.slice(0, 4);
+  const subjects = await mmluLinesBySubject();
+  const sample = subjects.slice(0, 10).flatMap((list) => list.slice(0, 6));
+  const extra = subjects[30]!.slice(0, 4);
   await writeFile(file, `${sample.join('\n')}\n`);
   await writeFile(extraFile, `${[...sample, ...extra].join('\n')}\n`);
 }
@@ -32,6 +33,7 @@ describe('mechroute train and eval with the real encoder', () => {
   let traces: string;
   let withUnextracted: string;
   let bundle: string;
+  let store: string;
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'mechroute-train-eval-'));
@@ -43,6 +45,7 @@ describe('mechroute train and eval with the real encoder', () => {
     traces = join(dir, 'sample.jsonl');
     withUnextracted = join(dir, 'sample-plus-4.jsonl');
     bundle = join(dir, 'probes.json');
+    store = sharedStoreDir(MMLU_SLICE_STORE, join(dir, 'store'));
     await writeSample(traces, withUnextracted);
   });
   after(async () => {
@@ -50,10 +53,10 @@ describe('mechroute train and eval with the real encoder', () => {
   });
 
   it('extracts, trains a bundle with both splits, and evaluates it with --json', async () => {
-    await run('node', [CLI, 'extract', '--traces', traces, '--batch', '8'], { env });
+    await run('node', [CLI, 'extract', '--traces', traces, '--batch', '8', '--store', store], { env });
     const trained = await run(
       'node',
-      [CLI, 'train', '--traces', traces, '--out', bundle, '--json', '--layer-rows', '200'],
+      [CLI, 'train', '--traces', traces, '--store', store, '--out', bundle, '--json', '--layer-rows', '200'],
       { env, maxBuffer: 64 << 20 },
     );
     const report = JSON.parse(trained.stdout);
@@ -69,7 +72,7 @@ describe('mechroute train and eval with the real encoder', () => {
 
     const evaluated = await run(
       'node',
-      [CLI, 'eval', '--probes', bundle, '--traces', withUnextracted, '--json'],
+      [CLI, 'eval', '--probes', bundle, '--traces', withUnextracted, '--store', store, '--json'],
       {
         env,
       },
@@ -77,6 +80,8 @@ describe('mechroute train and eval with the real encoder', () => {
     const result = JSON.parse(evaluated.stdout);
     assert.equal(result.n, 64);
     assert.deepEqual(result.features.encoded, 4);
+    // Progress while it encodes them (a line per step in a log, a bar on a terminal).
+    assert.match(evaluated.stderr, /^eval: encoding prompts not in the store: 4\/4 \(100 %\)/m);
     const inUnit = (v: unknown) => typeof v === 'number' && v >= 0 && v <= 1;
     for (const key of ['auroc', 'brier', 'ece']) {
       assert.deepEqual(Object.keys(result[key]).sort(), [...TIERS].sort(), key);
@@ -97,9 +102,13 @@ describe('mechroute train and eval with the real encoder', () => {
     const json = JSON.parse(await readFile(bundle, 'utf8'));
     json.encoder.sha256 = 'b'.repeat(64);
     await writeFile(other, JSON.stringify(json));
-    const failed = await run('node', [CLI, 'eval', '--probes', other, '--traces', traces, '--json'], {
-      env,
-    }).then(
+    const failed = await run(
+      'node',
+      [CLI, 'eval', '--probes', other, '--traces', traces, '--store', store, '--json'],
+      {
+        env,
+      },
+    ).then(
       () => undefined,
       (error: { code: number; stderr: string }) => error,
     );

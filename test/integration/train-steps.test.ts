@@ -33,6 +33,8 @@ describe('mechroute train --steps and eval-steps with the real encoder', () => {
   let store: string;
   let bundleFile: string;
   let bundle: ProbeBundle;
+  // biome-ignore lint/suspicious/noExplicitAny: the eval-steps JSON, checked field by field
+  let heldOutReport: any;
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'mechroute-train-steps-'));
@@ -183,6 +185,29 @@ describe('mechroute train --steps and eval-steps with the real encoder', () => {
       { env, maxBuffer: 64 << 20 },
     );
     const split = bundle.steps?.metrics?.split as { test_problems: string[] };
-    assert.equal(JSON.parse(heldOut.stdout).n_problems, split.test_problems.length);
+    heldOutReport = JSON.parse(heldOut.stdout);
+    assert.equal(heldOutReport.n_problems, split.test_problems.length);
+    assert.equal(heldOutReport.store.encoded, 0, 'every prefix was in the store');
+  });
+
+  it('eval-steps with no step store encodes the prefixes it needs into the default one', async () => {
+    const first = JSON.parse(
+      (
+        await run('node', [CLI, 'eval-steps', '--probes', bundleFile, '--traces', TRACES, '--json'], {
+          env,
+          maxBuffer: 64 << 20,
+        })
+      ).stdout,
+    );
+    const split = bundle.steps?.metrics?.split as { test_problems: string[] };
+    assert.equal(first.n_problems, split.test_problems.length);
+    // The bundle reads a layer ≤ 2, so the default is train --steps's own default store (layers 0..9).
+    const { manifest } = await import('../../src/models/manifest-registry.js').then((m) =>
+      m.resolveCachedModel('gemma-3-270m-q4_k_m'),
+    );
+    assert.equal(first.store.dir, join(env.MECHROUTE_HOME!, 'step-activations', `${manifest.sha256}-L9`));
+    assert.ok(first.store.encoded > 0 && first.store.failed === 0, JSON.stringify(first.store));
+    // The same numbers as from the store train --steps filled (layers 0..2 of the same decodes).
+    assert.deepEqual(first.step_auroc, heldOutReport.step_auroc);
   });
 });

@@ -5,9 +5,9 @@ import { benchTable, writeBenchReport } from '../../../training/bench-report.js'
 import { BENCH_METHODS, benchRouting, checkMethods } from '../../../training/bench-routing.js';
 import { costOptionsFromFlags } from '../../../training/tier-costs.js';
 import { saveBaselineModel } from '../../baselines/baseline-model.js';
-import { InvalidFileError } from '../../errors.js';
-import { formatIssuesInline } from '../../zod-issues.js';
+import { parseFlags } from '../cli-flags.js';
 import { createCountProgress } from '../count-progress.js';
+import { extractFirst } from '../extract-first.js';
 import { jsonNumbers } from './train.js';
 
 const BenchFlagsSchema = z.object({
@@ -31,6 +31,7 @@ const BenchFlagsSchema = z.object({
   out: z.string().min(1).optional(),
   title: z.string().optional(),
   saveModels: z.string().min(1).optional(),
+  extract: z.boolean().default(false),
 });
 
 /** `mechroute bench routing`: probes vs text-classifier routers on the same train/test files. */
@@ -42,10 +43,17 @@ export function registerBenchCommand(program: Command): void {
       'train every router signal (probes, encoder last-layer LR, TF-IDF LR, sentence-embedding LR and kNN) ' +
         'on --train, score them on --test with the metrics of `mechroute eval`, and time one decision of each',
     )
-    .requiredOption('--train <file>', 'training traces (JSONL); activations must be in the store')
-    .requiredOption('--test <file>', 'test traces (JSONL); activations must be in the store')
+    .requiredOption(
+      '--train <file>',
+      'training traces (JSONL); activations must be in the store (or --extract)',
+    )
+    .requiredOption('--test <file>', 'test traces (JSONL); activations must be in the store (or --extract)')
     .option('--model <name>', 'encoder model (default: the default encoder)')
     .option('--store <dir>', 'activation store directory (default: <mechroute home>/activations/<sha256>/)')
+    .option(
+      '--extract',
+      'run `mechroute extract` on --train and --test first (only uncached prompts are encoded)',
+    )
     .option('--methods <list>', `comma-separated subset of ${BENCH_METHODS.join(', ')}`)
     .option('--latency-samples <n>', 'test prompts timed per method', '50')
     .option('--seed <n>', 'seed of every fit', '1')
@@ -69,10 +77,8 @@ export function registerBenchCommand(program: Command): void {
       'save each trained text-classifier router as <dir>/<method>.json (for policy.signal: text-embedding)',
     )
     .action(async (raw: Record<string, unknown>) => {
-      const parsed = BenchFlagsSchema.safeParse(raw);
-      if (!parsed.success)
-        throw new InvalidFileError('options for', 'bench routing', formatIssuesInline(parsed.error));
-      const flags = parsed.data;
+      const flags = parseFlags(BenchFlagsSchema, raw, 'bench routing');
+      if (flags.extract) await extractFirst('bench routing', [flags.train, flags.test], flags);
       const methods = flags.methods ? checkMethods(flags.methods.split(',').map((m) => m.trim())) : undefined;
       let bar: ReturnType<typeof createCountProgress> | undefined;
       let stage = '';

@@ -8,9 +8,9 @@ import { buildCalibratedPolicy, policyYaml } from '../../calibration/calibrated-
 import { calibrationChartSpec, renderCalibration } from '../../calibration/render-calibration.js';
 import { renderChartSvg } from '../../charts/render-svg.js';
 import { loadPolicyFile } from '../../config/policy-file.js';
-import { InvalidFileError, TrainingDataError } from '../../errors.js';
+import { TrainingDataError } from '../../errors.js';
 import { writeFileAtomic } from '../../json-file.js';
-import { formatIssuesInline } from '../../zod-issues.js';
+import { parseFlags } from '../cli-flags.js';
 
 const CalibrateFlagsSchema = z.object({
   probes: z.string().min(1),
@@ -89,10 +89,7 @@ export function registerCalibrateCommand(program: Command): void {
     )
     .option('--json', 'print the curves and the chosen points as JSON')
     .action(async (raw: Record<string, unknown>) => {
-      const parsed = CalibrateFlagsSchema.safeParse(raw);
-      if (!parsed.success)
-        throw new InvalidFileError('options for', 'calibrate', formatIssuesInline(parsed.error));
-      const flags = parsed.data;
+      const flags = parseFlags(CalibrateFlagsSchema, raw, 'calibrate');
       const data = await loadCalibrationData({
         probes: flags.probes,
         tracesFile: flags.traces,

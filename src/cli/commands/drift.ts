@@ -3,8 +3,8 @@ import { z } from 'zod';
 import { loadDriftData, sha256File } from '../../../training/calibration-data.js';
 import { checkDrift, type DriftReport } from '../../calibration/drift.js';
 import { loadPolicyFile } from '../../config/policy-file.js';
-import { InvalidFileError, TrainingDataError } from '../../errors.js';
-import { formatIssuesInline } from '../../zod-issues.js';
+import { TrainingDataError } from '../../errors.js';
+import { parseFlags } from '../cli-flags.js';
 
 const DriftFlagsSchema = z.object({
   policy: z.string().min(1),
@@ -65,10 +65,7 @@ export function registerDriftCommand(program: Command): void {
     .option('--store <dir>', 'activation store directory')
     .option('--json', 'print the report as JSON')
     .action(async (raw: Record<string, unknown>) => {
-      const parsed = DriftFlagsSchema.safeParse(raw);
-      if (!parsed.success)
-        throw new InvalidFileError('options for', 'drift', formatIssuesInline(parsed.error));
-      const flags = parsed.data;
+      const flags = parseFlags(DriftFlagsSchema, raw, 'drift');
       const policy = await loadPolicyFile(flags.policy);
       const record = policy.calibration;
       if (!record) {

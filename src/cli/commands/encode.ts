@@ -8,9 +8,10 @@ import {
   PoolingSchema,
 } from '../../encoder/encoder-host.js';
 import { cosine } from '../../encoder/vector-math.js';
-import { InvalidEncodeRequestError } from '../../errors.js';
+import { FileUnreadableError } from '../../errors.js';
 import { DEFAULT_ENCODER_MODEL } from '../../models/manifest.js';
 import { resolveCachedModel } from '../../models/manifest-registry.js';
+import { CliOptionError } from '../cli-flags.js';
 
 interface EncodeCommandOptions {
   layers: string;
@@ -35,7 +36,7 @@ export function parseLayers(spec: string, blockCount: number): number[] {
     const trimmed = part.trim();
     if (trimmed === 'final') return blockCount;
     if (!/^\d+$/.test(trimmed)) {
-      throw new InvalidEncodeRequestError(`--layers: "${trimmed}" is not a layer index, "final" or "all"`);
+      throw new CliOptionError('encode', `--layers: "${trimmed}" is not a layer index, "final" or "all"`);
     }
     return Number(trimmed);
   });
@@ -127,10 +128,14 @@ export function registerEncodeCommand(program: Command): void {
       const write = (s: string) =>
         (command.configureOutput().writeOut ?? process.stdout.write.bind(process.stdout))(s);
       const pooling = PoolingSchema.safeParse(options.pooling);
-      if (!pooling.success) throw new InvalidEncodeRequestError('--pooling must be last, mean or both');
-      const prompt: string | Uint8Array | undefined = options.file ? await readFile(options.file) : text;
+      if (!pooling.success) throw new CliOptionError('encode', '--pooling must be last, mean or both');
+      const prompt: string | Uint8Array | undefined = options.file
+        ? await readFile(options.file).catch((error: unknown) => {
+            throw new FileUnreadableError(options.file!, error);
+          })
+        : text;
       if (prompt === undefined && !options.demo) {
-        throw new InvalidEncodeRequestError('give the prompt as an argument, with --file, or use --demo');
+        throw new CliOptionError('encode', 'give the prompt as an argument, with --file, or use --demo');
       }
       const modelPath = options.modelPath ?? resolveCachedModel(options.model).path;
       await using encoder = await EncoderHost.create({ modelPath });

@@ -2,12 +2,9 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { evalSteps, renderEvalSteps } from '../../../training/eval-steps.js';
 import { parsePrices } from '../../../training/tier-costs.js';
-import { InvalidFileError } from '../../errors.js';
-import { DEFAULT_ENCODER_MODEL } from '../../models/manifest.js';
-import { resolveCachedModel } from '../../models/manifest-registry.js';
-import { formatIssuesInline } from '../../zod-issues.js';
+import { parseFlags } from '../cli-flags.js';
+import { createCountProgress } from '../count-progress.js';
 import { jsonNumbers } from './train.js';
-import { defaultStepStore } from './train-steps.js';
 
 const EvalStepsFlagsSchema = z.object({
   probes: z.string().min(1),
@@ -40,7 +37,12 @@ export function registerEvalStepsCommand(program: Command): void {
     )
     .requiredOption('--probes <file>', 'step-probe bundle (JSON)')
     .requiredOption('--traces <file>', 'trace file (JSONL) with responses and outcomes')
-    .option('--store <dir>', 'step activation store (default: the one train --steps uses)')
+    .option(
+      '--store <dir>',
+      'step activation store; prefixes of the scored problems it lacks are encoded into it first ' +
+        '(default: train --steps’s default store, <mechroute home>/step-activations/<encoder sha256>-L9, ' +
+        'or -L<n> for a bundle that reads a layer n > 9)',
+    )
     .option('--model <name>', 'encoder model (must be the bundle’s); default: the default encoder')
     .option('--cheap-tier <id>', 'the worker tier (default: the bundle’s reference tier)')
     .option('--strong-tier <id>', 'the escalation tier (default: the dearest tier with outcomes)')
@@ -61,16 +63,14 @@ export function registerEvalStepsCommand(program: Command): void {
         '(accuracy, cost_share, escalation_rate, mean_escalation_step), …',
     )
     .action(async (raw: Record<string, unknown>) => {
-      const parsed = EvalStepsFlagsSchema.safeParse(raw);
-      if (!parsed.success)
-        throw new InvalidFileError('options for', 'eval-steps', formatIssuesInline(parsed.error));
-      const flags = parsed.data;
-      const { manifest } = resolveCachedModel(flags.model ?? DEFAULT_ENCODER_MODEL);
+      const flags = parseFlags(EvalStepsFlagsSchema, raw, 'eval-steps');
+      const progress = createCountProgress('eval-steps: encoding missing step prefixes', 'texts');
       const report = await evalSteps({
         probes: flags.probes,
         tracesFile: flags.traces,
-        storeDir: flags.store ?? defaultStepStore(manifest.sha256, 9),
         all: flags.all,
+        onProgress: (done, total, ms) => progress.update(done, total, ms),
+        ...(flags.store ? { storeDir: flags.store } : {}),
         ...(flags.model ? { model: flags.model } : {}),
         ...(flags.cheapTier ? { cheapTier: flags.cheapTier } : {}),
         ...(flags.strongTier ? { strongTier: flags.strongTier } : {}),
@@ -79,6 +79,7 @@ export function registerEvalStepsCommand(program: Command): void {
         ...(flags.out ? { outDir: flags.out } : {}),
         ...(flags.scores ? { scoresFile: flags.scores } : {}),
       });
+      progress.stop();
       process.stdout.write(
         flags.json ? `${JSON.stringify(report, jsonNumbers, 2)}\n` : renderEvalSteps(report),
       );

@@ -3,8 +3,8 @@ import { z } from 'zod';
 import { evaluateBundle } from '../../../training/evaluate-bundle.js';
 import { renderEvalResult } from '../../../training/render-report.js';
 import { costOptionsFromFlags } from '../../../training/tier-costs.js';
-import { InvalidFileError } from '../../errors.js';
-import { formatIssuesInline } from '../../zod-issues.js';
+import { parseFlags } from '../cli-flags.js';
+import { createCountProgress } from '../count-progress.js';
 import { jsonNumbers } from './train.js';
 
 const EvalFlagsSchema = z.object({
@@ -43,17 +43,17 @@ export function registerEvalCommand(program: Command): void {
       'print one JSON object: auroc, brier, ece (per tier), apgr, cpt50, cpt80, oracle_gap_closed, cost_saving, n, …',
     )
     .action(async (raw: Record<string, unknown>) => {
-      const parsed = EvalFlagsSchema.safeParse(raw);
-      if (!parsed.success)
-        throw new InvalidFileError('options for', 'eval', formatIssuesInline(parsed.error));
-      const flags = parsed.data;
+      const flags = parseFlags(EvalFlagsSchema, raw, 'eval');
+      const progress = createCountProgress('eval: encoding prompts not in the store', 'prompts');
       const result = await evaluateBundle({
         probes: flags.probes,
         tracesFile: flags.traces,
         ...(flags.model ? { model: flags.model } : {}),
         ...(flags.store ? { storeDir: flags.store } : {}),
         costs: costOptionsFromFlags(flags),
+        onProgress: (done, total, ms) => progress.update(done, total, ms),
       });
+      progress.stop();
       process.stdout.write(
         flags.json ? `${JSON.stringify(result, jsonNumbers, 2)}\n` : renderEvalResult(result),
       );

@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { type ExtractSummary, extractActivations } from '../../activations/extract-activations.js';
-import { InvalidFileError } from '../../errors.js';
-import { formatIssuesInline } from '../../zod-issues.js';
+import { parseFlags } from '../cli-flags.js';
 import { createCountProgress } from '../count-progress.js';
 
 const count = z.coerce.number().int().min(1);
@@ -43,10 +42,7 @@ export function registerExtractCommand(program: Command): void {
     .option('--store <dir>', 'store directory (default: <mechroute home>/activations/<encoder sha256>/)')
     .option('--json', 'print the summary as one JSON object')
     .action(async (raw: Record<string, unknown>) => {
-      const parsed = ExtractFlagsSchema.safeParse(raw);
-      if (!parsed.success)
-        throw new InvalidFileError('options for', 'extract', formatIssuesInline(parsed.error));
-      const flags = parsed.data;
+      const flags = parseFlags(ExtractFlagsSchema, raw, 'extract');
 
       const controller = new AbortController();
       let signalled: NodeJS.Signals | undefined;

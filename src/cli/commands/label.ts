@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { InvalidFileError } from '../../errors.js';
 import { DEFAULT_ENCODER_MODEL } from '../../models/manifest.js';
 import { resolveCachedModel } from '../../models/manifest-registry.js';
-import { formatIssuesInline } from '../../zod-issues.js';
+import { parseFlags } from '../cli-flags.js';
 import { createCountProgress } from '../count-progress.js';
 
 const LabelFlagsSchema = z.object({
@@ -35,10 +34,7 @@ export function registerLabelCommand(program: Command): void {
     .option('--concurrency <n>', 'requests in flight at once', '2')
     .option('--json', 'print the summary as one JSON object')
     .action(async (raw: Record<string, unknown>) => {
-      const parsed = LabelFlagsSchema.safeParse(raw);
-      if (!parsed.success)
-        throw new InvalidFileError('options for', 'label', formatIssuesInline(parsed.error));
-      const flags = parsed.data;
+      const flags = parseFlags(LabelFlagsSchema, raw, 'label');
       const { labelTraces } = await import('../../../training/label-traces.js');
       const { createLocalLlamaModel } = await import(
         '../../tiers/providers/local-llama/local-llama-model.js'

@@ -1,12 +1,9 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { MechrouteError } from '../../errors.js';
-import { formatIssuesInline } from '../../zod-issues.js';
+import { requestServer } from '../server-client.js';
 
 /** The admin token's environment variables, in order; the token itself is never printed. */
 export const ADMIN_TOKEN_ENV = ['MECHROUTE_ADMIN_TOKEN', 'MECHROUTE_TOKEN'] as const;
-
-const UrlSchema = z.url({ protocol: /^https?$/ });
 
 const RollbackResponseSchema = z.object({
   policy_version: z.string(),
@@ -19,45 +16,8 @@ const ShowResponseSchema = z.object({
   calibration: z.unknown().nullable(),
 });
 
-export class AdminRequestError extends MechrouteError {
-  constructor(url: string, status: number, body: string) {
-    super('MR_ERR_ADMIN_REQUEST', `${url} answered ${status}: ${body.slice(0, 500)}`);
-  }
-}
-
-async function admin<S extends z.ZodType>(
-  base: string,
-  path: string,
-  method: 'GET' | 'POST',
-  schema: S,
-  env: NodeJS.ProcessEnv,
-): Promise<z.infer<S>> {
-  const url = UrlSchema.safeParse(base);
-  if (!url.success) throw new MechrouteError('MR_ERR_BAD_OPTION', `--url: ${formatIssuesInline(url.error)}`);
-  const token = ADMIN_TOKEN_ENV.map((name) => env[name]).find((v) => v !== undefined && v !== '');
-  const target = new URL(path, url.data).toString();
-  let response: Response;
-  try {
-    response = await fetch(target, {
-      method,
-      headers: token ? { authorization: `Bearer ${token}` } : {},
-    });
-  } catch (error) {
-    throw new MechrouteError(
-      'MR_ERR_ADMIN_REQUEST',
-      `cannot reach ${target}: ${(error as Error).cause ?? (error as Error).message}`,
-    );
-  }
-  const text = await response.text();
-  if (!response.ok) throw new AdminRequestError(target, response.status, text);
-  const parsed = schema.safeParse(JSON.parse(text));
-  if (!parsed.success)
-    throw new MechrouteError(
-      'MR_ERR_ADMIN_REQUEST',
-      `${target}: unexpected answer: ${formatIssuesInline(parsed.error)}`,
-    );
-  return parsed.data;
-}
+const admin = (base: string, env: NodeJS.ProcessEnv) =>
+  ({ base, env, command: 'policy', tokenEnv: ADMIN_TOKEN_ENV }) as const;
 
 /** `mechroute policy …`: the running server's policy versions (admin endpoints, bearer token from env). */
 export function registerPolicyCommand(program: Command, env: NodeJS.ProcessEnv = process.env): void {
@@ -73,7 +33,12 @@ export function registerPolicyCommand(program: Command, env: NodeJS.ProcessEnv =
     .option('--url <url>', 'the server', 'http://127.0.0.1:8080')
     .option('--json', 'print the raw JSON')
     .action(async (options: { url: string; json?: boolean }, command: Command) => {
-      const shown = await admin(options.url, '/admin/policy', 'GET', ShowResponseSchema, env);
+      const shown = await requestServer({
+        ...admin(options.url, env),
+        path: '/admin/policy',
+        method: 'GET',
+        schema: ShowResponseSchema,
+      });
       write(
         command,
         options.json
@@ -88,7 +53,12 @@ export function registerPolicyCommand(program: Command, env: NodeJS.ProcessEnv =
     .option('--url <url>', 'the server', 'http://127.0.0.1:8080')
     .option('--json', 'print the raw JSON')
     .action(async (options: { url: string; json?: boolean }, command: Command) => {
-      const result = await admin(options.url, '/admin/policy/rollback', 'POST', RollbackResponseSchema, env);
+      const result = await requestServer({
+        ...admin(options.url, env),
+        path: '/admin/policy/rollback',
+        method: 'POST',
+        schema: RollbackResponseSchema,
+      });
       write(
         command,
         options.json

@@ -3,16 +3,11 @@ import { z } from 'zod';
 import { splitTraces } from '../../../training/split-traces.js';
 import { encoderIdentity, openStoreReadOnly } from '../../../training/training-data.js';
 import { promptHash } from '../../activations/activation-store.js';
-import { InvalidFileError } from '../../errors.js';
-import {
-  describeLineErrors,
-  type JsonlLineError,
-  readTraces,
-  writeTraces,
-} from '../../traces/jsonl-reader.js';
+import { type JsonlLineError, readTraces, writeTraces } from '../../traces/jsonl-reader.js';
 import { promptText } from '../../traces/trace-schema.js';
 import { type RateCount, summarizeTraces, type TraceGroupSummary } from '../../traces/trace-stats.js';
-import { formatIssuesInline } from '../../zod-issues.js';
+import { parseFlags } from '../cli-flags.js';
+import { readEveryTrace } from '../trace-input.js';
 
 /** `mechroute traces …`: inspect trace files (the JSONL format of src/traces/trace-schema.ts). */
 export function registerTracesCommand(program: Command): void {
@@ -64,18 +59,8 @@ export function registerTracesCommand(program: Command): void {
       'first keep only the traces whose prompts have activations in this store (the default encoder’s)',
     )
     .action(async (file: string, raw: Record<string, unknown>, command: Command) => {
-      const parsed = SplitFlagsSchema.safeParse(raw);
-      if (!parsed.success)
-        throw new InvalidFileError('options for', 'traces split', formatIssuesInline(parsed.error));
-      const flags = parsed.data;
-      const { traces: records, errors } = await readTraces(file);
-      if (errors.length > 0) {
-        throw new InvalidFileError(
-          'trace file',
-          file,
-          `${describeLineErrors(errors)}\n(fix or remove them: a split never drops lines silently)`,
-        );
-      }
+      const flags = parseFlags(SplitFlagsSchema, raw, 'traces split');
+      const records = await readEveryTrace(file, 'a split never drops lines silently');
       let usable = records;
       if (flags.cachedIn) {
         const store = await openStoreReadOnly(encoderIdentity(undefined), flags.cachedIn, file);

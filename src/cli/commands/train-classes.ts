@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { trainClassHead } from '../../../training/train-class-head.js';
-import { InvalidFileError } from '../../errors.js';
 import { TASK_CLASS_SOURCES } from '../../traces/task-class.js';
-import { formatIssuesInline } from '../../zod-issues.js';
+import { parseFlags } from '../cli-flags.js';
 
 const Flags = z.object({
   probes: z.string().min(1),
@@ -33,10 +32,7 @@ export function registerTrainClassesCommand(program: Command): void {
     .option('--seed <n>', 'seed of the held-out split', '7')
     .option('--json', 'print the result as JSON')
     .action(async (raw: Record<string, unknown>) => {
-      const parsed = Flags.safeParse(raw);
-      if (!parsed.success)
-        throw new InvalidFileError('options for', 'train-classes', formatIssuesInline(parsed.error));
-      const f = parsed.data;
+      const f = parseFlags(Flags, raw, 'train-classes');
       const result = await trainClassHead({
         probes: f.probes,
         tracesFile: f.traces,

@@ -1,8 +1,6 @@
-import { join } from 'node:path';
 import { extractStepActivations } from '../../../training/extract-step-activations.js';
 import type { TierPrice } from '../../../training/tier-costs.js';
 import { trainStepProbes } from '../../../training/train-step-probes.js';
-import { mechrouteHome } from '../../paths.js';
 import type { Pooling } from '../../probes/layer-selection.js';
 import { createRng } from '../../seeded-rng.js';
 import { examplesByTrajectory, stepExamples } from '../../steps/step-examples.js';
@@ -31,11 +29,6 @@ export interface TrainStepsFlags {
   cvScores?: string;
   prices?: Record<string, TierPrice>;
   json: boolean;
-}
-
-/** Default step store: beside the prompt stores, one per encoder and deepest layer. */
-export function defaultStepStore(encoderSha256: string, deepestLayer: number): string {
-  return join(mechrouteHome(), 'step-activations', `${encoderSha256}-L${deepestLayer}`);
 }
 
 export async function runTrainSteps(flags: TrainStepsFlags, storeDir: string): Promise<void> {

@@ -1,15 +1,16 @@
 import { basename, extname, join } from 'node:path';
 import type { Command } from 'commander';
 import { z } from 'zod';
+import { DEFAULT_STEP_DEEPEST_LAYER, defaultStepStore } from '../../../training/extract-step-activations.js';
 import { renderTrainReport } from '../../../training/render-report.js';
 import { costOptionsFromFlags, parsePrices } from '../../../training/tier-costs.js';
 import { trainProbes } from '../../../training/train-probes.js';
-import { extractActivations } from '../../activations/extract-activations.js';
-import { InvalidFileError } from '../../errors.js';
 import { DEFAULT_ENCODER_MODEL } from '../../models/manifest.js';
 import { resolveCachedModel } from '../../models/manifest-registry.js';
-import { formatIssuesInline } from '../../zod-issues.js';
-import { defaultStepStore, runTrainSteps } from './train-steps.js';
+import { parseFlags } from '../cli-flags.js';
+import { extractFirst } from '../extract-first.js';
+import { readEveryTrace } from '../trace-input.js';
+import { runTrainSteps } from './train-steps.js';
 
 const list = (what: string) =>
   z
@@ -49,7 +50,7 @@ const TrainFlagsSchema = z.object({
   layerRows: positive.min(50).default(1000),
   cvLayerStride: positive.default(1),
   maxK: z.coerce.number().int().min(0).optional(),
-  deepestLayer: z.coerce.number().int().min(0).default(9),
+  deepestLayer: z.coerce.number().int().min(0).default(DEFAULT_STEP_DEEPEST_LAYER),
   testShare: z.coerce.number().gt(0).lt(0.8).default(0.2),
   cvFolds: z.coerce.number().int().min(0).default(0),
   sample: z.coerce.number().int().min(1).optional(),
@@ -115,7 +116,7 @@ export function registerTrainCommand(program: Command): void {
     .option(
       '--deepest-layer <n>',
       'with --steps --extract: layers 0..n are stored (the encoder stops after n)',
-      '9',
+      String(DEFAULT_STEP_DEEPEST_LAYER),
     )
     .option('--test-share <x>', 'with --steps: share of the problems held out for testing', '0.2')
     .option(
@@ -126,10 +127,11 @@ export function registerTrainCommand(program: Command): void {
     .option('--cv-scores <file>', 'with --steps --cv-folds: write the out-of-fold scores here (JSONL)')
     .option('--json', 'print the report as one JSON object')
     .action(async (raw: Record<string, unknown>) => {
-      const parsed = TrainFlagsSchema.safeParse(raw);
-      if (!parsed.success)
-        throw new InvalidFileError('options for', 'train', formatIssuesInline(parsed.error));
-      const flags = parsed.data;
+      const flags = parseFlags(TrainFlagsSchema, raw, 'train');
+      await readEveryTrace(
+        flags.traces,
+        'a bundle names its whole trace file by sha256, so it is not trained on part of one',
+      );
       if (flags.steps) {
         const { manifest } = resolveCachedModel(flags.model ?? DEFAULT_ENCODER_MODEL);
         await runTrainSteps(
@@ -159,17 +161,7 @@ export function registerTrainCommand(program: Command): void {
       }
       const out = flags.out ?? join('probes', `${basename(flags.traces, extname(flags.traces))}.json`);
       const say = (line: string) => process.stderr.write(`train: ${line}\n`);
-      if (flags.extract) {
-        say('extracting activations of uncached prompts first…');
-        const summary = await extractActivations({
-          tracesFile: flags.traces,
-          ...(flags.model ? { model: flags.model } : {}),
-          ...(flags.store ? { storeDir: flags.store } : {}),
-        });
-        say(
-          `extract: ${summary.encoded} encoded, ${summary.skipped_cached} cached, ${summary.failed.length} failed`,
-        );
-      }
+      if (flags.extract) await extractFirst('train', [flags.traces], flags);
       const { report } = await trainProbes({
         tracesFile: flags.traces,
         out,
