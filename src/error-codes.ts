@@ -69,6 +69,8 @@ export const ERROR_CODES = {
   MR_ERR_INTERNAL: spec(500, 'default'),
   // Offline commands (CLI, training): never answered over HTTP; a 500 there would be a bug.
   MR_ERR_BAD_OPTION: spec(500, 'default'),
+  MR_ERR_SERVER_REQUEST: spec(500, 'default'),
+  MR_ERR_SERVER_UNREACHABLE: spec(500, 'default'),
   MR_ERR_ADMIN_REQUEST: spec(500, 'default'),
   MR_ERR_NO_POLICY_HISTORY: spec(500, 'default'),
   MR_ERR_CHECKSUM: spec(500, 'default'),
