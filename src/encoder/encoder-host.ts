@@ -54,9 +54,10 @@ export const EncoderHostOptionsSchema = z.object({
   /**
    * Admission by measured throughput: a call is refused at once (EncoderOverloadedError, with the wait
    * as its retry-after) when the work already queued would take longer than this to clear at the
-   * decode rate measured so far — instead of waiting in a queue it could not leave in time.
+   * decode rate measured so far — instead of waiting in a queue it could not leave in time. Unset (the
+   * default, for offline work such as extraction) nothing is refused for waiting; the server sets it.
    */
-  maxQueueWaitMs: z.number().int().min(1).default(10_000),
+  maxQueueWaitMs: z.number().int().min(1).optional(),
   /**
    * What a prompt longer than `maxPromptTokens` becomes: its last tokens (`truncate-left`, BOS kept),
    * its first `headTokens` and its last tokens (`head-tail`: a system prompt or instructions at the start
@@ -276,9 +277,10 @@ export class EncoderHost implements AsyncDisposable {
       throw new EncoderQueueFullError(this.options.queueLimit, wait);
     }
     if (wait === undefined) return;
-    if (wait > this.options.maxQueueWaitMs) {
+    const limit = this.options.maxQueueWaitMs;
+    if (limit !== undefined && wait > limit) {
       throw new EncoderOverloadedError(
-        `the encoder has ${Math.round(wait)} ms of work queued (limit encoder.max_queue_wait_ms = ${this.options.maxQueueWaitMs})`,
+        `the encoder has ${Math.round(wait)} ms of work queued (limit encoder.max_queue_wait_ms = ${limit})`,
         wait,
       );
     }
