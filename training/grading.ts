@@ -17,8 +17,10 @@ export interface Grade {
   extracted?: string;
   /** How it was read: `#### marker`, `answer phrase`, `last number`, a letter pattern, the command's note. */
   how?: string;
-  /** Why the answer is ungradable (or, for a command, what it said). */
+  /** Why the answer is ungradable, or failed for being cut off (or, for a command, what it said). */
   reason?: string;
+  /** The tier stopped at the token limit before a final answer could be read. */
+  cut_off?: true;
 }
 
 /** The answer as the grader sees it: its text, and whether the tier stopped at the token limit. */
@@ -92,11 +94,14 @@ export function gradeNumeric(answer: GradedAnswer, reference: string): Grade {
   if (want === null) throw new TypeError(`reference "${reference}" is not a number`);
   const found = extractFinalNumber(answer.text);
   if (!found) {
-    return {
-      method: 'numeric',
-      verdict: 'ungradable',
-      reason: answer.truncated ? 'cut off at the token limit before any number' : 'no number in the answer',
-    };
+    return answer.truncated
+      ? {
+          method: 'numeric',
+          verdict: 'ungradable',
+          reason: 'cut off at the token limit before any number',
+          cut_off: true,
+        }
+      : { method: 'numeric', verdict: 'ungradable', reason: 'no number in the answer' };
   }
   // The last number of an answer cut off mid-reasoning is an intermediate value, not an answer.
   if (answer.truncated && found.how === 'last number') {
@@ -106,6 +111,7 @@ export function gradeNumeric(answer: GradedAnswer, reference: string): Grade {
       extracted: found.value,
       how: found.how,
       reason: 'cut off at the token limit before a final answer',
+      cut_off: true,
     };
   }
   const got = toNumber(found.value);
@@ -120,13 +126,14 @@ export function gradeChoice(answer: GradedAnswer, reference: string): Grade {
   const letters = 'ABCDEFGHIJ'.slice(0, Math.max(4, 'ABCDEFGHIJ'.indexOf(want) + 1));
   const found = extractChoiceLetter(answer.text, letters);
   if (!found) {
-    return {
-      method: 'choice',
-      verdict: 'ungradable',
-      reason: answer.truncated
-        ? 'cut off at the token limit before an option letter'
-        : 'no option letter in the answer',
-    };
+    return answer.truncated
+      ? {
+          method: 'choice',
+          verdict: 'ungradable',
+          reason: 'cut off at the token limit before an option letter',
+          cut_off: true,
+        }
+      : { method: 'choice', verdict: 'ungradable', reason: 'no option letter in the answer' };
   }
   return {
     method: 'choice',
@@ -135,6 +142,17 @@ export function gradeChoice(answer: GradedAnswer, reference: string): Grade {
     how: found.how,
   };
 }
+
+/**
+ * What an answer cut off before its final line counts as. `ungradable` by default: the grader cannot
+ * know what it would have said. `fail` when the token limit is part of what is being labelled: a tier
+ * that loops or rambles past it never answers, and leaving those out would make it look better than it
+ * is (its cut-off answers are mostly its failures).
+ */
+export type CutOffPolicy = 'ungradable' | 'fail';
+
+export const applyCutOffPolicy = (grade: Grade, policy: CutOffPolicy): Grade =>
+  grade.cut_off && policy === 'fail' ? { ...grade, verdict: 'fail' } : grade;
 
 /**
  * The code in an answer, for a grading command: the first fenced block (```lang … ```; an unclosed

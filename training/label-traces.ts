@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type LatencySummary, summarize } from '../bench/stats.js';
 import type { Price } from '../src/policy/policy-schema.js';
 import { costUsd } from '../src/policy/route-view.js';
@@ -6,7 +7,15 @@ import type { GenerateResult, TierModel, TierRequest } from '../src/tiers/tier-m
 import { openTraceAppender, readTraces } from '../src/traces/jsonl-reader.js';
 import { promptText, type Trace } from '../src/traces/trace-schema.js';
 import { type GradeCommand, gradeWithCommand } from './grade-command.js';
-import { builtInMethodOf, type Grade, type GradeMethod, gradeChoice, gradeNumeric } from './grading.js';
+import {
+  applyCutOffPolicy,
+  builtInMethodOf,
+  type CutOffPolicy,
+  type Grade,
+  type GradeMethod,
+  gradeChoice,
+  gradeNumeric,
+} from './grading.js';
 
 /**
  * `auto`: a numeric reference is graded by its final number, a single letter A–J as an option letter,
@@ -30,6 +39,8 @@ export interface LabelOptions {
   concurrency?: number;
   mode?: GradeMode;
   command?: GradeCommand;
+  /** What a numeric or letter answer cut off at maxTokens before its final line counts as. */
+  cutOff?: CutOffPolicy;
   signal?: AbortSignal;
   onProgress?: (progress: LabelProgress) => void;
 }
@@ -58,6 +69,8 @@ export interface LabelSummary {
   error_samples: string[];
   /** Failed attempts that a retry or another deployment then made good (or not). */
   failed_attempts: number;
+  /** Times the tier said when to come back (rate limit, cooldown) and was waited for. */
+  waits: number;
   /** Traces already in the output file (a resumed run). */
   skipped_done: number;
   /** Traces without a `reference_answer` and no grading command: copied unchanged. */
@@ -89,6 +102,68 @@ export interface GradingRecord extends Grade {
 /** A tier failing this many traces in a row is down, not unlucky: the run stops and can be resumed. */
 const STOP_AFTER_CONSECUTIVE_ERRORS = 5;
 const ERROR_SAMPLES = 5;
+/** A tier that says when to come back (retry-after, a breaker's cooldown) is waited for, this often. */
+const MAX_WAITS_PER_TRACE = 3;
+const MAX_WAIT_MS = 60_000;
+
+/** Counts one written answer into the summary. */
+function tally(summary: LabelSummary, method: GradeMethod, g: Grade, result: GenerateResult) {
+  const counts = summary.by_method[method] ?? { pass: 0, fail: 0, ungradable: 0 };
+  counts[g.verdict] += 1;
+  summary.by_method[method] = counts;
+  summary[g.verdict] += 1;
+  summary.labelled += 1;
+  if (g.verdict === 'ungradable') {
+    // Grouped by what went wrong, not by the command's own words after the colon.
+    const key = (g.reason ?? 'unknown').split(':')[0]!;
+    summary.ungradable_reasons[key] = (summary.ungradable_reasons[key] ?? 0) + 1;
+  }
+  const { input_tokens: input, output_tokens: output } = result.usage;
+  summary.tokens.input += input;
+  summary.tokens.output += output;
+  summary.cost_usd += costUsd(summary.price, input, output);
+}
+
+interface Answered {
+  result: GenerateResult;
+  /** Failed attempts before it (retries and failover within the tier). */
+  failedAttempts: number;
+  /** The answering call's wall time, its retries included, the waits before it not. */
+  latencyMs: number;
+}
+
+/**
+ * One answer from the tier. A tier that says when to come back (a rate limit's retry-after, every
+ * deployment cooling down) is waited for, a few times, rather than given up on: a burst of 429s must
+ * not cost the trace, nor (five traces later) the run. A failure carries `failedAttempts`.
+ */
+async function answer(
+  model: TierModel,
+  request: TierRequest,
+  signal: AbortSignal,
+  onWait: () => void,
+): Promise<Answered> {
+  let failedAttempts = 0;
+  for (let waits = 0; ; waits++) {
+    const t0 = performance.now();
+    try {
+      const result = await model.generate(request, {
+        signal,
+        onAttemptFailed: () => {
+          failedAttempts += 1;
+        },
+      });
+      return { result, failedAttempts, latencyMs: performance.now() - t0 };
+    } catch (error) {
+      const retryAfterMs = (error as { retryAfterMs?: number }).retryAfterMs;
+      if (signal.aborted || retryAfterMs === undefined || waits >= MAX_WAITS_PER_TRACE) {
+        throw Object.assign(error as Error, { failedAttempts });
+      }
+      onWait();
+      await sleep(Math.min(retryAfterMs, MAX_WAIT_MS), undefined, { signal }).catch(() => {});
+    }
+  }
+}
 
 type Plan = { run: GradeMethod } | { copy: 'without_reference' | 'without_grader' };
 
@@ -151,8 +226,9 @@ async function grade(
   options: LabelOptions,
 ): Promise<Grade> {
   const answer = { text: result.text, truncated: result.finish_reason === 'length' };
-  if (method === 'numeric') return gradeNumeric(answer, trace.reference_answer!);
-  if (method === 'choice') return gradeChoice(answer, trace.reference_answer!);
+  const cutOff = options.cutOff ?? 'ungradable';
+  if (method === 'numeric') return applyCutOffPolicy(gradeNumeric(answer, trace.reference_answer!), cutOff);
+  if (method === 'choice') return applyCutOffPolicy(gradeChoice(answer, trace.reference_answer!), cutOff);
   return gradeWithCommand(
     options.command!,
     {
@@ -196,6 +272,7 @@ export async function labelTraces(options: LabelOptions): Promise<LabelSummary> 
     errors: 0,
     error_samples: [],
     failed_attempts: 0,
+    waits: 0,
     skipped_done: selected.length - todo.length,
     without_reference: 0,
     without_grader: 0,
@@ -220,22 +297,6 @@ export async function labelTraces(options: LabelOptions): Promise<LabelSummary> 
       elapsedMs: performance.now() - started,
     });
 
-  const record = (method: GradeMethod, result: GenerateResult, g: Grade, latency: number) => {
-    const counts = summary.by_method[method] ?? { pass: 0, fail: 0, ungradable: 0 };
-    counts[g.verdict] += 1;
-    summary.by_method[method] = counts;
-    summary[g.verdict] += 1;
-    summary.labelled += 1;
-    if (g.verdict === 'ungradable') {
-      const key = (g.reason ?? 'unknown').split(':')[0]!;
-      summary.ungradable_reasons[key] = (summary.ungradable_reasons[key] ?? 0) + 1;
-    }
-    summary.tokens.input += result.usage.input_tokens;
-    summary.tokens.output += result.usage.output_tokens;
-    summary.cost_usd += costUsd(options.price, result.usage.input_tokens, result.usage.output_tokens);
-    latencies.push(latency);
-  };
-
   const labelOne = async (trace: Trace) => {
     const plan = planOf(trace, mode, options.command !== undefined);
     if ('copy' in plan) {
@@ -243,18 +304,13 @@ export async function labelTraces(options: LabelOptions): Promise<LabelSummary> 
       await appender.append(trace);
       return;
     }
-    let failedAttempts = 0;
-    const t0 = performance.now();
-    let result: GenerateResult;
+    let answered: Answered;
     try {
-      result = await options.model.generate(labelRequest(trace, options.maxTokens, plan.run), {
-        signal,
-        onAttemptFailed: () => {
-          failedAttempts += 1;
-        },
+      answered = await answer(options.model, labelRequest(trace, options.maxTokens, plan.run), signal, () => {
+        summary.waits += 1;
       });
     } catch (error) {
-      summary.failed_attempts += failedAttempts;
+      summary.failed_attempts += (error as { failedAttempts?: number }).failedAttempts ?? 0;
       if (signal.aborted) return;
       summary.errors += 1;
       const message = `${trace.id}: ${(error as Error).message}`;
@@ -266,8 +322,8 @@ export async function labelTraces(options: LabelOptions): Promise<LabelSummary> 
       return;
     }
     consecutiveErrors = 0;
+    const { result, failedAttempts, latencyMs: latency } = answered;
     summary.failed_attempts += failedAttempts;
-    const latency = performance.now() - t0;
     const g = await grade(plan.run, trace, result, { ...options, signal });
     // A grading command killed by the interruption said nothing about the answer: leave it for the rerun.
     if (signal.aborted && plan.run === 'command') return;
@@ -279,7 +335,8 @@ export async function labelTraces(options: LabelOptions): Promise<LabelSummary> 
       ...(result.warnings.length > 0 ? { warnings: result.warnings } : {}),
     };
     await appender.append(labelledTrace(trace, options.tier, result, grading, latency, options.price));
-    record(plan.run, result, g, latency);
+    tally(summary, plan.run, g, result);
+    latencies.push(latency);
   };
 
   let next = 0;

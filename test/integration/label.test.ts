@@ -23,7 +23,19 @@ it('mechroute label runs the real local tier on a GSM8K problem and records the 
     };
     await writeFile(input, `${JSON.stringify(trace)}\n`);
     const cli = join(packageRoot, 'bin', 'mechroute.js');
-    const args = [cli, 'label', '--traces', input, '--out', out, '--max-tokens', '24', '--json'];
+    const args = [
+      cli,
+      'label',
+      '--traces',
+      input,
+      '--out',
+      out,
+      '--max-tokens',
+      '24',
+      '--cut-off',
+      'fail',
+      '--json',
+    ];
     const first = JSON.parse((await run(process.execPath, args)).stdout);
     assert.equal(first.labelled, 1);
     assert.equal(first.provider, 'local');
@@ -37,6 +49,8 @@ it('mechroute label runs the real local tier on a GSM8K problem and records the 
     const grading = labelled.grading['gemma-3-270m'];
     assert.equal(grading.method, 'numeric');
     assert.equal(grading.deployment, 'gemma-3-270m/local');
+    // --cut-off fail: an answer cut off at the limit before its final line is a failure, not unreadable.
+    if (grading.finish_reason === 'length') assert.notEqual(grading.verdict, 'ungradable');
     if (grading.verdict === 'ungradable') {
       assert.equal(labelled.outcomes['gemma-3-270m'], undefined);
       assert.equal(first.ungradable, 1);

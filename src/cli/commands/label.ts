@@ -18,6 +18,7 @@ const LabelFlagsSchema = z
     grade: z.enum(['auto', 'command']),
     gradeCommand: z.string().min(1).optional(),
     gradeTimeout: z.coerce.number().positive().max(3600),
+    cutOff: z.enum(['ungradable', 'fail']),
     json: z.boolean().default(false),
   })
   .superRefine((flags, ctx) => {
@@ -58,6 +59,11 @@ export function registerLabelCommand(program: Command): void {
     )
     .option('--grade-command <cmd>', 'grades an answer: JSON on stdin, exit 0 pass, 1 fail, 2 cannot grade')
     .option('--grade-timeout <seconds>', 'the grading command is killed after this long', '60')
+    .option(
+      '--cut-off <verdict>',
+      'a number or letter answer cut off at --max-tokens before its final line: ungradable, or fail',
+      'ungradable',
+    )
     .option('--json', 'print the summary as one JSON object')
     .action(async (raw: Record<string, unknown>) => {
       const flags = parseFlags(LabelFlagsSchema, raw, 'label');
@@ -88,6 +94,7 @@ export function registerLabelCommand(program: Command): void {
           maxTokens: flags.maxTokens,
           concurrency: flags.concurrency,
           mode: flags.grade,
+          cutOff: flags.cutOff,
           ...(flags.gradeCommand === undefined
             ? {}
             : { command: { command: flags.gradeCommand, timeoutMs: flags.gradeTimeout * 1000 } }),
@@ -112,8 +119,9 @@ const describeSource = (flags: LabelFlags) =>
   flags.config === undefined ? { model: flags.model ?? DEFAULT_ENCODER_MODEL } : { config: flags.config };
 
 function summaryText(s: LabelSummary): string {
-  const rate = (n: number) =>
-    s.pass + s.fail > 0 ? ` (${((100 * n) / (s.pass + s.fail)).toFixed(1)} %)` : '';
+  const graded = s.pass + s.fail;
+  // Of the answers graded pass or fail: an unreadable answer is neither.
+  const rate = graded > 0 ? ` (${((100 * s.pass) / graded).toFixed(1)} % of those graded)` : '';
   const reasons = Object.entries(s.ungradable_reasons)
     .map(([why, n]) => `${why}: ${n}`)
     .join('; ');
@@ -121,7 +129,7 @@ function summaryText(s: LabelSummary): string {
     .map(([m, c]) => `${m} ${c.pass}/${c.fail}/${c.ungradable}`)
     .join(', ');
   const lines = [
-    `${s.tier}: ${s.labelled} labelled — ${s.pass} pass${rate(s.pass)}, ${s.fail} fail, ` +
+    `${s.tier}: ${s.labelled} labelled — ${s.pass} pass${rate}, ${s.fail} fail, ` +
       `${s.ungradable} ungradable${reasons ? ` (${reasons})` : ''}`,
     ...(methods ? [`graded by (pass/fail/ungradable): ${methods}`] : []),
     `tokens ${s.tokens.input} in / ${s.tokens.output} out, $${s.cost_usd.toFixed(6)} at ` +
@@ -130,6 +138,9 @@ function summaryText(s: LabelSummary): string {
       `; ${s.seconds.toFixed(1)} s`,
     `not run: ${s.skipped_done} already in --out, ${s.without_reference} without a reference, ` +
       `${s.without_grader} without a grader; ${s.bad_lines} bad lines`,
+    ...(s.failed_attempts + s.waits > 0
+      ? [`${s.failed_attempts} failed attempts retried or failed over, ${s.waits} waits for the tier`]
+      : []),
     ...(s.errors > 0
       ? [`${s.errors} traces failed (run again to retry them): ${s.error_samples.join(' | ')}`]
       : []),

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  applyCutOffPolicy,
   builtInMethodOf,
   extractChoiceLetter,
   extractCode,
@@ -79,6 +80,16 @@ describe('grading', () => {
       gradeChoice(cut('Let us think'), 'B').reason,
       'cut off at the token limit before an option letter',
     );
+  });
+
+  it('counts a cut-off answer as a failure only when asked to', () => {
+    const midway = gradeNumeric(cut('First, 4 apples plus 3 gives'), '7');
+    assert.equal(applyCutOffPolicy(midway, 'ungradable').verdict, 'ungradable');
+    assert.deepEqual(applyCutOffPolicy(midway, 'fail'), { ...midway, verdict: 'fail' });
+    // An answer that is merely unreadable stays ungradable: the limit had nothing to do with it.
+    const unreadable = gradeChoice(done('Paris'), 'B');
+    assert.equal(applyCutOffPolicy(unreadable, 'fail').verdict, 'ungradable');
+    assert.equal(applyCutOffPolicy(gradeChoice(cut('Well'), 'B'), 'fail').verdict, 'fail');
   });
 
   it('passes and fails option letters, with letters past D when the reference has them', () => {

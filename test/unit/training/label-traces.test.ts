@@ -3,7 +3,12 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { GenerateResult, TierModel, TierRequest } from '../../../src/tiers/tier-model.js';
+import {
+  type GenerateResult,
+  type TierModel,
+  type TierRequest,
+  TierUnavailableError,
+} from '../../../src/tiers/tier-model.js';
 import { labelRequest, labelTraces, planOf } from '../../../training/label-traces.js';
 
 /** A worker double that answers from a table, so grading and resumption are checked exactly. */
@@ -201,5 +206,30 @@ describe('labelTraces', () => {
     assert.equal(second.errors, 0);
     const written = (await readFile(out, 'utf8')).trim().split('\n');
     assert.deepEqual(written.map((l) => JSON.parse(l).id).sort(), ids);
+  });
+
+  it('waits for a tier that says when to come back instead of giving up on the trace', async () => {
+    const input = join(dir, 'limited.jsonl');
+    const out = join(dir, 'limited-out.jsonl');
+    await writeFile(input, JSON.stringify({ id: 'r1', prompt: 'P r1', outcomes: {}, reference_answer: '1' }));
+    let refusals = 2;
+    const limited: TierModel = {
+      ...scriptedTier({ P: '#### 1' }),
+      async generate(request) {
+        if (refusals-- > 0) throw new TierUnavailableError('small', 'every deployment is cooling down', 20);
+        return scriptedTier({ P: '#### 1' }).generate(request);
+      },
+    };
+    const summary = await labelTraces({
+      tracesFile: input,
+      outFile: out,
+      tier: 'small',
+      model: limited,
+      price: { input_per_mtok: 0, output_per_mtok: 0 },
+      maxTokens: 8,
+    });
+    assert.equal(summary.waits, 2);
+    assert.equal(summary.pass, 1);
+    assert.equal(summary.errors, 0);
   });
 });
