@@ -89,19 +89,19 @@ export function builtInMethodOf(reference: string): 'numeric' | 'choice' | null 
   return null;
 }
 
+/** Nothing readable in the answer: cut off at the limit before `sought`, or it simply has none. */
+function nothingFound(method: GradeMethod, answer: GradedAnswer, sought: string, none: string): Grade {
+  return answer.truncated
+    ? { method, verdict: 'ungradable', reason: `cut off at the token limit before ${sought}`, cut_off: true }
+    : { method, verdict: 'ungradable', reason: none };
+}
+
 export function gradeNumeric(answer: GradedAnswer, reference: string): Grade {
   const want = toNumber(reference);
   if (want === null) throw new TypeError(`reference "${reference}" is not a number`);
   const found = extractFinalNumber(answer.text);
   if (!found) {
-    return answer.truncated
-      ? {
-          method: 'numeric',
-          verdict: 'ungradable',
-          reason: 'cut off at the token limit before any number',
-          cut_off: true,
-        }
-      : { method: 'numeric', verdict: 'ungradable', reason: 'no number in the answer' };
+    return nothingFound('numeric', answer, 'any number', 'no number in the answer');
   }
   // The last number of an answer cut off mid-reasoning is an intermediate value, not an answer.
   if (answer.truncated && found.how === 'last number') {
@@ -126,14 +126,7 @@ export function gradeChoice(answer: GradedAnswer, reference: string): Grade {
   const letters = 'ABCDEFGHIJ'.slice(0, Math.max(4, 'ABCDEFGHIJ'.indexOf(want) + 1));
   const found = extractChoiceLetter(answer.text, letters);
   if (!found) {
-    return answer.truncated
-      ? {
-          method: 'choice',
-          verdict: 'ungradable',
-          reason: 'cut off at the token limit before an option letter',
-          cut_off: true,
-        }
-      : { method: 'choice', verdict: 'ungradable', reason: 'no option letter in the answer' };
+    return nothingFound('choice', answer, 'an option letter', 'no option letter in the answer');
   }
   return {
     method: 'choice',

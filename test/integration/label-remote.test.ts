@@ -19,6 +19,20 @@ import { remoteTierConfig, writeServerConfig } from '../support/server-config.js
 const cli = join(packageRoot, 'bin', 'mechroute.js');
 const KEY_VAR = 'MECHROUTE_LABEL_TEST_KEY';
 const TIER = 'gpt-4-1106-preview';
+const MIXTRAL = 'mixtral-8x7b-instruct';
+
+const labelArgs = (config: string, tier: string, traces: string, out: string, ...extra: string[]) => [
+  '--config',
+  config,
+  '--tier',
+  tier,
+  '--traces',
+  traces,
+  '--out',
+  out,
+  '--json',
+  ...extra,
+];
 
 interface CliRun {
   code: number;
@@ -120,21 +134,7 @@ describe('label a remote tier served by the real model', () => {
     const config = await writeServerConfig(dir, {
       tiers: [remoteTierConfig(TIER, [{ base_url: upstream.baseUrl, api_key_env: KEY_VAR }])],
     });
-    const args = [
-      '--config',
-      config,
-      '--tier',
-      TIER,
-      '--traces',
-      traces,
-      '--out',
-      out,
-      '--max-tokens',
-      '16',
-      '--concurrency',
-      '2',
-      '--json',
-    ];
+    const args = labelArgs(config, TIER, traces, out, '--max-tokens', '16', '--concurrency', '2');
 
     const refused = await runCli(args);
     assert.equal(refused.code, 1);
@@ -210,7 +210,7 @@ describe('label a remote tier served by a scripted upstream', () => {
   /** Each test's config in its own folder (the server's state file would sit beside it). */
   const configFor = async (deployments: Array<{ base_url: string }>, name: string) =>
     writeServerConfig(await mkdtemp(join(dir, `${name}-`)), {
-      tiers: [remoteTierConfig('mixtral-8x7b-instruct', deployments, { price })],
+      tiers: [remoteTierConfig(MIXTRAL, deployments, { price })],
     });
   const numericTraces = (n: number) =>
     jsonl(
@@ -233,19 +233,7 @@ describe('label a remote tier served by a scripted upstream', () => {
       const traces = join(dir, 'retry.jsonl');
       const out = join(dir, 'retry-labelled.jsonl');
       await writeFile(traces, numericTraces(3));
-      const run = await runCli([
-        '--config',
-        config,
-        '--tier',
-        'mixtral-8x7b-instruct',
-        '--traces',
-        traces,
-        '--out',
-        out,
-        '--concurrency',
-        '1',
-        '--json',
-      ]);
+      const run = await runCli(labelArgs(config, MIXTRAL, traces, out, '--concurrency', '1'));
       assert.equal(run.code, 0, run.stderr);
       const summary = JSON.parse(run.stdout);
       assert.equal(summary.pass, 3);
@@ -254,11 +242,11 @@ describe('label a remote tier served by a scripted upstream', () => {
       assert.equal(upstream.headers.length, 5);
       const written = await readJsonl(out);
       const first = written.find((t) => t.id === 'q0');
-      assert.equal(first.grading['mixtral-8x7b-instruct'].deployment, 'mixtral-8x7b-instruct/1');
-      assert.ok(first.grading['mixtral-8x7b-instruct'].failed_attempts >= 3);
+      assert.equal(first.grading[MIXTRAL].deployment, `${MIXTRAL}/1`);
+      assert.ok(first.grading[MIXTRAL].failed_attempts >= 3);
       assert.equal(
         summary.failed_attempts,
-        written.reduce((s, t) => s + t.grading['mixtral-8x7b-instruct'].failed_attempts, 0),
+        written.reduce((s, t) => s + t.grading[MIXTRAL].failed_attempts, 0),
       );
     } finally {
       await upstream.close();
@@ -309,21 +297,16 @@ process.exit(ok ? 0 : 1);
         ]),
       );
       const run = await runCli(
-        [
-          '--config',
+        labelArgs(
           config,
-          '--tier',
-          'mixtral-8x7b-instruct',
-          '--traces',
+          MIXTRAL,
           traces,
-          '--out',
           out,
           '--grade-command',
           `node ${JSON.stringify(grader)}`,
           '--grade-timeout',
           '1',
-          '--json',
-        ],
+        ),
         { [KEY_VAR]: 'sk-must-not-reach-the-grader' },
       );
       assert.equal(run.code, 0, run.stderr);
@@ -336,7 +319,7 @@ process.exit(ok ? 0 : 1);
         'grading command exited 2 (cannot grade)': 1,
         'grading command timed out after 1000 ms': 1,
       });
-      const byId = new Map((await readJsonl(out)).map((t) => [t.id, t.grading['mixtral-8x7b-instruct']]));
+      const byId = new Map((await readJsonl(out)).map((t) => [t.id, t.grading[MIXTRAL]]));
       assert.deepEqual(
         { verdict: byId.get('mbpp/add').verdict, how: byId.get('mbpp/add').how },
         { verdict: 'pass', how: '2 tests pass' },
@@ -359,19 +342,7 @@ process.exit(ok ? 0 : 1);
       const traces = join(dir, 'kill.jsonl');
       const out = join(dir, 'kill-labelled.jsonl');
       await writeFile(traces, numericTraces(6));
-      const args = [
-        '--config',
-        config,
-        '--tier',
-        'mixtral-8x7b-instruct',
-        '--traces',
-        traces,
-        '--out',
-        out,
-        '--concurrency',
-        '1',
-        '--json',
-      ];
+      const args = labelArgs(config, MIXTRAL, traces, out, '--concurrency', '1');
       const child = spawn(process.execPath, [cli, 'label', ...args], { stdio: 'ignore' });
       const exited = new Promise((resolve) => child.once('exit', resolve));
       const lines = async () =>

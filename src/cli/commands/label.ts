@@ -145,7 +145,8 @@ function summaryText(s: LabelSummary): string {
       ? [`${s.errors} traces failed (run again to retry them): ${s.error_samples.join(' | ')}`]
       : []),
     ...(s.stopped ? [`stopped: ${s.stopped}`] : []),
-    ...(s.interrupted || s.stopped ? ['run the same command again to resume'] : []),
+    ...(s.interrupted ? ['interrupted: run the same command again to resume'] : []),
+    ...(s.stopped && !s.interrupted ? ['run the same command again to resume'] : []),
   ];
   return `${lines.join('\n')}\n`;
 }
