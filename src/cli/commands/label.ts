@@ -1,6 +1,8 @@
+import { access, constants } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import type { LabelSummary } from '../../../training/label-traces.js';
+import { FileUnreadableError } from '../../errors.js';
 import { DEFAULT_ENCODER_MODEL } from '../../models/manifest.js';
 import { parseFlags } from '../cli-flags.js';
 import { createCountProgress } from '../count-progress.js';
@@ -67,6 +69,10 @@ export function registerLabelCommand(program: Command): void {
     .option('--json', 'print the summary as one JSON object')
     .action(async (raw: Record<string, unknown>) => {
       const flags = parseFlags(LabelFlagsSchema, raw, 'label');
+      // Before a local model spends seconds loading: a mistyped --traces fails at once.
+      await access(flags.traces, constants.R_OK).catch((error: unknown) => {
+        throw new FileUnreadableError(flags.traces, error);
+      });
       const [{ labelTraces }, { configuredTier, localLabelTier, openLabelTier }] = await Promise.all([
         import('../../../training/label-traces.js'),
         import('../../../training/label-tier.js'),
