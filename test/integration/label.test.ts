@@ -23,14 +23,39 @@ it('mechroute label runs the real local tier on a GSM8K problem and records the 
     };
     await writeFile(input, `${JSON.stringify(trace)}\n`);
     const cli = join(packageRoot, 'bin', 'mechroute.js');
-    const args = [cli, 'label', '--traces', input, '--out', out, '--max-tokens', '24', '--json'];
+    const args = [
+      cli,
+      'label',
+      '--traces',
+      input,
+      '--out',
+      out,
+      '--max-tokens',
+      '24',
+      '--cut-off',
+      'fail',
+      '--json',
+    ];
     const first = JSON.parse((await run(process.execPath, args)).stdout);
     assert.equal(first.labelled, 1);
+    assert.equal(first.provider, 'local');
+    assert.equal(first.model, 'gemma-3-270m-q4_k_m');
+    assert.equal(first.cost_usd, 0);
     const [labelled] = (await readFile(out, 'utf8'))
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l));
-    assert.equal(typeof labelled.outcomes['gemma-3-270m'], 'boolean');
+    // Whatever the model said, the record says how it was graded; an unreadable answer gets no outcome.
+    const grading = labelled.grading['gemma-3-270m'];
+    assert.equal(grading.method, 'numeric');
+    assert.equal(grading.deployment, 'gemma-3-270m/local');
+    // --cut-off fail: an answer cut off at the limit before its final line is a failure, not unreadable.
+    if (grading.finish_reason === 'length') assert.notEqual(grading.verdict, 'ungradable');
+    if (grading.verdict === 'ungradable') {
+      assert.equal(labelled.outcomes['gemma-3-270m'], undefined);
+      assert.equal(first.ungradable, 1);
+    } else assert.equal(labelled.outcomes['gemma-3-270m'], grading.verdict === 'pass');
+    assert.equal(labelled.cost['gemma-3-270m'], 0);
     assert.equal(labelled.outcomes['gpt-4-1106-preview'], true);
     assert.ok(labelled.tokens['gemma-3-270m'].output > 0 && labelled.tokens['gemma-3-270m'].output <= 24);
     assert.ok(labelled.tokens['gemma-3-270m'].input > 10);

@@ -3,7 +3,8 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 /**
  * A minimal OpenAI-compatible upstream on 127.0.0.1 that needs no model: it answers every call with a
  * fixed text (as JSON, or as SSE when the request streams), records the headers it got, and fails the
- * calls whose number (1-based) is in `failCalls` with a 503. For HTTP tests of what surrounds a tier
+ * calls whose number (1-based) is in `failCalls` with a 503. `answer` picks the text per request, and
+ * `delayMs` holds each answer back that long (a run slow enough to be killed mid-way). For HTTP tests of what surrounds a tier
  * call (tracing, metrics, headers); the real-model upstream is test/support/openai-upstream.ts.
  */
 export interface ScriptedUpstream {
@@ -13,9 +14,13 @@ export interface ScriptedUpstream {
 }
 
 export function startScriptedUpstream(
-  options: { text?: string; failCalls?: number[] } = {},
+  options: {
+    text?: string;
+    failCalls?: number[];
+    answer?: (body: { messages: Array<{ content: string }> }) => string;
+    delayMs?: number;
+  } = {},
 ): Promise<ScriptedUpstream> {
-  const text = options.text ?? 'hi';
   const headers: IncomingHttpHeaders[] = [];
   const usage = { prompt_tokens: 10, completion_tokens: 2, total_tokens: 12 };
   const server: Server = createServer((req, res) => {
@@ -24,13 +29,17 @@ export function startScriptedUpstream(
     req.on('data', (chunk) => {
       body += chunk;
     });
-    req.on('end', () => {
-      if (options.failCalls?.includes(headers.length)) {
+    const call = headers.length;
+    req.on('end', async () => {
+      if (options.delayMs) await new Promise((done) => setTimeout(done, options.delayMs));
+      if (options.failCalls?.includes(call)) {
         res.writeHead(503, { 'content-type': 'application/json' }).end('{"error":{"message":"busy"}}');
         return;
       }
       const base = { id: 'x', created: 0, model: 'm' };
-      if ((JSON.parse(body) as { stream?: boolean }).stream) {
+      const request = JSON.parse(body);
+      const text = options.answer?.(request) ?? options.text ?? 'hi';
+      if (request.stream) {
         res.writeHead(200, { 'content-type': 'text/event-stream' });
         const chunk = (delta: object, finish: string | null, extra: object = {}) =>
           `data: ${JSON.stringify({ ...base, object: 'chat.completion.chunk', choices: [{ index: 0, delta, finish_reason: finish }], ...extra })}\n\n`;
