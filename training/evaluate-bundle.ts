@@ -1,6 +1,7 @@
 import { type ActivationStore, promptHash } from '../src/activations/activation-store.js';
 import { EncoderHost } from '../src/encoder/encoder-host.js';
 import { TrainingDataError } from '../src/errors.js';
+import type { MultiTierMetrics } from '../src/metrics/multi-tier.js';
 import { resolveCachedModel } from '../src/models/manifest-registry.js';
 import { createMatrix } from '../src/probes/matrix.js';
 import { loadProbeBundle, type ProbeBundle } from '../src/probes/probe-bundle.js';
@@ -10,6 +11,9 @@ import { promptText, successOf, type Trace } from '../src/traces/trace-schema.js
 import {
   type HeadMetrics,
   headMetrics,
+  ladderOf,
+  meanCosts,
+  multiOf,
   type RoutingMetricsOut,
   type TierMetricsOut,
 } from './split-metrics.js';
@@ -49,6 +53,8 @@ export interface RoutingEvalMetrics {
   cost_per_correct: number | null;
   tiers: Record<string, TierMetricsOut>;
   routing: RoutingMetricsOut | null;
+  /** Routing over every tier with an outcome on every row (src/metrics/multi-tier.ts); null below two. */
+  multi: MultiTierMetrics | null;
 }
 
 export interface EvalResult extends RoutingEvalMetrics {
@@ -58,6 +64,9 @@ export interface EvalResult extends RoutingEvalMetrics {
     prices: Record<string, { input_usd_per_mtok: number; output_usd_per_mtok: number }>;
     assumed_output_tokens: Record<string, number>;
     sources: Record<string, { trace_cost: number; trace_tokens: number; encoder_tokens: number }>;
+    /** USD per call the policies of `multi` rank tiers by, and where it comes from. */
+    router_prices: Record<string, number>;
+    router_prices_from: 'bundle' | 'traces';
   };
   head: 'linear' | 'mlp';
   features: { layers: number[]; pooling: string; from_store: number; encoded: number };
@@ -135,7 +144,11 @@ export async function featuresOf(
 const orNull = (v: number | undefined) => (v !== undefined && Number.isFinite(v) ? v : null);
 
 /** The eval JSON's metric fields from one head's metrics over `n` rows (eval and bench routing alike). */
-export function routingEvalMetrics(n: number, metrics: HeadMetrics): RoutingEvalMetrics {
+export function routingEvalMetrics(
+  n: number,
+  metrics: HeadMetrics,
+  multi: MultiTierMetrics | null = null,
+): RoutingEvalMetrics {
   const pick = (key: 'auroc' | 'brier' | 'ece' | 'accuracy') =>
     Object.fromEntries(Object.entries(metrics.tiers).map(([id, m]) => [id, m[key]]));
   const r = metrics.routing;
@@ -153,6 +166,7 @@ export function routingEvalMetrics(n: number, metrics: HeadMetrics): RoutingEval
     cost_per_correct: orNull(r?.cost_per_correct),
     tiers: metrics.tiers,
     routing: r ?? null,
+    multi,
   };
 }
 
@@ -244,13 +258,25 @@ export async function evaluateBundle(options: EvaluateOptions): Promise<EvalResu
     rows,
     tiers.indexOf(weak),
   );
+  // The price the policies know before calling: the training traces' mean cost per call, which the bundle
+  // records; a bundle from before that field falls back on this file's mean.
+  const recorded = tiers.map((id) => bundle.tiers.find((t) => t.id === id)?.mean_cost_usd);
+  const fromBundle = recorded.every((c) => c !== undefined);
+  const routerPrices = fromBundle ? (recorded as number[]) : meanCosts(tiers.map((id) => costs.costs[id]!));
+  const ladder = ladderOf(
+    labels,
+    tiers.map((id) => costs.costs[id]!),
+    routerPrices,
+  );
   return {
-    ...routingEvalMetrics(traces.length, metrics),
+    ...routingEvalMetrics(traces.length, metrics, ladder ? multiOf(ladder, tiers, probs) : null),
     cost_basis: {
       tokenizer: `${bundle.encoder.name}'s own tokenizer (prompt tokens; output tokens assumed where a trace gives none)`,
       prices: costs.prices,
       assumed_output_tokens: costs.assumedOutputTokens,
       sources: costs.sources,
+      router_prices: Object.fromEntries(tiers.map((id, t) => [id, routerPrices[t]!])),
+      router_prices_from: fromBundle ? 'bundle' : 'traces',
     },
     head: bundle.prefer ?? 'linear',
     features: {

@@ -12,7 +12,7 @@ import {
 import { createRng } from '../src/seeded-rng.js';
 import { type CvResult, crossValidate, groupSplitProblem, type SplitKind } from './cross-validate.js';
 import { allCandidates, type FitOptions, type FittedProbes, fitProbes } from './fit-probes.js';
-import type { HeadMetrics } from './split-metrics.js';
+import { type HeadMetrics, meanCosts } from './split-metrics.js';
 import { loadTrainingData, type TrainingData, type TrainingDataOptions } from './training-data.js';
 
 /**
@@ -214,7 +214,13 @@ export async function trainProbes(
       features: { layers: final.layers, pooling: final.pooling },
       standardizer: final.standardizer,
       tiers: data.tiers.map((id, t) =>
-        linearTier(id, final.linear[t]!.model, final.linear[t]!.calibration, data.costTable.prices[id]),
+        linearTier(
+          id,
+          final.linear[t]!.model,
+          final.linear[t]!.calibration,
+          data.costTable.prices[id],
+          meanCosts(data.costs)[t],
+        ),
       ),
       ...(final.mlp ? { mlp: mlpHead(final.mlp.model, data.tiers, final.mlp.calibration) } : {}),
       prefer,

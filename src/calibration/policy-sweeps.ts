@@ -181,6 +181,6 @@ export function sweepThreshold(rows: LabelledRows, subset: readonly number[] = a
   return walk(rows, subset, 'threshold', thresholdEvents);
 }
 
-export function allRows(rows: LabelledRows): number[] {
+export function allRows(rows: Pick<LabelledRows, 'correct'>): number[] {
   return Array.from({ length: rows.correct[0]?.length ?? 0 }, (_, i) => i);
 }

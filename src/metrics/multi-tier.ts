@@ -61,7 +61,13 @@ export interface MultiTierFigures {
 /** Quality share of the best single's quality that `cost_saving_at_95` holds. */
 export const NEAR_PARITY = 0.95;
 
-function singleTierPoints(rows: LabelledRows, subset: readonly number[]): (CostQuality & { tier: string })[] {
+type Outcomes = Pick<LabelledRows, 'tiers' | 'correct' | 'cost'>;
+
+/** Each tier alone: its quality and mean cost on the rows of `subset`. */
+export function singleTierPoints(
+  rows: Outcomes,
+  subset: readonly number[] = allRows(rows),
+): (CostQuality & { tier: string })[] {
   return rows.tiers.map((tier, t) => {
     let correct = 0;
     let cost = 0;
@@ -73,7 +79,8 @@ function singleTierPoints(rows: LabelledRows, subset: readonly number[]): (CostQ
   });
 }
 
-function oracleOf(rows: LabelledRows, subset: readonly number[]): CostQuality {
+/** Per row the cheapest tier that is right (by that row's own cost), the cheapest tier when none is. */
+export function oraclePoint(rows: Outcomes, subset: readonly number[] = allRows(rows)): CostQuality {
   let correct = 0;
   let cost = 0;
   for (const i of subset) {
@@ -101,7 +108,7 @@ export function multiTierFigures(
   for (const s of singles) {
     if (s.quality > best.quality || (s.quality === best.quality && s.cost < best.cost)) best = s;
   }
-  const oracle = oracleOf(rows, subset);
+  const oracle = oraclePoint(rows, subset);
   const curves = { utility: sweepUtility(rows, price, subset), threshold: sweepThreshold(rows, subset) };
   const hull = upperHull([...curves.utility, ...curves.threshold, ...singles]);
   const singleHull = upperHull(singles);

@@ -81,6 +81,11 @@ export const LinearTierSchema = z.object({
   kind: z.literal('linear'),
   ...LinearProbeFields,
   price: PriceSchema.optional(),
+  /**
+   * Mean cost of one call of this tier over the training traces (USD): the price a router knows before
+   * calling when calls cost what the traces say (their `cost`, else prices × tokens).
+   */
+  mean_cost_usd: z.number().nonnegative().optional(),
 });
 
 export const MlpHeadSchema = z.object({
@@ -367,6 +372,7 @@ export function linearTier(
   model: LogisticModel,
   calibration: Calibration,
   price?: z.infer<typeof PriceSchema>,
+  meanCostUsd?: number,
 ): LinearTier {
   return {
     id,
@@ -376,6 +382,7 @@ export function linearTier(
     lambda: model.lambda,
     calibration,
     ...(price ? { price } : {}),
+    ...(meanCostUsd === undefined ? {} : { mean_cost_usd: meanCostUsd }),
   };
 }
 
