@@ -12,7 +12,13 @@ import { createRng } from '../src/seeded-rng.js';
 import { promptText, type Trace } from '../src/traces/trace-schema.js';
 import { type Comparison, compareToBestText } from './bench-comparisons.js';
 import { methodCurves } from './bench-curves.js';
-import { BENCH_METHODS, type BenchMethod, createSignalFitters, TEXT_METHODS } from './bench-signals.js';
+import {
+  BENCH_METHODS,
+  type BenchMethod,
+  createSignalFitters,
+  SENTENCE_KEEP,
+  TEXT_METHODS,
+} from './bench-signals.js';
 import { type RoutingEvalMetrics, routingEvalMetrics } from './evaluate-bundle.js';
 import { stackRows } from './fit-baselines.js';
 import type { FittedSignal } from './router-signals.js';
@@ -221,7 +227,7 @@ export async function benchRouting(options: BenchOptions): Promise<BenchResult> 
       const step = 256;
       for (let start = 0; start < texts.length; start += step) {
         progress('sentence embeddings', start, texts.length);
-        vectors.push(...(await sentence.embed(texts.slice(start, start + step))));
+        vectors.push(...(await sentence.embed(texts.slice(start, start + step), { keep: SENTENCE_KEEP })));
       }
       progress('sentence embeddings', texts.length, texts.length);
       sentenceMatrix = stackRows(vectors, sentence.dim);

@@ -1,11 +1,11 @@
 import type { SentenceEncoder } from '../src/baselines/sentence-encoder.js';
-import { fitTfidf, type TfidfModel, tfidfVector } from '../src/baselines/tfidf.js';
 import type { EncoderHost, Pooling as EncoderPooling } from '../src/encoder/encoder-host.js';
 import type { Pooling } from '../src/probes/layer-selection.js';
 import { concatColumns, type FeatureMatrix } from '../src/probes/matrix.js';
 import type { Rng } from '../src/seeded-rng.js';
-import { type FittedKnnHead, fitKnnHead, stackRows } from './fit-baselines.js';
+import { type FittedKnnHead, fitKnnHead } from './fit-baselines.js';
 import { allCandidates, fitProbes } from './fit-probes.js';
+import { fitHybrid, tfidfFeatures } from './hybrid.js';
 import {
   type Featurizer,
   type FittedSignal,
@@ -59,6 +59,13 @@ export const TEXT_METHODS: readonly BenchMethod[] = [
 
 /** The multi-layer features: last-token and mean pooling of blocks spread over the depth (ablation, fixed a priori). */
 export const MULTI_BLOCKS: readonly number[] = [4, 8, 12, 16];
+
+/**
+ * The sentence encoder reads a long prompt's last 256 tokens: the question of a few-shot prompt is at its
+ * end, and its opening examples (all sentence-transformers' default would keep) are the same for every
+ * question. Prompts that fit are read whole either way.
+ */
+export const SENTENCE_KEEP = 'tail';
 
 export interface Block {
   layer: number;
@@ -125,27 +132,20 @@ export function createSignalFitters(context: SignalContext) {
     const x = once(blocksKey(blocks), () => blocksMatrix(context.features, blocks));
     return (rows, rng) => fitLinearSignal(encoderFeaturizer(encoder(), blocks), x, context, rows, rng);
   };
-  const tfidf = () =>
-    once('tfidf', () => {
-      const model: TfidfModel = fitTfidf(context.texts.slice(0, context.nTrain));
-      const x = stackRows(
-        context.texts.map((t) => tfidfVector(model, t)),
-        model.terms.length,
-      );
-      const featurizer: Featurizer = {
-        key: 'tfidf',
-        vector: async (text) => ({ vector: tfidfVector(model, text) }),
-        saved: { kind: 'tfidf', tfidf: model },
-      };
-      return { model, x, featurizer };
-    });
+  const tfidf = () => once('tfidf', () => tfidfFeatures(context.texts, context.nTrain));
   const sentenceFeaturizer = (): Featurizer => {
     const sentence = context.sentence;
     if (!sentence || !context.sentenceMatrix) throw new Error('this method needs the sentence encoder');
     return {
       key: 'sentence',
-      vector: async (text) => ({ vector: (await sentence.embed([text]))[0]! }),
-      saved: { kind: 'sentence', model: sentence.name, sha256: sentence.sha256, dim: sentence.dim },
+      vector: async (text) => ({ vector: (await sentence.embed([text], { keep: SENTENCE_KEEP }))[0]! }),
+      saved: {
+        kind: 'sentence',
+        model: sentence.name,
+        sha256: sentence.sha256,
+        dim: sentence.dim,
+        keep: SENTENCE_KEEP,
+      },
     };
   };
   /** The probes' layer choice, made once on every training row by inner CV (or fixed by the caller). */
@@ -243,10 +243,12 @@ export function createSignalFitters(context: SignalContext) {
         };
       }
       case 'hybrid': {
-        const probes = encoderLinear(probeBlocks(rng));
+        const blocks = probeBlocks(rng);
+        const x = once(blocksKey(blocks), () => blocksMatrix(context.features, blocks));
         return {
           describe: 'stack of the probes and TF-IDF LR (reads the text: a hybrid)',
-          fit: (rows, r) => stackSignals([probes, tfidfLinear], context, rows, r),
+          fit: (rows, r) =>
+            fitHybrid({ featurizer: encoderFeaturizer(encoder(), blocks), x }, tfidf(), context, rows, r),
         };
       }
       case 'tfidf-lr':

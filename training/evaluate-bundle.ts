@@ -3,7 +3,8 @@ import { EncoderHost } from '../src/encoder/encoder-host.js';
 import { TrainingDataError } from '../src/errors.js';
 import type { MultiTierMetrics } from '../src/metrics/multi-tier.js';
 import { resolveCachedModel } from '../src/models/manifest-registry.js';
-import { createMatrix } from '../src/probes/matrix.js';
+import { predictHybrid } from '../src/probes/hybrid-predict.js';
+import { createMatrix, type FeatureMatrix } from '../src/probes/matrix.js';
 import { loadProbeBundle, type ProbeBundle } from '../src/probes/probe-bundle.js';
 import { type ProbePrediction, predictProbesBatch } from '../src/probes/probe-predict.js';
 import { readTraces } from '../src/traces/jsonl-reader.js';
@@ -35,6 +36,8 @@ export interface EvaluateOptions {
   /** An already loaded host of the same model (tests share one). */
   encoder?: EncoderHost;
   costs?: CostOptions;
+  /** Which of the bundle's heads gives P(success | tier): the probes (default) or its hybrid head. */
+  signal?: 'probes' | 'hybrid';
 }
 
 /** The metrics `mechroute eval` and `bench routing` share, under the names the eval JSON promises. */
@@ -68,7 +71,7 @@ export interface EvalResult extends RoutingEvalMetrics {
     router_prices: Record<string, number>;
     router_prices_from: 'bundle' | 'traces';
   };
-  head: 'linear' | 'mlp';
+  head: 'linear' | 'mlp' | 'hybrid';
   features: { layers: number[]; pooling: string; from_store: number; encoded: number };
   probes: string;
   traces_file: string;
@@ -186,6 +189,19 @@ export interface ScoredTraces {
   encoded: number;
 }
 
+/** The hybrid head's P(success | tier) per row, with the probes' difficulty definition. */
+function hybridPredictions(
+  bundle: ProbeBundle,
+  x: FeatureMatrix,
+  texts: readonly string[],
+): ProbePrediction[] {
+  const reference = bundle.difficulty.kind === 'tier-failure' ? bundle.difficulty.tier : bundle.tiers[0]!.id;
+  return texts.map((text, i) => {
+    const tiers = predictHybrid(bundle, x.data.subarray(i * x.cols, (i + 1) * x.cols), text);
+    return { tiers, difficulty: 1 - tiers[reference]! };
+  });
+}
+
 export async function scoreBundleOnTraces(options: EvaluateOptions): Promise<ScoredTraces> {
   const identity = encoderIdentity(options.model ?? undefined);
   const bundle = await loadProbeBundle(options.probes, {
@@ -209,7 +225,11 @@ export async function scoreBundleOnTraces(options: EvaluateOptions): Promise<Sco
     await store?.close();
   }
   const dim = bundle.features.layers.length * bundle.encoder.embedding_width;
-  const predictions = predictProbesBatch(bundle, createMatrix(features.data, traces.length, dim));
+  const matrix = createMatrix(features.data, traces.length, dim);
+  const predictions =
+    options.signal === 'hybrid'
+      ? hybridPredictions(bundle, matrix, texts)
+      : predictProbesBatch(bundle, matrix);
   return {
     bundle,
     traces,
@@ -278,7 +298,7 @@ export async function evaluateBundle(options: EvaluateOptions): Promise<EvalResu
       router_prices: Object.fromEntries(tiers.map((id, t) => [id, routerPrices[t]!])),
       router_prices_from: fromBundle ? 'bundle' : 'traces',
     },
-    head: bundle.prefer ?? 'linear',
+    head: options.signal === 'hybrid' ? 'hybrid' : (bundle.prefer ?? 'linear'),
     features: {
       layers: bundle.features.layers,
       pooling: bundle.features.pooling,

@@ -1,6 +1,7 @@
 import { type BaselineModel, type LinearHead, predictLinearHead } from '../src/baselines/baseline-model.js';
 import { applyCalibration } from '../src/probes/calibration.js';
-import { classProbabilities, fitClassHead } from '../src/probes/class-head.js';
+import { type ClassHeadModel, classProbabilities, fitClassHead } from '../src/probes/class-head.js';
+import { clippedLogit } from '../src/probes/hybrid-predict.js';
 import { createMatrix, type FeatureMatrix } from '../src/probes/matrix.js';
 import { mlpLogitsOne } from '../src/probes/mlp.js';
 import { applyStandardizer, fitStandardizer, standardizeVector } from '../src/probes/standardizer.js';
@@ -21,6 +22,16 @@ export interface Featurizer {
   vector(text: string): Promise<{ vector: ArrayLike<number>; tokens?: number }>;
   /** How a saved text-classifier model names this featurizer, where it can be one. */
   saved?: BaselineModel['featurizer'];
+}
+
+/** A featurizer for features that exist only offline (the stacker's inputs, a store's matrix). */
+export function offlineFeaturizer(key: string): Featurizer {
+  return {
+    key,
+    vector: async () => {
+      throw new Error(`${key}: features computed offline only`);
+    },
+  };
 }
 
 export interface FittedSignal {
@@ -120,7 +131,12 @@ export function fitClassPriorSignal(
 ): FittedSignal {
   const stats = fitStandardizer(x, { rows: trainRows });
   const z = applyStandardizer(stats, x);
-  const head = fitClassHead(z, classes, { lambda: 1, rows: trainRows, maxIterations: 200 });
+  const names = [...new Set(trainRows.map((i) => classes[i]!))];
+  // One class in the training rows: nothing to tell apart, the prior is the overall rate.
+  const head: Pick<ClassHeadModel, 'names' | 'heads'> =
+    names.length >= 2
+      ? fitClassHead(z, classes, { lambda: 1, rows: trainRows, maxIterations: 200 })
+      : { names, heads: [{ weights: new Array<number>(x.cols).fill(0), bias: 0 }] };
   // Success rate per class and tier, shrunk towards the tier's overall rate by one pseudo-row.
   const rates = data.labels.map((labels) => {
     const known = trainRows.filter((i) => labels[i] !== null && labels[i] !== undefined);
@@ -145,11 +161,6 @@ export function fitClassPriorSignal(
   };
 }
 
-const logit = (p: number) => {
-  const q = Math.min(1 - 1e-4, Math.max(1e-4, p));
-  return Math.log(q / (1 - q));
-};
-
 export type SignalFitter = (trainRows: readonly number[], rng: Rng) => FittedSignal;
 
 /**
@@ -159,13 +170,19 @@ export type SignalFitter = (trainRows: readonly number[], rng: Rng) => FittedSig
  * tier's head can read another tier's prediction. For new rows the bases are refitted on every training
  * row. Inner folds hold out whole groups when the data is grouped, as the test split does.
  */
+export interface StackedSignal extends FittedSignal {
+  /** The bases refitted on every training row, and the stacker over their log-odds. */
+  bases: FittedSignal[];
+  stacker: FittedSignal;
+}
+
 export function stackSignals(
   bases: readonly SignalFitter[],
   data: SignalData,
   trainRows: readonly number[],
   rng: Rng,
   folds = 5,
-): FittedSignal {
+): StackedSignal {
   const n = data.labels[0]!.length;
   const k = data.tiers.length;
   const width = bases.length * k;
@@ -173,7 +190,7 @@ export function stackSignals(
   const fill = (fitted: FittedSignal, b: number, rows: readonly number[]) => {
     const probs = fitted.predict(rows);
     for (const [r, i] of rows.entries())
-      for (let t = 0; t < k; t += 1) x[i * width + b * k + t] = logit(probs[t]![r]!);
+      for (let t = 0; t < k; t += 1) x[i * width + b * k + t] = clippedLogit(probs[t]![r]!);
   };
   const stratify = data.labels[data.reference]!.map((l) => l === true);
   for (const fold of innerFolds(trainRows, folds, rng, stratify, data.groups)) {
@@ -185,7 +202,7 @@ export function stackSignals(
   for (const [b, fitted] of refit.entries()) if (others.length > 0) fill(fitted, b, others);
   const stackKey = 'stack';
   const stacker = fitLinearSignal(
-    { key: stackKey, vector: async () => ({ vector: [] }) },
+    offlineFeaturizer(stackKey),
     createMatrix(x, n, width),
     data,
     trainRows,
@@ -195,9 +212,11 @@ export function stackSignals(
   return {
     predict: stacker.predict,
     predictOne(vectors) {
-      const z = refit.flatMap((f) => f.predictOne(vectors).map(logit));
+      const z = refit.flatMap((f) => f.predictOne(vectors).map(clippedLogit));
       return stacker.predictOne(new Map([[stackKey, z]]));
     },
     featurizers,
+    bases: refit,
+    stacker,
   };
 }

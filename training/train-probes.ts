@@ -10,8 +10,11 @@ import {
   saveProbeBundle,
 } from '../src/probes/probe-bundle.js';
 import { createRng } from '../src/seeded-rng.js';
+import { promptText } from '../src/traces/trace-schema.js';
 import { type CvResult, crossValidate, groupSplitProblem, type SplitKind } from './cross-validate.js';
 import { allCandidates, type FitOptions, type FittedProbes, fitProbes } from './fit-probes.js';
+import { type FittedHybrid, fitHybrid, tfidfFeatures } from './hybrid.js';
+import { offlineFeaturizer } from './router-signals.js';
 import { type HeadMetrics, meanCosts } from './split-metrics.js';
 import { loadTrainingData, type TrainingData, type TrainingDataOptions } from './training-data.js';
 
@@ -33,6 +36,8 @@ export interface TrainOptions extends TrainingDataOptions {
   cvLayerStride?: number;
   /** Skip cross-validation (the bundle then carries no CV metrics): for quick experiments only. */
   skipCv?: boolean;
+  /** Also fit the hybrid head over the chosen features and the prompts' TF-IDF (training/hybrid.ts). */
+  hybrid?: boolean;
   /** The command line, recorded in the bundle's notes. */
   command?: string;
   onProgress?: (line: string) => void;
@@ -203,6 +208,24 @@ export async function trainProbes(
         `linear ${linearAuroc.toFixed(4)}, MLP ${Number.isNaN(mlpAuroc) ? 'n/a' : mlpAuroc.toFixed(4)}`
       : 'no cross-validation: linear by default';
 
+    let hybrid: FittedHybrid | undefined;
+    if (options.hybrid) {
+      say('fitting the hybrid head (probes + TF-IDF, stacked over 5 inner folds)…');
+      const x = data.features.layers(final.layers, final.pooling);
+      const texts = data.traces.map((t) => promptText(t));
+      hybrid = fitHybrid(
+        { featurizer: offlineFeaturizer('encoder'), x },
+        tfidfFeatures(texts, n),
+        {
+          tiers: data.tiers,
+          labels: data.labels,
+          reference: data.reference,
+          ...(data.groups ? { groups: data.groups } : {}),
+        },
+        all,
+        createRng(seed * 7 + 5),
+      );
+    }
     const notes = notesFor(data, options, final, stride);
     const bundleSplits: Record<string, SplitMetrics> = {};
     if (splits.random) bundleSplits['random-cv'] = splitMetrics(splits.random, prefer);
@@ -223,6 +246,7 @@ export async function trainProbes(
         ),
       ),
       ...(final.mlp ? { mlp: mlpHead(final.mlp.model, data.tiers, final.mlp.calibration) } : {}),
+      ...(hybrid ? { hybrid: hybrid.head } : {}),
       prefer,
       difficulty: { kind: 'tier-failure', tier: referenceTier },
       metrics: {
@@ -342,6 +366,12 @@ function notesFor(data: TrainingData, options: TrainOptions, final: FittedProbes
       `${Math.round(100 * (options.fit?.calibrationShare ?? 0.2))} % of the training rows` +
       (data.groups ? ` (whole ${data.groupBy} groups)` : '') +
       `; difficulty = P(${reference} fails).`,
+    options.hybrid
+      ? 'Hybrid head (policy.signal: hybrid): a linear probe stage over these features and a TF-IDF router ' +
+        '(word 1–2-grams, char 3–5-grams, vocabulary from these traces), stacked by a per-tier logistic head ' +
+        'over both stages’ out-of-fold log-odds (5 inner folds); it reads the prompt’s words. Not in the CV ' +
+        'metrics below: `mechroute bench routing` (method hybrid) measures it on held-out splits.'
+      : undefined,
     `Metrics: outer ${options.folds ?? 5}-fold CV of the whole procedure (layer choice, λ, calibration refit per fold), on random ` +
       `folds and on folds of whole ${data.groupBy ?? 'group'} groups` +
       (stride > 1 ? `; in the outer folds only every ${stride}th layer was a candidate` : '') +

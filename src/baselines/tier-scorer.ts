@@ -1,4 +1,5 @@
 import type { EncoderHost } from '../encoder/encoder-host.js';
+import { predictHybrid } from '../probes/hybrid-predict.js';
 import type { ProbeBundle } from '../probes/probe-bundle.js';
 import { predictProbes } from '../probes/probe-predict.js';
 import { type BaselineModel, predictBaseline } from './baseline-model.js';
@@ -56,6 +57,22 @@ export function probeScorer(bundle: ProbeBundle, encoder: EncoderHost): TierScor
   };
 }
 
+/**
+ * The bundle's hybrid head (`policy.signal: hybrid`): the same encoder prefill as the probes, plus the
+ * prompt's TF-IDF vector, stacked (src/probes/hybrid-predict.ts).
+ */
+export function hybridScorer(bundle: ProbeBundle, encoder: EncoderHost): TierScorer {
+  const { layers, pooling } = bundle.features;
+  return {
+    method: 'hybrid',
+    tiers: bundle.tiers.map((t) => t.id),
+    async score(text) {
+      const { vector, tokens, truncated } = await encoderFeatures(encoder, text, layers, pooling);
+      return { tiers: predictHybrid(bundle, vector, text), encoderTokens: tokens, truncated };
+    },
+  };
+}
+
 export interface BaselineScorerDeps {
   /** Needed by `sentence-*` models. */
   sentence?: SentenceEncoder;
@@ -83,7 +100,8 @@ export function baselineScorer(model: BaselineModel, deps: BaselineScorerDeps): 
             `not ${sentence.name} (${sentence.sha256.slice(0, 12)}…)`,
         );
       }
-      features = async (text) => ({ vector: (await sentence.embed([text]))[0]! });
+      const keep = featurizer.keep ?? 'head';
+      features = async (text) => ({ vector: (await sentence.embed([text], { keep }))[0]! });
       break;
     }
     case 'encoder': {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { TfidfModelSchema } from '../baselines/tfidf.js';
 import { InvalidFileError, ProbeEncoderMismatchError } from '../errors.js';
 import { readJsonFile, writeFileAtomic } from '../json-file.js';
 import { StepProbeInfoSchema } from '../steps/step-probe-info.js';
@@ -121,6 +122,26 @@ export const ClassHeadSchema = z.object({
   metrics: z.record(z.string(), z.number().nullable()).optional(),
 });
 
+/** Standardise, then a calibrated logistic probe per tier (the linear head of every stage below). */
+export const LinearStageSchema = z.object({
+  kind: z.literal('linear'),
+  standardizer: z.object({ mean: z.array(z.number()), std: z.array(z.number().positive()) }),
+  tiers: z.array(LinearTierSchema).min(1),
+});
+
+/**
+ * Optional hybrid head (`policy.signal: hybrid`), a stack over two signals: `probes`, a linear stage over
+ * the bundle's own feature vector, and `text`, a linear stage over the prompt's TF-IDF vector (`tfidf`);
+ * `stacker` then reads the log-odds of both, [probes' P for every tier…, text's P for every tier…], and
+ * gives the calibrated P(success) per tier. It reads the prompt's words, so it is named a hybrid.
+ */
+export const HybridHeadSchema = z.object({
+  probes: LinearStageSchema,
+  tfidf: TfidfModelSchema,
+  text: LinearStageSchema,
+  stacker: LinearStageSchema,
+});
+
 /** Per-tier classification metrics; further metrics may be added under any name. */
 export const TierMetricsSchema = z
   .object({
@@ -198,6 +219,7 @@ const ProbeBundleObjectSchema = z.object({
   prefer: z.enum(['linear', 'mlp']).optional(),
   difficulty: DifficultySchema,
   classes: ClassHeadSchema.optional(),
+  hybrid: HybridHeadSchema.optional(),
   metrics: BundleMetricsSchema,
   trained_at: z.iso.datetime({ offset: true }),
   traces_sha256: sha256Hex,
@@ -280,11 +302,43 @@ function checkConsistency(b: BundleShape, ctx: z.RefinementCtx): void {
         );
     }
   }
+  if (b.hybrid)
+    checkHybrid(
+      b.hybrid,
+      b.tiers.map((t) => t.id),
+      dim,
+      issue,
+    );
   if (difficulty.kind === 'linear' && difficulty.weights.length !== dim) {
     issue(
       ['difficulty', 'weights'],
       `has ${difficulty.weights.length} weights but the features have ${dimText}`,
     );
+  }
+}
+
+/** Every stage covers the bundle's tiers in its order, with as many weights as its input has values. */
+function checkHybrid(
+  hybrid: z.infer<typeof HybridHeadSchema>,
+  tierIds: readonly string[],
+  dim: number,
+  issue: (path: (string | number)[], message: string) => void,
+): void {
+  const inputs = { probes: dim, text: hybrid.tfidf.terms.length, stacker: 2 * tierIds.length } as const;
+  for (const [name, width] of Object.entries(inputs) as [keyof typeof inputs, number][]) {
+    const stage = hybrid[name];
+    const ids = stage.tiers.map((t) => t.id);
+    if (ids.join('\n') !== tierIds.join('\n'))
+      issue(
+        ['hybrid', name, 'tiers'],
+        `tiers ${ids.join(', ')} are not the bundle's (${tierIds.join(', ')})`,
+      );
+    if (stage.standardizer.mean.length !== width || stage.standardizer.std.length !== width)
+      issue(['hybrid', name, 'standardizer'], `expected ${width} values`);
+    for (const [k, t] of stage.tiers.entries()) {
+      if (t.weights.length !== width)
+        issue(['hybrid', name, 'tiers', k, 'weights'], `has ${t.weights.length} weights, expected ${width}`);
+    }
   }
 }
 
@@ -294,6 +348,7 @@ export type LinearTier = z.infer<typeof LinearTierSchema>;
 export type MlpHead = z.infer<typeof MlpHeadSchema>;
 export type Difficulty = z.infer<typeof DifficultySchema>;
 export type ClassHead = z.infer<typeof ClassHeadSchema>;
+export type HybridHead = z.infer<typeof HybridHeadSchema>;
 export type TierMetrics = z.infer<typeof TierMetricsSchema>;
 export type SplitMetrics = z.infer<typeof SplitMetricsSchema>;
 export type BundleMetrics = z.infer<typeof BundleMetricsSchema>;

@@ -79,6 +79,7 @@ describe('mechroute train, eval and calibrate over an 8-tier ladder', () => {
         '--folds',
         '3',
         '--no-mlp',
+        '--hybrid',
       ],
       { env, maxBuffer: 64 << 20 },
     );
@@ -116,6 +117,24 @@ describe('mechroute train, eval and calibrate over an 8-tier ladder', () => {
     const policies = new Set(multi.frontier.map((p: { policy: string }) => p.policy));
     assert.deepEqual([...policies].sort(), ['threshold', 'utility']);
 
+    // The hybrid head: its own P(success | tier) for every tier, scored the same way.
+    assert.equal(saved.hybrid.stacker.tiers.length, 8);
+    const viaHybrid = JSON.parse(
+      (
+        await run(
+          'node',
+          [CLI, 'eval', '--probes', bundle, '--traces', traces, '--json', '--signal', 'hybrid'],
+          {
+            env,
+            maxBuffer: 64 << 20,
+          },
+        )
+      ).stdout,
+    );
+    assert.equal(viaHybrid.head, 'hybrid');
+    assert.deepEqual(Object.keys(viaHybrid.multi).sort(), MULTI_FIELDS);
+    assert.notDeepEqual(viaHybrid.auroc, result.auroc);
+
     // calibrate sweeps thresholds for the 7 tiers below the frontier and writes a policy for all 8.
     const policy = join(dir, 'policy.yaml');
     const calibrated = await run(
@@ -135,12 +154,16 @@ describe('mechroute train, eval and calibrate over an 8-tier ladder', () => {
         '--json',
         '--resamples',
         '50',
+        '--signal',
+        'hybrid',
       ],
       { env, maxBuffer: 64 << 20 },
     );
     const chosen = JSON.parse(calibrated.stdout).classes[0].chosen;
     assert.deepEqual(Object.keys(chosen.shares).sort(), [...ladder.tiers].sort());
     assert.equal(Object.keys(chosen.thresholds).length, 7);
-    assert.match(await readFile(policy, 'utf8'), /kind: threshold/);
+    const written = await readFile(policy, 'utf8');
+    assert.match(written, /kind: threshold/);
+    assert.match(written, /signal: hybrid/);
   });
 });

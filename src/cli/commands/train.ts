@@ -46,6 +46,7 @@ const TrainFlagsSchema = z.object({
   calibration: z.enum(['platt', 'isotonic']).default('platt'),
   mlp: z.boolean().default(true),
   cv: z.boolean().default(true),
+  hybrid: z.boolean().default(false),
   layerRows: positive.min(50).default(1000),
   cvLayerStride: positive.default(1),
   maxK: z.coerce.number().int().min(0).optional(),
@@ -100,6 +101,10 @@ export function registerTrainCommand(program: Command): void {
     .option('--calibration <kind>', 'platt or isotonic', 'platt')
     .option('--no-mlp', 'skip the shared-trunk MLP')
     .option('--no-cv', 'skip cross-validation (the bundle then carries no CV metrics)')
+    .option(
+      '--hybrid',
+      'also fit the hybrid head (the probes and a TF-IDF router stacked; policy.signal: hybrid)',
+    )
     .option('--layer-rows <n>', 'rows subsampled for layer scoring', '1000')
     .option('--cv-layer-stride <n>', 'in the outer CV folds, score only every n-th layer (for speed)', '1')
     .option(
@@ -178,6 +183,7 @@ export function registerTrainCommand(program: Command): void {
         folds: flags.folds,
         cvLayerStride: flags.cvLayerStride,
         skipCv: !flags.cv,
+        hybrid: flags.hybrid,
         command: `mechroute ${process.argv.slice(2).join(' ')}`,
         costs: costOptionsFromFlags(flags),
         fit: {
