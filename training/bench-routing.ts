@@ -216,8 +216,18 @@ export async function benchRouting(options: BenchOptions): Promise<BenchResult> 
     const latencyTexts = testTexts.slice(0, options.latencySamples ?? 50);
 
     const text = (m: BenchMethod) => (TEXT_METHODS as readonly string[]).includes(m);
+    // The encoder reads the window the store's activations were read with (its truncation setting).
+    const window = store.meta.max_prompt_tokens;
     if (methods.some((m) => !text(m)) && !encoder) {
-      encoder = await EncoderHost.create({ modelPath: resolveCachedModel(identity.name).path });
+      encoder = await EncoderHost.create({
+        modelPath: resolveCachedModel(identity.name).path,
+        maxPromptTokens: window,
+      });
+    }
+    if (encoder && encoder.info.maxPromptTokens !== window) {
+      throw new TrainingDataError(
+        `the store's activations read ${window} prompt tokens at most, the encoder ${encoder.info.maxPromptTokens}`,
+      );
     }
     const needsSentence = methods.some((m) => m.startsWith('sentence-') || m === 'text-stack');
     let sentenceMatrix: ReturnType<typeof stackRows> | undefined;

@@ -5,7 +5,7 @@ import type { MultiTierMetrics } from '../src/metrics/multi-tier.js';
 import { resolveCachedModel } from '../src/models/manifest-registry.js';
 import { predictHybrid } from '../src/probes/hybrid-predict.js';
 import { createMatrix, type FeatureMatrix } from '../src/probes/matrix.js';
-import { loadProbeBundle, type ProbeBundle } from '../src/probes/probe-bundle.js';
+import { checkPromptWindow, loadProbeBundle, type ProbeBundle } from '../src/probes/probe-bundle.js';
 import { type ProbePrediction, predictProbesBatch } from '../src/probes/probe-predict.js';
 import { readTraces } from '../src/traces/jsonl-reader.js';
 import { promptText, successOf, type Trace } from '../src/traces/trace-schema.js';
@@ -122,8 +122,10 @@ export async function featuresOf(
     let encoder = options.encoder;
     if (!encoder) {
       const { path } = resolveCachedModel(options.model ?? bundle.encoder.name);
-      encoder = await EncoderHost.create({ modelPath: path });
+      const window = bundle.features.max_prompt_tokens;
+      encoder = await EncoderHost.create({ modelPath: path, ...(window ? { maxPromptTokens: window } : {}) });
     }
+    checkPromptWindow(bundle, encoder.info.maxPromptTokens);
     try {
       for (let start = 0; start < todo.length; start += 256) {
         const chunk = todo.slice(start, start + 256);

@@ -234,7 +234,7 @@ export async function trainProbes(
       format: PROBE_BUNDLE_FORMAT,
       version: PROBE_BUNDLE_VERSION,
       encoder: data.encoder,
-      features: { layers: final.layers, pooling: final.pooling },
+      features: { layers: final.layers, pooling: final.pooling, max_prompt_tokens: data.maxPromptTokens },
       standardizer: final.standardizer,
       tiers: data.tiers.map((id, t) =>
         linearTier(

@@ -1,6 +1,6 @@
 import type { EncoderHost } from '../encoder/encoder-host.js';
 import { predictHybrid } from '../probes/hybrid-predict.js';
-import type { ProbeBundle } from '../probes/probe-bundle.js';
+import { checkPromptWindow, type ProbeBundle } from '../probes/probe-bundle.js';
 import { predictProbes } from '../probes/probe-predict.js';
 import { type BaselineModel, predictBaseline } from './baseline-model.js';
 import type { SentenceEncoder } from './sentence-encoder.js';
@@ -46,6 +46,7 @@ export async function encoderFeatures(
 
 /** The probes: encoder prefill (early exit at the bundle's deepest layer), then the bundle's probes. */
 export function probeScorer(bundle: ProbeBundle, encoder: EncoderHost): TierScorer {
+  checkPromptWindow(bundle, encoder.info.maxPromptTokens);
   const { layers, pooling } = bundle.features;
   return {
     method: 'probes',
@@ -62,6 +63,7 @@ export function probeScorer(bundle: ProbeBundle, encoder: EncoderHost): TierScor
  * prompt's TF-IDF vector, stacked (src/probes/hybrid-predict.ts).
  */
 export function hybridScorer(bundle: ProbeBundle, encoder: EncoderHost): TierScorer {
+  checkPromptWindow(bundle, encoder.info.maxPromptTokens);
   const { layers, pooling } = bundle.features;
   return {
     method: 'hybrid',

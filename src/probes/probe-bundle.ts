@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { TfidfModelSchema } from '../baselines/tfidf.js';
-import { InvalidFileError, ProbeEncoderMismatchError } from '../errors.js';
+import { InvalidFileError, InvalidProbeInputError, ProbeEncoderMismatchError } from '../errors.js';
 import { readJsonFile, writeFileAtomic } from '../json-file.js';
 import { StepProbeInfoSchema } from '../steps/step-probe-info.js';
 import { TierIdSchema } from '../traces/trace-schema.js';
@@ -211,6 +211,11 @@ const ProbeBundleObjectSchema = z.object({
   features: z.object({
     layers: z.array(z.number().int().nonnegative()).min(1),
     pooling: z.enum(['last', 'mean']),
+    /**
+     * The prompt tokens the encoder read when the probes were trained (a longer prompt keeps its BOS and
+     * its last tokens); the encoder that serves them must read the same window. Absent in older bundles.
+     */
+    max_prompt_tokens: z.number().int().min(2).optional(),
   }),
   standardizer: z.object({ mean: z.array(z.number()), std: z.array(z.number().positive()) }),
   tiers: z.array(LinearTierSchema).min(1),
@@ -229,6 +234,20 @@ const ProbeBundleObjectSchema = z.object({
 });
 
 type BundleShape = z.infer<typeof ProbeBundleObjectSchema>;
+
+/**
+ * Refuses an encoder that reads another window of the prompt than the bundle's probes were trained on
+ * (their features would describe other text).
+ */
+export function checkPromptWindow(bundle: Pick<BundleShape, 'features'>, encoderMaxPromptTokens: number): void {
+  const trained = bundle.features.max_prompt_tokens;
+  if (trained !== undefined && trained !== encoderMaxPromptTokens) {
+    throw new InvalidProbeInputError(
+      `the probe bundle was trained on the last ${trained} tokens of each prompt, but the encoder reads up to ` +
+        `${encoderMaxPromptTokens}: set encoder.max_prompt_tokens to ${trained}`,
+    );
+  }
+}
 
 /** Feature dimension the bundle's probes expect: layers × embedding width. */
 export function bundleFeatureDim(bundle: Pick<BundleShape, 'encoder' | 'features'>): number {

@@ -5,7 +5,7 @@ import { MechrouteError } from '../errors.js';
 import type { BudgetLedger } from '../policy/budget-ledger.js';
 import type { Policy, RouteDecision, RouteOverrides, RouteTier } from '../policy/policy-schema.js';
 import { route } from '../policy/route.js';
-import type { ProbeBundle } from '../probes/probe-bundle.js';
+import { checkPromptWindow, type ProbeBundle } from '../probes/probe-bundle.js';
 import { type ProbePrediction, predictProbes } from '../probes/probe-predict.js';
 import { type Message, promptText } from '../traces/trace-schema.js';
 
@@ -60,6 +60,7 @@ async function probePrediction(
   bundle: ProbeBundle,
   prompt: string,
 ): Promise<Scored> {
+  checkPromptWindow(bundle, deps.encoder.info.maxPromptTokens);
   const [encoded] = await deps.encoder.encode([prompt], {
     layers: bundle.features.layers,
     pooling: bundle.features.pooling,
