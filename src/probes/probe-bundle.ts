@@ -239,7 +239,10 @@ type BundleShape = z.infer<typeof ProbeBundleObjectSchema>;
  * Refuses an encoder that reads another window of the prompt than the bundle's probes were trained on
  * (their features would describe other text).
  */
-export function checkPromptWindow(bundle: Pick<BundleShape, 'features'>, encoderMaxPromptTokens: number): void {
+export function checkPromptWindow(
+  bundle: Pick<BundleShape, 'features'>,
+  encoderMaxPromptTokens: number,
+): void {
   const trained = bundle.features.max_prompt_tokens;
   if (trained !== undefined && trained !== encoderMaxPromptTokens) {
     throw new InvalidProbeInputError(
