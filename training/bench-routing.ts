@@ -19,6 +19,7 @@ import {
   SENTENCE_KEEP,
   TEXT_METHODS,
 } from './bench-signals.js';
+import { measureLatency } from './decision-latency.js';
 import { type RoutingEvalMetrics, routingEvalMetrics } from './evaluate-bundle.js';
 import { stackRows } from './fit-baselines.js';
 import type { FittedSignal } from './router-signals.js';
@@ -113,31 +114,6 @@ export interface BenchResult {
   curves: BenchCurves;
   /** The trained text-classifier routers, ready to save (`policy.signal: text-embedding`). */
   models: Record<string, BaselineModel>;
-}
-
-function quantile(sorted: readonly number[], q: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  const pos = q * (sorted.length - 1);
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
-}
-
-/** Sequential decisions, one warm-up first: what one request waits for on an idle router. */
-async function measureLatency(
-  scorer: TierScorer,
-  texts: readonly string[],
-): Promise<{ p50: number; p95: number }> {
-  if (texts.length === 0) return { p50: Number.NaN, p95: Number.NaN };
-  await scorer.score(texts[0]!);
-  const times: number[] = [];
-  for (const text of texts) {
-    const started = performance.now();
-    await scorer.score(text);
-    times.push(performance.now() - started);
-  }
-  times.sort((a, b) => a - b);
-  return { p50: quantile(times, 0.5), p95: quantile(times, 0.95) };
 }
 
 function droppedOf(data: TrainingData): Record<string, number> {
@@ -281,7 +257,8 @@ export async function benchRouting(options: BenchOptions): Promise<BenchResult> 
       const model = baselineModelOf(method, signal, { tiers, trainFile: options.trainFile, nTrain });
       if (model) models[method] = model;
       progress(`timing ${method}`, m, methods.length);
-      const latency = await measureLatency(signalScorer(method, tiers, signal), latencyTexts);
+      const scorer = signalScorer(method, tiers, signal);
+      const latency = await measureLatency((t) => scorer.score(t), latencyTexts);
       const local = testRows.map((_, k) => k);
       const metrics = headMetrics(tiers, probs, testLabels, testCosts, local, reference);
       results[method] = {

@@ -1,4 +1,6 @@
+import { EncoderHost } from '../src/encoder/encoder-host.js';
 import { TrainingDataError } from '../src/errors.js';
+import { resolveCachedModel } from '../src/models/manifest-registry.js';
 import {
   layerTableJson,
   linearTier,
@@ -12,6 +14,7 @@ import {
 import { createRng } from '../src/seeded-rng.js';
 import { promptText } from '../src/traces/trace-schema.js';
 import { type CvResult, crossValidate, groupSplitProblem, type SplitKind } from './cross-validate.js';
+import { type Latency, layerLatency } from './decision-latency.js';
 import { allCandidates, type FitOptions, type FittedProbes, fitProbes } from './fit-probes.js';
 import { type FittedHybrid, fitHybrid, tfidfFeatures } from './hybrid.js';
 import { offlineFeaturizer } from './router-signals.js';
@@ -38,6 +41,8 @@ export interface TrainOptions extends TrainingDataOptions {
   skipCv?: boolean;
   /** Also fit the hybrid head over the chosen features and the prompts' TF-IDF (training/hybrid.ts). */
   hybrid?: boolean;
+  /** Time this many training prompts' prefill per layer of the layer table (0 or absent: not timed). */
+  layerLatency?: number;
   /** The command line, recorded in the bundle's notes. */
   command?: string;
   onProgress?: (line: string) => void;
@@ -226,6 +231,23 @@ export async function trainProbes(
         createRng(seed * 7 + 5),
       );
     }
+    let latency: Map<number, Latency> | undefined;
+    if (options.layerLatency && final.layerTable.length > 0) {
+      const sample = createRng(seed)
+        .shuffle(data.traces.map((t) => promptText(t)))
+        .slice(0, options.layerLatency);
+      say(`timing each layer's prefill on ${sample.length} training prompts…`);
+      const encoder = await EncoderHost.create({
+        modelPath: resolveCachedModel(data.encoder.name).path,
+        maxPromptTokens: data.maxPromptTokens,
+      });
+      try {
+        const layers = [...new Set(final.layerTable.map((s) => s.layer))].sort((a, b) => a - b);
+        latency = await layerLatency(encoder, sample, layers);
+      } finally {
+        await encoder.dispose();
+      }
+    }
     const notes = notesFor(data, options, final, stride);
     const bundleSplits: Record<string, SplitMetrics> = {};
     if (splits.random) bundleSplits['random-cv'] = splitMetrics(splits.random, prefer);
@@ -251,7 +273,7 @@ export async function trainProbes(
       difficulty: { kind: 'tier-failure', tier: referenceTier },
       metrics: {
         splits: bundleSplits,
-        ...(final.layerTable.length > 0 ? { layers: layerTableJson(final.layerTable) } : {}),
+        ...(final.layerTable.length > 0 ? { layers: layerTableJson(final.layerTable, latency) } : {}),
         layer_selection_tier: referenceTier,
       },
       trained_at: new Date().toISOString(),
@@ -289,7 +311,7 @@ export async function trainProbes(
       reference_tier: referenceTier,
       reference_reason: referenceReason,
       layer_selection_tier: referenceTier,
-      layer_table: layerTableJson(final.layerTable),
+      layer_table: layerTableJson(final.layerTable, latency),
       chosen: {
         layers: final.layers,
         pooling: final.pooling,

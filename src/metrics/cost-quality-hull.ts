@@ -47,7 +47,8 @@ export function qualityAtCost(hull: readonly CostQuality[], cost: number): numbe
   if (hull.length === 0 || cost < hull[0]!.cost) return Number.NaN;
   for (let k = 1; k < hull.length; k += 1) {
     const b = hull[k]!;
-    if (cost <= b.cost) {
+    if (cost === b.cost) return b.quality;
+    if (cost < b.cost) {
       const a = hull[k - 1]!;
       return a.quality + ((cost - a.cost) / (b.cost - a.cost)) * (b.quality - a.quality);
     }
@@ -64,7 +65,8 @@ export function costAtQuality(hull: readonly CostQuality[], quality: number): nu
   if (quality <= hull[0]!.quality) return hull[0]!.cost;
   for (let k = 1; k < hull.length; k += 1) {
     const b = hull[k]!;
-    if (b.quality >= quality) {
+    if (b.quality === quality) return b.cost; // a vertex: exact, no rounding in the interpolation
+    if (b.quality > quality) {
       const a = hull[k - 1]!;
       return a.cost + ((quality - a.quality) / (b.quality - a.quality)) * (b.cost - a.cost);
     }

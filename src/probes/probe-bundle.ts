@@ -188,6 +188,9 @@ export const LayerScoreJsonSchema = z.object({
   cv_auroc: MetricValueSchema,
   cv_auroc_std: MetricValueSchema,
   lambda: z.number().nonnegative(),
+  /** One decision's encoder prefill with early exit after this layer (ms, median / 95th percentile). */
+  latency_ms_p50: z.number().nonnegative().optional(),
+  latency_ms_p95: z.number().nonnegative().optional(),
 });
 
 export const BundleMetricsSchema = z.object({
@@ -479,10 +482,16 @@ export function mlpModelOf(head: MlpHead, inputDim: number): MlpModel {
   return { inputDim, hidden, outputs: head.tiers.length, activation, w1, b1, w2, b2 };
 }
 
-/** The layer-selection table in the bundle's snake_case (NaN → null). */
-export function layerTableJson(table: readonly LayerScore[]): z.infer<typeof LayerScoreJsonSchema>[] {
+/** The layer-selection table in the bundle's snake_case (NaN → null), with each layer's latency if timed. */
+export function layerTableJson(
+  table: readonly LayerScore[],
+  latency?: ReadonlyMap<number, { p50: number; p95: number }>,
+): z.infer<typeof LayerScoreJsonSchema>[] {
   const metric = (v: number) => (Number.isFinite(v) ? v : null);
   return table.map((s) => ({
+    ...(latency?.has(s.layer)
+      ? { latency_ms_p50: latency.get(s.layer)!.p50, latency_ms_p95: latency.get(s.layer)!.p95 }
+      : {}),
     layer: s.layer,
     pooling: s.pooling,
     dim: s.dim,

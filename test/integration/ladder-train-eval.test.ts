@@ -74,10 +74,16 @@ describe('mechroute train, eval and calibrate over an 8-tier ladder', () => {
         '--out',
         bundle,
         '--json',
-        '--layers',
+        '--layer-rows',
+        '100',
+        '--cv-layer-stride',
         '6',
+        '--layer-latency',
+        '2',
+        '--pooling',
+        'last',
         '--folds',
-        '3',
+        '2',
         '--no-mlp',
         '--hybrid',
       ],
@@ -93,7 +99,11 @@ describe('mechroute train, eval and calibrate over an 8-tier ladder', () => {
       assert.equal(t.cost_sources.trace_cost, 100, `${t.id}: every cost from the trace`);
       assert.equal(t.price_assumed_local, false, t.id);
     }
+    // The layer table: every stored layer scored, each with its prefill's latency beside it.
+    assert.equal(report.layer_table.length, 19);
+    for (const row of report.layer_table) assert.ok(row.latency_ms_p50 > 0, `layer ${row.layer}`);
     const saved = JSON.parse(await readFile(bundle, 'utf8'));
+    assert.equal(saved.features.max_prompt_tokens, 2048);
     for (const tier of saved.tiers) {
       assert.ok(Math.abs(tier.mean_cost_usd - ladder.meanCost[tier.id]!) < 1e-12, `${tier.id} mean cost`);
     }

@@ -47,6 +47,7 @@ const TrainFlagsSchema = z.object({
   mlp: z.boolean().default(true),
   cv: z.boolean().default(true),
   hybrid: z.boolean().default(false),
+  layerLatency: z.coerce.number().int().min(0).default(0),
   layerRows: positive.min(50).default(1000),
   cvLayerStride: positive.default(1),
   maxK: z.coerce.number().int().min(0).optional(),
@@ -101,6 +102,11 @@ export function registerTrainCommand(program: Command): void {
     .option('--calibration <kind>', 'platt or isotonic', 'platt')
     .option('--no-mlp', 'skip the shared-trunk MLP')
     .option('--no-cv', 'skip cross-validation (the bundle then carries no CV metrics)')
+    .option(
+      '--layer-latency <n>',
+      'time the encoder prefill per layer (early exit there) on n training prompts, beside the layer table',
+      '0',
+    )
     .option(
       '--hybrid',
       'also fit the hybrid head (the probes and a TF-IDF router stacked; policy.signal: hybrid)',
@@ -184,6 +190,7 @@ export function registerTrainCommand(program: Command): void {
         cvLayerStride: flags.cvLayerStride,
         skipCv: !flags.cv,
         hybrid: flags.hybrid,
+        layerLatency: flags.layerLatency,
         command: `mechroute ${process.argv.slice(2).join(' ')}`,
         costs: costOptionsFromFlags(flags),
         fit: {
