@@ -27,6 +27,18 @@ export interface TierScore {
 }
 
 /**
+ * The prompt's own token count, which a tier bills: the encoder's count unless it read only a window of
+ * a longer prompt (`encoder.max_prompt_tokens`), when the whole prompt is counted again.
+ */
+export function promptTokens(
+  encoder: Pick<EncoderHost, 'tokenize'>,
+  text: string,
+  encoded: { tokens: number; truncated: boolean },
+): number {
+  return encoded.truncated ? encoder.tokenize(text).length : encoded.tokens;
+}
+
+/**
  * The pooled activations of the given layers side by side (the probes' feature vector): one encoder
  * prefill, early exit at the deepest layer asked for.
  */
@@ -41,7 +53,7 @@ export async function encoderFeatures(
   const width = pooled[0]!.length;
   const vector = new Float32Array(width * pooled.length);
   for (const [i, v] of pooled.entries()) vector.set(v, i * width);
-  return { vector, tokens: encoded!.tokens, truncated: encoded!.truncated };
+  return { vector, tokens: promptTokens(encoder, text, encoded!), truncated: encoded!.truncated };
 }
 
 /** The probes: encoder prefill (early exit at the bundle's deepest layer), then the bundle's probes. */

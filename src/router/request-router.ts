@@ -1,4 +1,4 @@
-import { hybridScorer, type TierScorer } from '../baselines/tier-scorer.js';
+import { hybridScorer, promptTokens, type TierScorer } from '../baselines/tier-scorer.js';
 import type { PolicyStore } from '../config/policy-file.js';
 import type { EncoderHost } from '../encoder/encoder-host.js';
 import { MechrouteError } from '../errors.js';
@@ -68,7 +68,7 @@ async function probePrediction(
   const pooled = bundle.features.pooling === 'last' ? encoded!.last! : encoded!.mean!;
   return {
     prediction: predictProbes(bundle, featureVector(pooled)),
-    tokens: encoded!.tokens,
+    tokens: promptTokens(deps.encoder, prompt, encoded!),
     truncated: encoded!.truncated,
   };
 }

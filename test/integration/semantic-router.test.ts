@@ -11,7 +11,7 @@ import { createManifestRegistry } from '../../src/models/manifest-registry.js';
 import { PolicySchema, type RouteTier } from '../../src/policy/policy-schema.js';
 import { loadProbeBundle, type ProbeBundle } from '../../src/probes/probe-bundle.js';
 import { createRequestRouter } from '../../src/router/request-router.js';
-import { sharedEncoder } from '../support/default-encoder.js';
+import { createEncoder, sharedEncoder } from '../support/default-encoder.js';
 
 const TIERS: RouteTier[] = [
   { id: 'gemma-3-270m', price: { input_per_mtok: 0, output_per_mtok: 0 }, available: true },
@@ -191,5 +191,33 @@ describe('the router in semantic mode (policy.signal: text-embedding)', () => {
       tiers: () => TIERS,
     });
     await assert.rejects(without.decide({ prompt: 'x' }), { code: 'MR_ERR_NO_HYBRID_HEAD' });
+  });
+
+  it('reads the bundle’s prompt window, prices the whole prompt, and refuses an encoder with another window', async () => {
+    const windowed: ProbeBundle = { ...bundle, features: { ...bundle.features, max_prompt_tokens: 16 } };
+    const prompt =
+      'Please answer the following question about the history of the roman empire in one word. '.repeat(3);
+    const small = await createEncoder({ maxPromptTokens: 16 });
+    try {
+      const router = createRequestRouter({
+        encoder: small,
+        bundle: () => windowed,
+        policies: createPolicyStore(policy('probes')),
+        tiers: () => TIERS,
+      });
+      const routed = await router.decide({ prompt });
+      assert.equal(routed.truncated, true);
+      assert.equal(routed.inputTokens, small.tokenize(prompt).length);
+      assert.ok(routed.inputTokens > 16);
+    } finally {
+      await small.dispose();
+    }
+    const mismatched = createRequestRouter({
+      encoder,
+      bundle: () => windowed,
+      policies: createPolicyStore(policy('probes')),
+      tiers: () => TIERS,
+    });
+    await assert.rejects(mismatched.decide({ prompt }), /set encoder\.max_prompt_tokens to 16/);
   });
 });
