@@ -1,4 +1,5 @@
 import type { EncoderHost } from '../src/encoder/encoder-host.js';
+import { quantile } from '../src/metrics/quantile.js';
 
 /**
  * Decision latency as a router sees it: sequential calls on an idle process, one warm-up first, median
@@ -8,14 +9,6 @@ import type { EncoderHost } from '../src/encoder/encoder-host.js';
 export interface Latency {
   p50: number;
   p95: number;
-}
-
-function quantile(sorted: readonly number[], q: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  const pos = q * (sorted.length - 1);
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
 }
 
 export async function measureLatency(

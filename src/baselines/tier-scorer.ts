@@ -56,18 +56,31 @@ export async function encoderFeatures(
   return { vector, tokens: promptTokens(encoder, text, encoded!), truncated: encoded!.truncated };
 }
 
-/** The probes: encoder prefill (early exit at the bundle's deepest layer), then the bundle's probes. */
-export function probeScorer(bundle: ProbeBundle, encoder: EncoderHost): TierScorer {
+/**
+ * A scorer over a bundle's features: encoder prefill (early exit at the bundle's deepest layer, in the
+ * prompt window its probes were trained on), then `predict` on the feature vector and the text.
+ */
+function bundleScorer(
+  method: string,
+  bundle: ProbeBundle,
+  encoder: EncoderHost,
+  predict: (vector: Float32Array, text: string) => Record<string, number>,
+): TierScorer {
   checkPromptWindow(bundle, encoder.info.maxPromptTokens);
   const { layers, pooling } = bundle.features;
   return {
-    method: 'probes',
+    method,
     tiers: bundle.tiers.map((t) => t.id),
     async score(text) {
       const { vector, tokens, truncated } = await encoderFeatures(encoder, text, layers, pooling);
-      return { tiers: predictProbes(bundle, vector).tiers, encoderTokens: tokens, truncated };
+      return { tiers: predict(vector, text), encoderTokens: tokens, truncated };
     },
   };
+}
+
+/** The probes: encoder prefill, then the bundle's probes. */
+export function probeScorer(bundle: ProbeBundle, encoder: EncoderHost): TierScorer {
+  return bundleScorer('probes', bundle, encoder, (vector) => predictProbes(bundle, vector).tiers);
 }
 
 /**
@@ -75,16 +88,7 @@ export function probeScorer(bundle: ProbeBundle, encoder: EncoderHost): TierScor
  * prompt's TF-IDF vector, stacked (src/probes/hybrid-predict.ts).
  */
 export function hybridScorer(bundle: ProbeBundle, encoder: EncoderHost): TierScorer {
-  checkPromptWindow(bundle, encoder.info.maxPromptTokens);
-  const { layers, pooling } = bundle.features;
-  return {
-    method: 'hybrid',
-    tiers: bundle.tiers.map((t) => t.id),
-    async score(text) {
-      const { vector, tokens, truncated } = await encoderFeatures(encoder, text, layers, pooling);
-      return { tiers: predictHybrid(bundle, vector, text), encoderTokens: tokens, truncated };
-    },
-  };
+  return bundleScorer('hybrid', bundle, encoder, (vector, text) => predictHybrid(bundle, vector, text));
 }
 
 export interface BaselineScorerDeps {

@@ -1,5 +1,6 @@
 import { InvalidMetricInputError } from '../errors.js';
 import { createRng } from '../seeded-rng.js';
+import { quantile } from './quantile.js';
 
 /**
  * Paired percentile bootstrap for the difference of a statistic between two methods scored on the same
@@ -24,14 +25,6 @@ export interface PairedDifference {
   high: number;
   /** Resamples where both statistics were defined. */
   resamples: number;
-}
-
-function percentile(sorted: readonly number[], q: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  const pos = q * (sorted.length - 1);
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
 }
 
 /**
@@ -67,8 +60,8 @@ export function pairedBootstrap(
       a: a[s]!,
       b: b[s]!,
       difference: a[s]! - b[s]!,
-      low: percentile(list, alpha),
-      high: percentile(list, 1 - alpha),
+      low: quantile(list, alpha),
+      high: quantile(list, 1 - alpha),
       resamples: list.length,
     };
   });

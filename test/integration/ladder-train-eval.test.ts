@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { modelsCacheDir, packageRoot } from '../../src/paths.js';
+import { packageRoot } from '../../src/paths.js';
 import { SHARED_DATA } from '../support/mmlu-slice.js';
+import { tempHome } from '../support/temp-home.js';
 
 const run = promisify(execFile);
 const CLI = join(packageRoot, 'bin', 'mechroute.js');
@@ -49,11 +49,7 @@ describe('mechroute train, eval and calibrate over an 8-tier ladder', () => {
   let ladder: Awaited<ReturnType<typeof writeSlice>>;
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'mechroute-ladder-'));
-    const home = join(dir, 'home');
-    await mkdir(home);
-    await symlink(modelsCacheDir(), join(home, 'models'));
-    env = { ...process.env, MECHROUTE_HOME: home };
+    ({ dir, env } = await tempHome('mechroute-ladder-'));
     traces = join(dir, 'slice.jsonl');
     ladder = await writeSlice(traces);
     await run('node', [CLI, 'extract', '--traces', traces, '--batch', '8'], { env });
