@@ -57,9 +57,7 @@ export function bootstrapIntervals(
     const c = cpc[j]!.sort();
     return {
       quality: [quantile(q, alpha), quantile(q, 1 - alpha)],
-      costPerCorrect: Number.isFinite(c[c.length - 1]!)
-        ? [quantile(c, alpha), quantile(c, 1 - alpha)]
-        : null,
+      costPerCorrect: Number.isFinite(c[c.length - 1]!) ? [quantile(c, alpha), quantile(c, 1 - alpha)] : null,
     };
   });
 }
