@@ -2,6 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type ChartSpec, type LineSeries, lineChartSpec, renderChartSvg } from '../src/charts/render-svg.js';
 import type { BenchResult } from './bench-routing.js';
+import { qualityCostChartSpec } from './quality-cost-chart.js';
 import { table } from './render-report.js';
 
 /** `mechroute bench routing --out DIR`: report.md, deferral.svg, calibration.svg and their data, charts.json. */
@@ -48,6 +49,89 @@ export function benchTable(result: BenchResult): string {
     ],
     rows,
   );
+}
+
+/** P(success) AUROC of every tier, per method (the ladder's view; `benchTable` shows the weak/strong pair). */
+export function aurocTable(result: BenchResult): string {
+  return table(
+    ['method', ...result.tiers],
+    Object.entries(result.methods).map(([name, m]) => [name, ...result.tiers.map((t) => fmt(m.auroc[t]))]),
+  );
+}
+
+const usdText = (v: number | null | undefined) =>
+  v === null || v === undefined || !Number.isFinite(v) ? '–' : `$${v.toExponential(2)}`;
+
+/** The `multi` fields per method, with the ladder's single tiers and oracle above them. */
+export function multiTable(result: BenchResult): string {
+  const rows = Object.entries(result.methods).flatMap(([name, m]) => {
+    const x = m.multi;
+    if (!x) return [];
+    return [
+      [
+        name,
+        pct(x.cost_saving_at_parity),
+        pct(x.cost_saving_at_95),
+        pct(x.gap_closed_at_best_cost),
+        fmt(x.hull_auc.router),
+        fmt(x.hull_auc.single_tiers),
+        fmt(m.latency_ms_p50, 1),
+      ],
+    ];
+  });
+  return table(
+    [
+      'method',
+      'cost saving at parity',
+      'cost saving at 95 %',
+      'gap closed at best cost',
+      'hull AUC',
+      "single tiers' hull AUC",
+      'p50 ms',
+    ],
+    rows,
+  );
+}
+
+export function ladderText(result: BenchResult): string {
+  const ladder = result.ladder;
+  if (!ladder) return '';
+  const best = Object.values(result.methods).find((m) => m.multi)?.multi?.best_single;
+  return [
+    table(
+      ['tier', 'quality', 'mean cost', 'price the router knows (train mean)'],
+      [...ladder.singles]
+        .sort((a, b) => a.cost - b.cost)
+        .map((s) => [s.tier, pct(s.quality), usdText(s.cost), usdText(result.router_prices[s.tier])]),
+    ),
+    '',
+    `Oracle (per prompt the cheapest tier that is right): ${pct(ladder.oracle.quality)} at ${usdText(ladder.oracle.cost)}` +
+      (best ? `; best single tier: ${best.tier}, ${pct(best.quality)} at ${usdText(best.cost)}.` : '.'),
+  ].join('\n');
+}
+
+/** Each method against the best text method per metric: paired bootstrap 95 % intervals of the difference. */
+export function comparisonTable(result: BenchResult): string {
+  const value = (metric: string, v: number) =>
+    metric.startsWith('auroc') || metric === 'hull_auc' ? fmt(v) : pct(v);
+  const diff = (metric: string, v: number) =>
+    metric.startsWith('auroc') || metric === 'hull_auc'
+      ? `${v >= 0 ? '+' : ''}${fmt(v)}`
+      : Number.isFinite(v)
+        ? `${v >= 0 ? '+' : ''}${(100 * v).toFixed(1)} pt`
+        : '–';
+  const rows = Object.entries(result.comparisons).flatMap(([method, list]) =>
+    list.map((c) => [
+      method,
+      c.metric.replace('auroc:', 'AUROC '),
+      c.baseline,
+      value(c.metric, c.a),
+      value(c.metric, c.b),
+      diff(c.metric, c.difference),
+      `[${diff(c.metric, c.low)}, ${diff(c.metric, c.high)}]`,
+    ]),
+  );
+  return table(['method', 'metric', 'best text method', 'method', 'text', 'difference', '95 % CI'], rows);
 }
 
 /** At most `max` points, evenly spaced along the curve, ends kept. */
@@ -122,6 +206,33 @@ export function renderBenchMarkdown(result: BenchResult, title = 'Routing benchm
     '',
     ...Object.entries(result.methods).map(([name, m]) => `- \`${name}\`: ${m.features}`),
     '',
+    ...(result.ladder
+      ? [
+          `## The ladder: ${result.ladder.tiers.length} tiers`,
+          '',
+          ladderText(result),
+          '',
+          'AUROC of P(success) per tier:',
+          '',
+          aurocTable(result),
+          '',
+          "Routing over every tier (`multi`, read off the upper convex hull of each method's utility-λ and " +
+            "threshold sweeps together with the single tiers; hull AUC = mean quality over the single tiers' cost range):",
+          '',
+          multiTable(result),
+          '',
+          '![quality vs cost](quality-cost.svg)',
+          '',
+        ]
+      : []),
+    ...(Object.keys(result.comparisons).length > 0
+      ? [
+          'Against the best text method per metric (paired bootstrap over the test prompts, 95 % intervals):',
+          '',
+          comparisonTable(result),
+          '',
+        ]
+      : []),
     '![deferral curve](deferral.svg)',
     '',
     '![calibration](calibration.svg)',
@@ -173,6 +284,18 @@ export function reliabilityChartSpec(charts: BenchCharts): ChartSpec {
   });
 }
 
+export function qualityCostSpec(result: BenchResult, title?: string): ChartSpec {
+  const ladder = result.ladder!;
+  return qualityCostChartSpec({
+    title: `${title ?? 'Quality vs cost'}: ${ladder.tiers.length} tiers, ${result.n_test} test prompts`,
+    methods: Object.fromEntries(
+      Object.entries(result.methods).flatMap(([name, m]) => (m.multi ? [[name, m.multi.frontier]] : [])),
+    ),
+    singles: ladder.singles,
+    oracle: ladder.oracle,
+  });
+}
+
 export async function writeBenchReport(result: BenchResult, dir: string, title?: string): Promise<string[]> {
   await mkdir(dir, { recursive: true });
   const charts = benchCharts(result);
@@ -186,5 +309,10 @@ export async function writeBenchReport(result: BenchResult, dir: string, title?:
   await writeFile(files[1]!, await renderChartSvg(deferralChartSpec(charts)));
   await writeFile(files[2]!, await renderChartSvg(reliabilityChartSpec(charts)));
   await writeFile(files[3]!, `${JSON.stringify(charts)}\n`);
+  if (result.ladder) {
+    const file = join(dir, 'quality-cost.svg');
+    await writeFile(file, await renderChartSvg(qualityCostSpec(result, title)));
+    files.push(file);
+  }
   return files;
 }

@@ -1,19 +1,29 @@
 import type { ActivationStore } from '../src/activations/activation-store.js';
-import { type BaselineModel, predictLinearHead } from '../src/baselines/baseline-model.js';
+import { BaselineMethodSchema, type BaselineModel } from '../src/baselines/baseline-model.js';
 import { createSentenceEncoder, type SentenceEncoder } from '../src/baselines/sentence-encoder.js';
-import { fitTfidf, tfidfVector } from '../src/baselines/tfidf.js';
-import { baselineScorer, encoderFeatures, type TierScorer } from '../src/baselines/tier-scorer.js';
+import type { TierScorer } from '../src/baselines/tier-scorer.js';
 import { EncoderHost } from '../src/encoder/encoder-host.js';
 import { TrainingDataError } from '../src/errors.js';
 import type { CalibrationBin } from '../src/metrics/classification.js';
+import type { CostQuality } from '../src/metrics/cost-quality-hull.js';
+import { oraclePoint, singleTierPoints } from '../src/metrics/multi-tier.js';
 import { resolveCachedModel } from '../src/models/manifest-registry.js';
 import { createRng } from '../src/seeded-rng.js';
-import { promptText } from '../src/traces/trace-schema.js';
+import { promptText, type Trace } from '../src/traces/trace-schema.js';
+import { type Comparison, compareToBestText } from './bench-comparisons.js';
 import { methodCurves } from './bench-curves.js';
+import {
+  BENCH_METHODS,
+  type BenchMethod,
+  createSignalFitters,
+  SENTENCE_KEEP,
+  TEXT_METHODS,
+} from './bench-signals.js';
+import { measureLatency } from './decision-latency.js';
 import { type RoutingEvalMetrics, routingEvalMetrics } from './evaluate-bundle.js';
-import { type FittedHead, fitKnnHead, fitLinearHead, linearHeadOf, stackRows } from './fit-baselines.js';
-import { allCandidates, fitProbes } from './fit-probes.js';
-import { headMetrics } from './split-metrics.js';
+import { stackRows } from './fit-baselines.js';
+import type { FittedSignal } from './router-signals.js';
+import { headMetrics, type Ladder, ladderOf, meanCosts, multiOf } from './split-metrics.js';
 import type { CostOptions } from './tier-costs.js';
 import {
   createFeatureSource,
@@ -33,14 +43,7 @@ import {
  * from the shipped ONNX sentence encoder, or from TF-IDF; latency re-runs the full path on a sample of
  * test prompts, encoder prefill or ONNX model included.
  */
-export const BENCH_METHODS = [
-  'probes',
-  'encoder-last-lr',
-  'tfidf-lr',
-  'sentence-lr',
-  'sentence-knn',
-] as const;
-export type BenchMethod = (typeof BENCH_METHODS)[number];
+export { BENCH_METHODS, type BenchMethod, TEXT_METHODS };
 
 export interface BenchOptions {
   trainFile: string;
@@ -60,6 +63,8 @@ export interface BenchOptions {
   probePooling?: 'last' | 'mean';
   knnK?: number;
   costs?: CostOptions;
+  /** Paired bootstrap resamples of the comparisons (default 1000). */
+  resamples?: number;
   /** Shared instances (tests). */
   encoder?: EncoderHost;
   sentence?: SentenceEncoder;
@@ -94,38 +99,21 @@ export interface BenchResult {
   strong_tier: string;
   /** Traces not used, and why (no activations in the store, no outcomes, bad lines). */
   dropped: { train: Record<string, number>; test: Record<string, number> };
+  /** USD per call each policy ranks tiers by: the mean cost of a call in the training traces. */
+  router_prices: Record<string, number>;
   latency_samples: number;
   methods: Record<string, MethodResult>;
+  /** The tiers `multi` routes over, each alone and the oracle, on the test rows (null below two tiers). */
+  ladder: {
+    tiers: string[];
+    singles: (CostQuality & { tier: string })[];
+    oracle: CostQuality;
+  } | null;
+  /** Per method (not a text one): AUROC per tier and the multi fields against the best text method. */
+  comparisons: Record<string, Comparison[]>;
   curves: BenchCurves;
   /** The trained text-classifier routers, ready to save (`policy.signal: text-embedding`). */
   models: Record<string, BaselineModel>;
-}
-
-const _orNull = (v: number | undefined) => (v !== undefined && Number.isFinite(v) ? v : null);
-
-function quantile(sorted: readonly number[], q: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  const pos = q * (sorted.length - 1);
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
-}
-
-/** Sequential decisions, one warm-up first: what one request waits for on an idle router. */
-async function measureLatency(
-  scorer: TierScorer,
-  texts: readonly string[],
-): Promise<{ p50: number; p95: number }> {
-  if (texts.length === 0) return { p50: Number.NaN, p95: Number.NaN };
-  await scorer.score(texts[0]!);
-  const times: number[] = [];
-  for (const text of texts) {
-    const started = performance.now();
-    await scorer.score(text);
-    times.push(performance.now() - started);
-  }
-  times.sort((a, b) => a - b);
-  return { p50: quantile(times, 0.5), p95: quantile(times, 0.95) };
 }
 
 function droppedOf(data: TrainingData): Record<string, number> {
@@ -134,6 +122,35 @@ function droppedOf(data: TrainingData): Record<string, number> {
     missing_activations: data.missingActivations.length,
     without_outcomes: data.withoutOutcomes.length,
   };
+}
+
+/** Prompt text → P(success | tier) through a fitted signal's featurizers (each computed once). */
+function signalScorer(method: string, tiers: readonly string[], signal: FittedSignal): TierScorer {
+  return {
+    method,
+    tiers,
+    async score(text) {
+      const vectors = new Map<string, ArrayLike<number>>();
+      let encoderTokens: number | undefined;
+      for (const f of signal.featurizers) {
+        const { vector, tokens } = await f.vector(text);
+        vectors.set(f.key, vector);
+        encoderTokens ??= tokens;
+      }
+      const p = signal.predictOne(vectors);
+      return {
+        tiers: Object.fromEntries(tiers.map((id, t) => [id, p[t]!])),
+        ...(encoderTokens === undefined ? {} : { encoderTokens }),
+      };
+    },
+  };
+}
+
+/** The trace field a task-class head learns: `subject` where the traces have one, else `dataset`. */
+function classField(traces: readonly Trace[]): string | undefined {
+  if (traces.some((t) => typeof t.subject === 'string')) return 'subject';
+  if (traces.some((t) => typeof t.dataset === 'string')) return 'dataset';
+  return undefined;
 }
 
 export async function benchRouting(options: BenchOptions): Promise<BenchResult> {
@@ -157,27 +174,38 @@ export async function benchRouting(options: BenchOptions): Promise<BenchResult> 
     const reference = train.reference;
     const nTrain = train.traces.length;
     const nTest = test.traces.length;
-    const trainRows = Array.from({ length: nTrain }, (_, i) => i);
     const testRows = Array.from({ length: nTest }, (_, i) => nTrain + i);
-    const texts = [...train.traces, ...test.traces].map((t) => promptText(t));
+    const traces = [...train.traces, ...test.traces];
+    const texts = traces.map((t) => promptText(t));
     const testTexts = texts.slice(nTrain);
     // Labels and costs of the test file in the train file's tier order (cheapest first).
     const testLabels = tiers.map((tier) => test!.labels[test!.tiers.indexOf(tier)]!);
     const labels = tiers.map((_, t) => [...train.labels[t]!, ...testLabels[t]!]);
     const testCosts = tiers.map((tier) => test!.costTable.costs[tier]!);
-    const groups = train.groups;
+    // What a call of each tier costs on average in the training traces: the price the policies rank by.
+    const prices = meanCosts(train.costs);
+    const ladder = ladderOf(testLabels, testCosts, prices);
 
     const identity = encoderIdentity(options.model);
     store = await openStoreReadOnly(identity, options.storeDir, options.trainFile);
     const features = createFeatureSource(store, [...train.hashes, ...test.hashes]);
-    const finalLayer = features.lastLayers - 1;
     const latencyTexts = testTexts.slice(0, options.latencySamples ?? 50);
 
-    const needsEncoder = methods.includes('probes') || methods.includes('encoder-last-lr');
-    if (needsEncoder && !encoder) {
-      encoder = await EncoderHost.create({ modelPath: resolveCachedModel(identity.name).path });
+    const text = (m: BenchMethod) => (TEXT_METHODS as readonly string[]).includes(m);
+    // The encoder reads the window the store's activations were read with (its truncation setting).
+    const window = store.meta.max_prompt_tokens;
+    if (methods.some((m) => !text(m)) && !encoder) {
+      encoder = await EncoderHost.create({
+        modelPath: resolveCachedModel(identity.name).path,
+        maxPromptTokens: window,
+      });
     }
-    const needsSentence = methods.some((m) => m.startsWith('sentence-'));
+    if (encoder && encoder.info.maxPromptTokens !== window) {
+      throw new TrainingDataError(
+        `the store's activations read ${window} prompt tokens at most, the encoder ${encoder.info.maxPromptTokens}`,
+      );
+    }
+    const needsSentence = methods.some((m) => m.startsWith('sentence-') || m === 'text-stack');
     let sentenceMatrix: ReturnType<typeof stackRows> | undefined;
     if (needsSentence) {
       sentence ??= await createSentenceEncoder(options.sentenceModel ? { model: options.sentenceModel } : {});
@@ -185,124 +213,56 @@ export async function benchRouting(options: BenchOptions): Promise<BenchResult> 
       const step = 256;
       for (let start = 0; start < texts.length; start += step) {
         progress('sentence embeddings', start, texts.length);
-        vectors.push(...(await sentence.embed(texts.slice(start, start + step))));
+        vectors.push(...(await sentence.embed(texts.slice(start, start + step), { keep: SENTENCE_KEEP })));
       }
       progress('sentence embeddings', texts.length, texts.length);
       sentenceMatrix = stackRows(vectors, sentence.dim);
     }
+    const field = classField(traces);
+    const fitters = createSignalFitters({
+      tiers,
+      labels,
+      reference,
+      ...(train.groups ? { groups: train.groups } : {}),
+      texts,
+      nTrain,
+      features,
+      ...(field
+        ? { classes: traces.map((t) => String((t as Record<string, unknown>)[field] ?? '(none)')) }
+        : {}),
+      ...(encoder ? { encoder } : {}),
+      ...(sentence ? { sentence } : {}),
+      ...(sentenceMatrix ? { sentenceMatrix } : {}),
+      knnK: options.knnK ?? 25,
+      identity,
+      ...(options.probeLayers
+        ? { probeLayers: options.probeLayers, probePooling: options.probePooling ?? 'last' }
+        : {}),
+    });
 
+    const trainRows = Array.from({ length: nTrain }, (_, i) => i);
     const results: Record<string, MethodResult> = {};
     const models: Record<string, BaselineModel> = {};
+    const testProbs: Record<string, Float64Array[]> = {};
     const curves: BenchCurves = { deferral: {}, calibration: {}, q_weak: 0, q_strong: 0, q_oracle: 0 };
-    const base = (method: BenchMethod): Omit<BaselineModel, 'featurizer' | 'head'> => ({
-      format: 'mechroute-baseline',
-      version: 1,
-      method: method as BaselineModel['method'],
-      tiers,
-      trained_on: { traces: options.trainFile, rows: nTrain },
-    });
-    // A fresh generator per method: each method's fit is the same whichever others run with it.
-    const fitOptions = () => ({ rng: createRng(seed), reference, ...(groups ? { groups } : {}) });
-
     for (const [m, method] of methods.entries()) {
       progress(`training ${method}`, m, methods.length);
       const started = performance.now();
-      let fitted: FittedHead;
-      let scorer: TierScorer;
-      let describe: string;
-      switch (method) {
-        case 'probes': {
-          const probes = fitProbes({ features, labels, reference }, trainRows, {
-            rng: createRng(seed),
-            candidates: allCandidates(features),
-            mlp: false,
-            ...(options.probeLayers
-              ? { layers: options.probeLayers, pooling: options.probePooling ?? 'last' }
-              : {}),
-            ...(groups ? { groups } : {}),
-          });
-          const { layers, pooling } = probes;
-          const head = linearHeadOf(probes, tiers);
-          fitted = { predict: (rows) => probes.predict(rows).linear, head };
-          // The probes as the router runs them: prefill to the deepest chosen layer, then the linear heads.
-          const probeEncoder = encoder!;
-          scorer = {
-            method,
-            tiers,
-            async score(text) {
-              const { vector, tokens } = await encoderFeatures(probeEncoder, text, layers, pooling);
-              return { tiers: predictLinearHead(head, vector), encoderTokens: tokens };
-            },
-          };
-          describe = `layers ${layers.join('+')} (${pooling})`;
-          break;
-        }
-        case 'encoder-last-lr': {
-          fitted = fitLinearHead(features.layer(finalLayer, 'last'), labels, tiers, trainRows, fitOptions());
-          const model: BaselineModel = {
-            ...base(method),
-            featurizer: {
-              kind: 'encoder',
-              model: identity.name,
-              sha256: identity.sha256,
-              layer: finalLayer,
-              pooling: 'last',
-              dim: features.width,
-            },
-            head: fitted.head,
-          };
-          scorer = baselineScorer(model, { encoder: encoder! });
-          models[method] = model;
-          describe = `final-norm last-token vector (layer ${finalLayer}, ${features.width} dims)`;
-          break;
-        }
-        case 'tfidf-lr': {
-          const tfidf = fitTfidf(texts.slice(0, nTrain));
-          const x = stackRows(
-            texts.map((t) => tfidfVector(tfidf, t)),
-            tfidf.terms.length,
-          );
-          fitted = fitLinearHead(x, labels, tiers, trainRows, fitOptions());
-          const model: BaselineModel = {
-            ...base(method),
-            featurizer: { kind: 'tfidf', tfidf },
-            head: fitted.head,
-          };
-          scorer = baselineScorer(model, {});
-          models[method] = model;
-          describe = `${tfidf.terms.length} word 1–2-gram + char 3–5-gram terms`;
-          break;
-        }
-        case 'sentence-lr':
-        case 'sentence-knn': {
-          fitted =
-            method === 'sentence-lr'
-              ? fitLinearHead(sentenceMatrix!, labels, tiers, trainRows, fitOptions())
-              : fitKnnHead(sentenceMatrix!, labels, trainRows, { k: options.knnK ?? 25 });
-          const model: BaselineModel = {
-            ...base(method),
-            featurizer: {
-              kind: 'sentence',
-              model: sentence!.name,
-              sha256: sentence!.sha256,
-              dim: sentence!.dim,
-            },
-            head: fitted.head,
-          };
-          scorer = baselineScorer(model, { sentence: sentence! });
-          models[method] = model;
-          describe = `${sentence!.name} (${sentence!.dim} dims)${method === 'sentence-knn' ? `, k = ${options.knnK ?? 25}` : ''}`;
-          break;
-        }
-      }
+      // A fresh generator per method: each method's fit is the same whichever others run with it.
+      const { describe, fit } = fitters(method, createRng(seed));
+      const signal = fit(trainRows, createRng(seed + 1));
       const trainMs = performance.now() - started;
-      const probs = fitted.predict(testRows);
+      const probs = signal.predict(testRows);
+      testProbs[method] = probs;
+      const model = baselineModelOf(method, signal, { tiers, trainFile: options.trainFile, nTrain });
+      if (model) models[method] = model;
       progress(`timing ${method}`, m, methods.length);
-      const latency = await measureLatency(scorer, latencyTexts);
+      const scorer = signalScorer(method, tiers, signal);
+      const latency = await measureLatency((t) => scorer.score(t), latencyTexts);
       const local = testRows.map((_, k) => k);
       const metrics = headMetrics(tiers, probs, testLabels, testCosts, local, reference);
       results[method] = {
-        ...routingEvalMetrics(nTest, metrics),
+        ...routingEvalMetrics(nTest, metrics, ladder ? multiOf(ladder, tiers, probs) : null),
         latency_ms_p50: latency.p50,
         latency_ms_p95: latency.p95,
         train_ms: Math.round(trainMs),
@@ -310,6 +270,17 @@ export async function benchRouting(options: BenchOptions): Promise<BenchResult> 
       };
       Object.assign(curves, methodCurves(curves, method, probs, testLabels, testCosts, reference));
     }
+    progress('comparing with the best text method', methods.length, methods.length);
+    const comparisons = compareToBestText(
+      {
+        tiers,
+        probs: testProbs,
+        labels: testLabels,
+        ...(ladder ? { ladder } : {}),
+        textMethods: TEXT_METHODS,
+      },
+      { resamples: options.resamples ?? 1000, seed, confidence: 0.95 },
+    );
     progress('done', methods.length, methods.length);
     return {
       train_file: options.trainFile,
@@ -319,9 +290,12 @@ export async function benchRouting(options: BenchOptions): Promise<BenchResult> 
       tiers,
       weak_tier: tiers[reference]!,
       strong_tier: tiers[tiers.length - 1]!,
+      router_prices: Object.fromEntries(tiers.map((id, t) => [id, prices[t]!])),
+      ladder: ladder ? ladderSummary(ladder, tiers) : null,
       dropped: { train: droppedOf(train), test: droppedOf(test) },
       latency_samples: latencyTexts.length,
       methods: results,
+      comparisons,
       curves,
       models,
     };
@@ -332,6 +306,32 @@ export async function benchRouting(options: BenchOptions): Promise<BenchResult> 
     if (encoder && !options.encoder) await encoder.dispose();
     if (sentence && !options.sentence) await sentence.dispose();
   }
+}
+
+function ladderSummary(ladder: Ladder, tierIds: readonly string[]): NonNullable<BenchResult['ladder']> {
+  const rows = { tiers: ladder.tiers.map((t) => tierIds[t]!), correct: ladder.correct, cost: ladder.cost };
+  return { tiers: rows.tiers, singles: singleTierPoints(rows), oracle: oraclePoint(rows) };
+}
+
+/** A text-classifier router as a saveable model (`policy.signal: text-embedding`), when it is one. */
+function baselineModelOf(
+  method: BenchMethod,
+  signal: FittedSignal,
+  info: { tiers: readonly string[]; trainFile: string; nTrain: number },
+): BaselineModel | undefined {
+  const head = signal.baselineHead;
+  const saved = signal.featurizers.length === 1 ? signal.featurizers[0]!.saved : undefined;
+  const known = BaselineMethodSchema.safeParse(method);
+  if (!head || !saved || !known.success) return undefined;
+  return {
+    format: 'mechroute-baseline',
+    version: 1,
+    method: known.data,
+    tiers: [...info.tiers],
+    featurizer: saved,
+    head,
+    trained_on: { traces: info.trainFile, rows: info.nTrain },
+  };
 }
 
 export function checkMethods(names: readonly string[]): BenchMethod[] {

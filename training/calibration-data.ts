@@ -24,6 +24,8 @@ export interface CalibrationDataOptions {
   storeDir?: string;
   encoder?: EncoderHost;
   costs?: CostOptions;
+  /** Which of the bundle's heads gives P(success | tier) (default the probes). */
+  signal?: 'probes' | 'hybrid';
 }
 
 export interface CalibrationData {

@@ -1,15 +1,20 @@
 import { type ActivationStore, promptHash } from '../src/activations/activation-store.js';
 import { EncoderHost } from '../src/encoder/encoder-host.js';
 import { TrainingDataError } from '../src/errors.js';
+import type { MultiTierMetrics } from '../src/metrics/multi-tier.js';
 import { resolveCachedModel } from '../src/models/manifest-registry.js';
-import { createMatrix } from '../src/probes/matrix.js';
-import { loadProbeBundle, type ProbeBundle } from '../src/probes/probe-bundle.js';
+import { predictHybrid } from '../src/probes/hybrid-predict.js';
+import { createMatrix, type FeatureMatrix } from '../src/probes/matrix.js';
+import { checkPromptWindow, loadProbeBundle, type ProbeBundle } from '../src/probes/probe-bundle.js';
 import { type ProbePrediction, predictProbesBatch } from '../src/probes/probe-predict.js';
 import { readTraces } from '../src/traces/jsonl-reader.js';
 import { promptText, successOf, type Trace } from '../src/traces/trace-schema.js';
 import {
   type HeadMetrics,
   headMetrics,
+  ladderOf,
+  meanCosts,
+  multiOf,
   type RoutingMetricsOut,
   type TierMetricsOut,
 } from './split-metrics.js';
@@ -33,6 +38,8 @@ export interface EvaluateOptions {
   costs?: CostOptions;
   /** Progress of encoding the prompts the store lacks (not called when every prompt is cached). */
   onProgress?: (done: number, total: number, elapsedMs: number) => void;
+  /** Which of the bundle's heads gives P(success | tier): the probes (default) or its hybrid head. */
+  signal?: 'probes' | 'hybrid';
 }
 
 /** The metrics `mechroute eval` and `bench routing` share, under the names the eval JSON promises. */
@@ -51,6 +58,8 @@ export interface RoutingEvalMetrics {
   cost_per_correct: number | null;
   tiers: Record<string, TierMetricsOut>;
   routing: RoutingMetricsOut | null;
+  /** Routing over every tier with an outcome on every row (src/metrics/multi-tier.ts); null below two. */
+  multi: MultiTierMetrics | null;
 }
 
 export interface EvalResult extends RoutingEvalMetrics {
@@ -60,8 +69,11 @@ export interface EvalResult extends RoutingEvalMetrics {
     prices: Record<string, { input_usd_per_mtok: number; output_usd_per_mtok: number }>;
     assumed_output_tokens: Record<string, number>;
     sources: Record<string, { trace_cost: number; trace_tokens: number; encoder_tokens: number }>;
+    /** USD per call the policies of `multi` rank tiers by, and where it comes from. */
+    router_prices: Record<string, number>;
+    router_prices_from: 'bundle' | 'traces';
   };
-  head: 'linear' | 'mlp';
+  head: 'linear' | 'mlp' | 'hybrid';
   features: { layers: number[]; pooling: string; from_store: number; encoded: number };
   probes: string;
   traces_file: string;
@@ -112,8 +124,10 @@ export async function featuresOf(
     let encoder = options.encoder;
     if (!encoder) {
       const { path } = resolveCachedModel(options.model ?? bundle.encoder.name);
-      encoder = await EncoderHost.create({ modelPath: path });
+      const window = bundle.features.max_prompt_tokens;
+      encoder = await EncoderHost.create({ modelPath: path, ...(window ? { maxPromptTokens: window } : {}) });
     }
+    checkPromptWindow(bundle, encoder.info.maxPromptTokens);
     const started = performance.now();
     try {
       // Chunks of 32: the encoder decodes one prompt at a time on CPU anyway, and progress stays lively.
@@ -141,7 +155,11 @@ export async function featuresOf(
 const orNull = (v: number | undefined) => (v !== undefined && Number.isFinite(v) ? v : null);
 
 /** The eval JSON's metric fields from one head's metrics over `n` rows (eval and bench routing alike). */
-export function routingEvalMetrics(n: number, metrics: HeadMetrics): RoutingEvalMetrics {
+export function routingEvalMetrics(
+  n: number,
+  metrics: HeadMetrics,
+  multi: MultiTierMetrics | null = null,
+): RoutingEvalMetrics {
   const pick = (key: 'auroc' | 'brier' | 'ece' | 'accuracy') =>
     Object.fromEntries(Object.entries(metrics.tiers).map(([id, m]) => [id, m[key]]));
   const r = metrics.routing;
@@ -159,6 +177,7 @@ export function routingEvalMetrics(n: number, metrics: HeadMetrics): RoutingEval
     cost_per_correct: orNull(r?.cost_per_correct),
     tiers: metrics.tiers,
     routing: r ?? null,
+    multi,
   };
 }
 
@@ -176,6 +195,19 @@ export interface ScoredTraces {
   /** Feature vectors read from the activation store / computed by the encoder. */
   fromStore: number;
   encoded: number;
+}
+
+/** The hybrid head's P(success | tier) per row, with the probes' difficulty definition. */
+function hybridPredictions(
+  bundle: ProbeBundle,
+  x: FeatureMatrix,
+  texts: readonly string[],
+): ProbePrediction[] {
+  const reference = bundle.difficulty.kind === 'tier-failure' ? bundle.difficulty.tier : bundle.tiers[0]!.id;
+  return texts.map((text, i) => {
+    const tiers = predictHybrid(bundle, x.data.subarray(i * x.cols, (i + 1) * x.cols), text);
+    return { tiers, difficulty: 1 - tiers[reference]! };
+  });
 }
 
 export async function scoreBundleOnTraces(options: EvaluateOptions): Promise<ScoredTraces> {
@@ -201,7 +233,11 @@ export async function scoreBundleOnTraces(options: EvaluateOptions): Promise<Sco
     await store?.close();
   }
   const dim = bundle.features.layers.length * bundle.encoder.embedding_width;
-  const predictions = predictProbesBatch(bundle, createMatrix(features.data, traces.length, dim));
+  const matrix = createMatrix(features.data, traces.length, dim);
+  const predictions =
+    options.signal === 'hybrid'
+      ? hybridPredictions(bundle, matrix, texts)
+      : predictProbesBatch(bundle, matrix);
   return {
     bundle,
     traces,
@@ -250,15 +286,27 @@ export async function evaluateBundle(options: EvaluateOptions): Promise<EvalResu
     rows,
     tiers.indexOf(weak),
   );
+  // The price the policies know before calling: the training traces' mean cost per call, which the bundle
+  // records; a bundle from before that field falls back on this file's mean.
+  const recorded = tiers.map((id) => bundle.tiers.find((t) => t.id === id)?.mean_cost_usd);
+  const fromBundle = recorded.every((c) => c !== undefined);
+  const routerPrices = fromBundle ? (recorded as number[]) : meanCosts(tiers.map((id) => costs.costs[id]!));
+  const ladder = ladderOf(
+    labels,
+    tiers.map((id) => costs.costs[id]!),
+    routerPrices,
+  );
   return {
-    ...routingEvalMetrics(traces.length, metrics),
+    ...routingEvalMetrics(traces.length, metrics, ladder ? multiOf(ladder, tiers, probs) : null),
     cost_basis: {
       tokenizer: `${bundle.encoder.name}'s own tokenizer (prompt tokens; output tokens assumed where a trace gives none)`,
       prices: costs.prices,
       assumed_output_tokens: costs.assumedOutputTokens,
       sources: costs.sources,
+      router_prices: Object.fromEntries(tiers.map((id, t) => [id, routerPrices[t]!])),
+      router_prices_from: fromBundle ? 'bundle' : 'traces',
     },
-    head: bundle.prefer ?? 'linear',
+    head: options.signal === 'hybrid' ? 'hybrid' : (bundle.prefer ?? 'linear'),
     features: {
       layers: bundle.features.layers,
       pooling: bundle.features.pooling,

@@ -39,6 +39,11 @@ export interface FittedHead {
   head: BaselineModel['head'];
 }
 
+export interface FittedKnnHead extends FittedHead {
+  /** P(success) per tier (cheapest first) of one unit-length vector. */
+  predictOne(vector: ArrayLike<number>): number[];
+}
+
 export function fitLinearHead(
   x: FeatureMatrix,
   labels: readonly (readonly (boolean | null)[])[],
@@ -81,7 +86,7 @@ export function fitKnnHead(
   labels: readonly (readonly (boolean | null)[])[],
   trainRows: readonly number[],
   options: { k?: number; prior?: number } = {},
-): FittedHead {
+): FittedKnnHead {
   const vectors = new Float32Array(trainRows.length * x.cols);
   for (const [r, i] of trainRows.entries()) {
     vectors.set(x.data.subarray(i * x.cols, (i + 1) * x.cols), r * x.cols);
@@ -99,6 +104,7 @@ export function fitKnnHead(
       }
       return out;
     },
+    predictOne: (vector) => knnProbabilities(index, vector),
     head: { kind: 'knn', k, prior, vectors: encodeVectors(vectors), labels: trainLabels },
   };
 }

@@ -106,7 +106,7 @@ export function renderTrainReport(report: TrainReport): string {
     out.push(
       `Layer table (label: ${report.layer_selection_tier} succeeds; inner CV on the training rows), best first:`,
       table(
-        ['layer', 'pooling', 'CV AUROC', '± std', 'Fisher J', 'PR', 'λ'],
+        ['layer', 'pooling', 'CV AUROC', '± std', 'Fisher J', 'PR', 'λ', 'p50 ms', 'p95 ms'],
         report.layer_table.map((s) => [
           String(s.layer),
           s.pooling,
@@ -115,8 +115,11 @@ export function renderTrainReport(report: TrainReport): string {
           fmt(s.fisher_j),
           fmt(s.participation_ratio, 1),
           String(s.lambda),
+          fmt(s.latency_ms_p50, 1),
+          fmt(s.latency_ms_p95, 1),
         ]),
       ),
+      layerTradeOff(report),
       '',
     );
   }
@@ -166,4 +169,25 @@ export function renderEvalResult(result: EvalResult): string {
     );
   } else lines.push('routing: needs outcomes of two tiers on the same traces');
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * What the chosen layer costs and buys against the best-scoring row and the fastest row within one fold
+ * standard deviation of it (when the layers were timed).
+ */
+export function layerTradeOff(report: Pick<TrainReport, 'layer_table' | 'chosen'>): string {
+  const rows = report.layer_table.filter((s) => s.cv_auroc !== null && s.latency_ms_p50 !== undefined);
+  if (rows.length === 0) return '';
+  const best = rows.reduce((a, b) => (b.cv_auroc! > a.cv_auroc! ? b : a));
+  const near = rows.filter((s) => s.cv_auroc! >= best.cv_auroc! - (best.cv_auroc_std ?? 0));
+  const fastest = near.reduce((a, b) => (b.latency_ms_p50! < a.latency_ms_p50! ? b : a));
+  const deepest = Math.max(...report.chosen.layers);
+  const chosen = rows.find((s) => s.layer === deepest && s.pooling === report.chosen.pooling);
+  const text = (s: (typeof rows)[number]) =>
+    `layer ${s.layer} (${s.pooling}): CV AUROC ${fmt(s.cv_auroc)}, ${fmt(s.latency_ms_p50!, 1)} ms`;
+  return (
+    `Trade-off: chosen ${report.chosen.layers.join('+')} (${report.chosen.pooling})` +
+    (chosen ? `, prefill to layer ${deepest}: ${fmt(chosen.latency_ms_p50!, 1)} ms p50` : '') +
+    `; best ${text(best)}; fastest within one fold std of it ${text(fastest)}.`
+  );
 }

@@ -4,6 +4,7 @@ import {
   brierScore,
   expectedCalibrationError,
 } from '../src/metrics/classification.js';
+import { type MultiTierMetrics, multiTierMetrics } from '../src/metrics/multi-tier.js';
 import { apgr, cpt, type DeferralPoint, deferralCurve, pointAtThreshold } from '../src/metrics/routing.js';
 
 /**
@@ -189,4 +190,56 @@ export function headMetrics(
         })
       : undefined;
   return { tiers: tiersMetrics(tiers, probs, labels, rows), ...(routing ? { routing } : {}) };
+}
+
+/**
+ * The ladder the multi-tier metrics route over: the tiers with an outcome on every row (a tier labelled on
+ * a few rows only would drop the rest), in the order of the price the router knows, cheapest first.
+ * Undefined when fewer than two tiers qualify.
+ */
+export interface Ladder {
+  /** Indices into the caller's tiers, cheapest first. */
+  tiers: number[];
+  /** Per ladder tier, per row. */
+  correct: boolean[][];
+  cost: number[][];
+  price: number[];
+}
+
+export function ladderOf(
+  labels: readonly (readonly (boolean | null)[])[],
+  costs: readonly (readonly number[])[],
+  price: readonly number[],
+): Ladder | undefined {
+  const full = labels.flatMap((l, t) => (l.every((v) => v !== null && v !== undefined) ? [t] : []));
+  if (full.length < 2) return undefined;
+  const tiers = full.sort((a, b) => price[a]! - price[b]! || a - b);
+  return {
+    tiers,
+    correct: tiers.map((t) => labels[t]!.map((v) => v === true)),
+    cost: tiers.map((t) => [...costs[t]!]),
+    price: tiers.map((t) => price[t]!),
+  };
+}
+
+/** The `multi` object of one head's P(success) per tier (indexed like the ladder's rows). */
+export function multiOf(
+  ladder: Ladder,
+  tierIds: readonly string[],
+  probs: readonly ArrayLike<number>[],
+): MultiTierMetrics {
+  return multiTierMetrics(
+    {
+      tiers: ladder.tiers.map((t) => tierIds[t]!),
+      p: ladder.tiers.map((t) => probs[t]!),
+      correct: ladder.correct,
+      cost: ladder.cost,
+    },
+    ladder.price,
+  );
+}
+
+/** Mean of each tier's costs: the price a router knows before it calls (USD per call). */
+export function meanCosts(costs: readonly (readonly number[])[]): number[] {
+  return costs.map((c) => (c.length === 0 ? 0 : c.reduce((s, v) => s + v, 0) / c.length));
 }

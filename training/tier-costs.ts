@@ -1,5 +1,6 @@
 import { TrainingDataError } from '../src/errors.js';
 import type { Trace } from '../src/traces/trace-schema.js';
+import { LIST_PRICES } from './list-prices.js';
 
 /**
  * What answering a trace with a tier costs, in USD, and so which tier is the cheapest. Prices are per
@@ -13,13 +14,15 @@ export interface TierPrice {
 }
 
 /**
- * List prices of the shared data's tiers when the traces were made (../shared/data/README.md). A tier
- * neither listed here nor given by `--prices` is taken as a local one, at 0/0.
+ * List prices of the shared data's tiers (training/list-prices.ts, with sources). A tier neither listed
+ * there nor given by `--prices` is taken as a local one, at 0/0, where its traces give no cost.
  */
-export const DEFAULT_PRICES: Readonly<Record<string, TierPrice>> = {
-  'mixtral-8x7b-instruct': { input_usd_per_mtok: 0.24, output_usd_per_mtok: 0.24 },
-  'gpt-4-1106-preview': { input_usd_per_mtok: 10, output_usd_per_mtok: 30 },
-};
+export const DEFAULT_PRICES: Readonly<Record<string, TierPrice>> = Object.fromEntries(
+  Object.entries(LIST_PRICES).map(([id, p]) => [
+    id,
+    { input_usd_per_mtok: p.input_usd_per_mtok, output_usd_per_mtok: p.output_usd_per_mtok },
+  ]),
+);
 
 /**
  * Output tokens assumed when a trace gives none. One for MMLU-style multiple choice: the prompt ends in
@@ -96,7 +99,8 @@ export function costTable(
   const assumedOutputTokens: Record<string, number> = {};
   for (const tier of tiers) {
     const price = options.prices?.[tier] ?? DEFAULT_PRICES[tier];
-    if (!price) assumedLocal.push(tier);
+    // Unpriced and costed by the traces everywhere: nothing is assumed.
+    if (!price && traces.some((t) => t.cost?.[tier] === undefined)) assumedLocal.push(tier);
     prices[tier] = price ?? { input_usd_per_mtok: 0, output_usd_per_mtok: 0 };
     const out = options.outputTokens?.byTier[tier] ?? options.outputTokens?.all ?? DEFAULT_OUTPUT_TOKENS;
     assumedOutputTokens[tier] = out;

@@ -1,4 +1,6 @@
+import { EncoderHost } from '../src/encoder/encoder-host.js';
 import { TrainingDataError } from '../src/errors.js';
+import { resolveCachedModel } from '../src/models/manifest-registry.js';
 import {
   layerTableJson,
   linearTier,
@@ -10,9 +12,13 @@ import {
   saveProbeBundle,
 } from '../src/probes/probe-bundle.js';
 import { createRng } from '../src/seeded-rng.js';
+import { promptText } from '../src/traces/trace-schema.js';
 import { type CvResult, crossValidate, groupSplitProblem, type SplitKind } from './cross-validate.js';
+import { type Latency, layerLatency } from './decision-latency.js';
 import { allCandidates, type FitOptions, type FittedProbes, fitProbes } from './fit-probes.js';
-import type { HeadMetrics } from './split-metrics.js';
+import { type FittedHybrid, fitHybrid, tfidfFeatures } from './hybrid.js';
+import { offlineFeaturizer } from './router-signals.js';
+import { type HeadMetrics, meanCosts } from './split-metrics.js';
 import { loadTrainingData, type TrainingData, type TrainingDataOptions } from './training-data.js';
 
 /**
@@ -33,6 +39,10 @@ export interface TrainOptions extends TrainingDataOptions {
   cvLayerStride?: number;
   /** Skip cross-validation (the bundle then carries no CV metrics): for quick experiments only. */
   skipCv?: boolean;
+  /** Also fit the hybrid head over the chosen features and the prompts' TF-IDF (training/hybrid.ts). */
+  hybrid?: boolean;
+  /** Time this many training prompts' prefill per layer of the layer table (0 or absent: not timed). */
+  layerLatency?: number;
   /** The command line, recorded in the bundle's notes. */
   command?: string;
   onProgress?: (line: string) => void;
@@ -203,6 +213,41 @@ export async function trainProbes(
         `linear ${linearAuroc.toFixed(4)}, MLP ${Number.isNaN(mlpAuroc) ? 'n/a' : mlpAuroc.toFixed(4)}`
       : 'no cross-validation: linear by default';
 
+    let hybrid: FittedHybrid | undefined;
+    if (options.hybrid) {
+      say('fitting the hybrid head (probes + TF-IDF, stacked over 5 inner folds)…');
+      const x = data.features.layers(final.layers, final.pooling);
+      const texts = data.traces.map((t) => promptText(t));
+      hybrid = fitHybrid(
+        { featurizer: offlineFeaturizer('encoder'), x },
+        tfidfFeatures(texts, n),
+        {
+          tiers: data.tiers,
+          labels: data.labels,
+          reference: data.reference,
+          ...(data.groups ? { groups: data.groups } : {}),
+        },
+        all,
+        createRng(seed * 7 + 5),
+      );
+    }
+    let latency: Map<number, Latency> | undefined;
+    if (options.layerLatency && final.layerTable.length > 0) {
+      const sample = createRng(seed)
+        .shuffle(data.traces.map((t) => promptText(t)))
+        .slice(0, options.layerLatency);
+      say(`timing each layer's prefill on ${sample.length} training prompts…`);
+      const encoder = await EncoderHost.create({
+        modelPath: resolveCachedModel(data.encoder.name).path,
+        maxPromptTokens: data.maxPromptTokens,
+      });
+      try {
+        const layers = [...new Set(final.layerTable.map((s) => s.layer))].sort((a, b) => a - b);
+        latency = await layerLatency(encoder, sample, layers);
+      } finally {
+        await encoder.dispose();
+      }
+    }
     const notes = notesFor(data, options, final, stride);
     const bundleSplits: Record<string, SplitMetrics> = {};
     if (splits.random) bundleSplits['random-cv'] = splitMetrics(splits.random, prefer);
@@ -211,17 +256,24 @@ export async function trainProbes(
       format: PROBE_BUNDLE_FORMAT,
       version: PROBE_BUNDLE_VERSION,
       encoder: data.encoder,
-      features: { layers: final.layers, pooling: final.pooling },
+      features: { layers: final.layers, pooling: final.pooling, max_prompt_tokens: data.maxPromptTokens },
       standardizer: final.standardizer,
       tiers: data.tiers.map((id, t) =>
-        linearTier(id, final.linear[t]!.model, final.linear[t]!.calibration, data.costTable.prices[id]),
+        linearTier(
+          id,
+          final.linear[t]!.model,
+          final.linear[t]!.calibration,
+          data.costTable.prices[id],
+          meanCosts(data.costs)[t],
+        ),
       ),
       ...(final.mlp ? { mlp: mlpHead(final.mlp.model, data.tiers, final.mlp.calibration) } : {}),
+      ...(hybrid ? { hybrid: hybrid.head } : {}),
       prefer,
       difficulty: { kind: 'tier-failure', tier: referenceTier },
       metrics: {
         splits: bundleSplits,
-        ...(final.layerTable.length > 0 ? { layers: layerTableJson(final.layerTable) } : {}),
+        ...(final.layerTable.length > 0 ? { layers: layerTableJson(final.layerTable, latency) } : {}),
         layer_selection_tier: referenceTier,
       },
       trained_at: new Date().toISOString(),
@@ -259,7 +311,7 @@ export async function trainProbes(
       reference_tier: referenceTier,
       reference_reason: referenceReason,
       layer_selection_tier: referenceTier,
-      layer_table: layerTableJson(final.layerTable),
+      layer_table: layerTableJson(final.layerTable, latency),
       chosen: {
         layers: final.layers,
         pooling: final.pooling,
@@ -336,6 +388,12 @@ function notesFor(data: TrainingData, options: TrainOptions, final: FittedProbes
       `${Math.round(100 * (options.fit?.calibrationShare ?? 0.2))} % of the training rows` +
       (data.groups ? ` (whole ${data.groupBy} groups)` : '') +
       `; difficulty = P(${reference} fails).`,
+    options.hybrid
+      ? 'Hybrid head (policy.signal: hybrid): a linear probe stage over these features and a TF-IDF router ' +
+        '(word 1–2-grams, char 3–5-grams, vocabulary from these traces), stacked by a per-tier logistic head ' +
+        'over both stages’ out-of-fold log-odds (5 inner folds); it reads the prompt’s words. Not in the CV ' +
+        'metrics below: `mechroute bench routing` (method hybrid) measures it on held-out splits.'
+      : undefined,
     `Metrics: outer ${options.folds ?? 5}-fold CV of the whole procedure (layer choice, λ, calibration refit per fold), on random ` +
       `folds and on folds of whole ${data.groupBy ?? 'group'} groups` +
       (stride > 1 ? `; in the outer folds only every ${stride}th layer was a candidate` : '') +

@@ -49,6 +49,8 @@ export interface TrainingData {
   tracesFile: string;
   tracesSha256: string;
   encoder: { name: string; sha256: string; layers: number; embedding_width: number };
+  /** The prompt tokens the store's encoder read at most (its truncation window). */
+  maxPromptTokens: number;
   store: string;
   traces: Trace[];
   hashes: string[];
@@ -230,6 +232,7 @@ export async function loadTrainingData(options: TrainingDataOptions): Promise<Tr
       tracesSha256,
       // The store's shape, not the manifest's, is what the features were computed with.
       encoder: { ...encoder, layers: store.meta.layers - 1, embedding_width: store.meta.width },
+      maxPromptTokens: store.meta.max_prompt_tokens,
       store: store.dir,
       traces,
       hashes,

@@ -30,6 +30,12 @@ export interface ExtractOptions {
   /** Tokens per step at most (default 512, the encoder's own batch budget); a longer prompt goes alone. */
   batchTokens?: number;
   flushEvery?: number;
+  /**
+   * Prompt tokens read at most: longer prompts keep their BOS and their last tokens (the encoder's
+   * truncation). Default: the encoder's context. A store holds one setting; a router reading such a
+   * store's probes must run its encoder with the same limit.
+   */
+  maxPromptTokens?: number;
   /** Store directory; default `<mechroute home>/activations/<encoder sha256>/`. */
   storeDir?: string;
   /** An already loaded host of the same model (tests share one); otherwise one is created and disposed. */
@@ -103,7 +109,10 @@ export async function extractActivations(options: ExtractOptions): Promise<Extra
 
   const { manifest, path } = resolveCachedModel(options.model ?? DEFAULT_ENCODER_MODEL);
   const encoderId = { name: manifest.name, sha256: manifest.sha256 };
-  const defaults = EncoderHostOptionsSchema.parse({ modelPath: path });
+  const defaults = EncoderHostOptionsSchema.parse({
+    modelPath: path,
+    ...(options.maxPromptTokens === undefined ? {} : { maxPromptTokens: options.maxPromptTokens }),
+  });
   const limits: StepLimits = {
     prompts: batch,
     tokens: Math.min(options.batchTokens ?? 512, defaults.contextTokens),

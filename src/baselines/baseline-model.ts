@@ -28,6 +28,8 @@ export const FeaturizerSchema = z.discriminatedUnion('kind', [
     model: z.string().min(1),
     sha256: sha256Hex,
     dim: z.number().int(),
+    /** Which end of a text longer than the model's context it reads (default `head`). */
+    keep: z.enum(['head', 'tail']).optional(),
   }),
   z.object({
     kind: z.literal('encoder'),

@@ -14,7 +14,7 @@ export interface SentenceEncoder extends AsyncDisposable {
   readonly sha256: string;
   readonly dim: number;
   /** One unit vector per text, in order. */
-  embed(texts: readonly string[]): Promise<Float32Array[]>;
+  embed(texts: readonly string[], options?: EmbedOptions): Promise<Float32Array[]>;
   dispose(): Promise<void>;
 }
 
@@ -25,6 +25,15 @@ export interface SentenceEncoderOptions {
   batchSize?: number;
   /** onnxruntime intra-op threads (default 1: the router shares the CPU with the encoder). */
   threads?: number;
+}
+
+export interface EmbedOptions {
+  /**
+   * Which end of a text longer than the model's context is kept: `head` (sentence-transformers' default)
+   * or `tail`, for prompts whose question comes last — a few-shot prompt's opening examples are the same
+   * for every question, so its head says nothing about the one asked.
+   */
+  keep?: 'head' | 'tail';
 }
 
 /** Pads a batch to its longest row (BERT ignores padded positions through the attention mask). */
@@ -88,10 +97,11 @@ export async function createSentenceEncoder(options: SentenceEncoderOptions = {}
   const batchSize = options.batchSize ?? 32;
   const dim = manifest.embedding_width;
 
-  const tokenize = (text: string): number[] => {
+  const tokenize = (text: string, keep: 'head' | 'tail'): number[] => {
     const { ids } = tokenizer.encode(text);
-    // sentence-transformers truncates to max_seq_length and keeps the closing [SEP].
     if (ids.length <= maxTokens) return ids;
+    // The opening [CLS] and the closing [SEP] stay either way, as sentence-transformers keeps them.
+    if (keep === 'tail') return [ids[0]!, ...ids.slice(ids.length - (maxTokens - 1))];
     return sep === undefined ? ids.slice(0, maxTokens) : [...ids.slice(0, maxTokens - 1), sep];
   };
 
@@ -114,8 +124,8 @@ export async function createSentenceEncoder(options: SentenceEncoderOptions = {}
     name: manifest.name,
     sha256: manifest.sha256,
     dim,
-    async embed(texts) {
-      const tokens = texts.map(tokenize);
+    async embed(texts, embedOptions = {}) {
+      const tokens = texts.map((t) => tokenize(t, embedOptions.keep ?? 'head'));
       // Similar lengths together: less padding per batch.
       const order = tokens.map((_, i) => i).sort((a, b) => tokens[a]!.length - tokens[b]!.length);
       const out = new Array<Float32Array>(texts.length);

@@ -1,5 +1,7 @@
 import type { Encoder } from '../encoder/encoder.js';
-import type { ProbeBundle } from '../probes/probe-bundle.js';
+import type { EncodeCall } from '../encoder/encoder-host.js';
+import { predictHybrid } from '../probes/hybrid-predict.js';
+import { checkPromptWindow, type ProbeBundle } from '../probes/probe-bundle.js';
 import { predictProbes } from '../probes/probe-predict.js';
 import { type BaselineModel, predictBaseline } from './baseline-model.js';
 import type { SentenceEncoder } from './sentence-encoder.js';
@@ -15,7 +17,8 @@ export interface TierScorer {
   readonly method: string;
   /** Cheapest first. */
   readonly tiers: readonly string[];
-  score(text: string): Promise<TierScore>;
+  /** `call` bounds the encoder prefill, where the scorer runs one (deadline, abort, admission). */
+  score(text: string, call?: EncodeCall): Promise<TierScore>;
 }
 
 export interface TierScore {
@@ -23,6 +26,18 @@ export interface TierScore {
   /** Tokens the encoder read, when the method runs it (the router prices requests with them). */
   encoderTokens?: number;
   truncated?: boolean;
+}
+
+/**
+ * The prompt's own token count, which a tier bills: the encoder's count unless it read only a window of
+ * a longer prompt (`encoder.max_prompt_tokens`), when the whole prompt is counted again.
+ */
+export function promptTokens(
+  encoder: Pick<Encoder, 'tokenize'>,
+  text: string,
+  encoded: { tokens: number; truncated: boolean },
+): number {
+  return encoded.truncated ? encoder.tokenize(text).length : encoded.tokens;
 }
 
 /**
@@ -34,26 +49,49 @@ export async function encoderFeatures(
   text: string,
   layers: readonly number[],
   pooling: 'last' | 'mean',
+  call?: EncodeCall,
 ): Promise<{ vector: Float32Array; tokens: number; truncated: boolean }> {
-  const [encoded] = await encoder.encode([text], { layers: [...layers], pooling });
+  const [encoded] = await encoder.encode([text], { layers: [...layers], pooling }, call);
   const pooled = pooling === 'last' ? encoded!.last! : encoded!.mean!;
   const width = pooled[0]!.length;
   const vector = new Float32Array(width * pooled.length);
   for (const [i, v] of pooled.entries()) vector.set(v, i * width);
-  return { vector, tokens: encoded!.tokens, truncated: encoded!.truncated };
+  return { vector, tokens: promptTokens(encoder, text, encoded!), truncated: encoded!.truncated };
 }
 
-/** The probes: encoder prefill (early exit at the bundle's deepest layer), then the bundle's probes. */
-export function probeScorer(bundle: ProbeBundle, encoder: Encoder): TierScorer {
+/**
+ * A scorer over a bundle's features: encoder prefill (early exit at the bundle's deepest layer, in the
+ * prompt window its probes were trained on), then `predict` on the feature vector and the text.
+ */
+function bundleScorer(
+  method: string,
+  bundle: ProbeBundle,
+  encoder: Encoder,
+  predict: (vector: Float32Array, text: string) => Record<string, number>,
+): TierScorer {
+  checkPromptWindow(bundle, encoder.info.maxPromptTokens);
   const { layers, pooling } = bundle.features;
   return {
-    method: 'probes',
+    method,
     tiers: bundle.tiers.map((t) => t.id),
-    async score(text) {
-      const { vector, tokens, truncated } = await encoderFeatures(encoder, text, layers, pooling);
-      return { tiers: predictProbes(bundle, vector).tiers, encoderTokens: tokens, truncated };
+    async score(text, call) {
+      const { vector, tokens, truncated } = await encoderFeatures(encoder, text, layers, pooling, call);
+      return { tiers: predict(vector, text), encoderTokens: tokens, truncated };
     },
   };
+}
+
+/** The probes: encoder prefill, then the bundle's probes. */
+export function probeScorer(bundle: ProbeBundle, encoder: Encoder): TierScorer {
+  return bundleScorer('probes', bundle, encoder, (vector) => predictProbes(bundle, vector).tiers);
+}
+
+/**
+ * The bundle's hybrid head (`policy.signal: hybrid`): the same encoder prefill as the probes, plus the
+ * prompt's TF-IDF vector, stacked (src/probes/hybrid-predict.ts).
+ */
+export function hybridScorer(bundle: ProbeBundle, encoder: Encoder): TierScorer {
+  return bundleScorer('hybrid', bundle, encoder, (vector, text) => predictHybrid(bundle, vector, text));
 }
 
 export interface BaselineScorerDeps {
@@ -68,6 +106,7 @@ export function baselineScorer(model: BaselineModel, deps: BaselineScorerDeps): 
   const { featurizer } = model;
   let features: (
     text: string,
+    call?: EncodeCall,
   ) => Promise<{ vector: ArrayLike<number>; tokens?: number; truncated?: boolean }>;
   switch (featurizer.kind) {
     case 'tfidf':
@@ -83,21 +122,22 @@ export function baselineScorer(model: BaselineModel, deps: BaselineScorerDeps): 
             `not ${sentence.name} (${sentence.sha256.slice(0, 12)}…)`,
         );
       }
-      features = async (text) => ({ vector: (await sentence.embed([text]))[0]! });
+      const keep = featurizer.keep ?? 'head';
+      features = async (text) => ({ vector: (await sentence.embed([text], { keep }))[0]! });
       break;
     }
     case 'encoder': {
       const encoder = deps.encoder;
       if (!encoder) throw new Error(`baseline ${model.method} needs the encoder ${featurizer.model}`);
-      features = (text) => encoderFeatures(encoder, text, [featurizer.layer], 'last');
+      features = (text, call) => encoderFeatures(encoder, text, [featurizer.layer], 'last', call);
       break;
     }
   }
   return {
     method: model.method,
     tiers: model.tiers,
-    async score(text) {
-      const { vector, tokens, truncated } = await features(text);
+    async score(text, call) {
+      const { vector, tokens, truncated } = await features(text, call);
       return {
         tiers: predictBaseline(model, vector),
         ...(tokens === undefined ? {} : { encoderTokens: tokens }),

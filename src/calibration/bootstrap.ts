@@ -1,3 +1,4 @@
+import { quantile } from '../metrics/quantile.js';
 import { createRng } from '../seeded-rng.js';
 import type { LabelledRows, OperatingPoint } from './operating-points.js';
 
@@ -18,14 +19,6 @@ export interface PointIntervals {
   quality: [number, number];
   /** null when some resample has no correct answer at this point. */
   costPerCorrect: [number, number] | null;
-}
-
-function percentile(sorted: Float64Array, q: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  const pos = q * (sorted.length - 1);
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
 }
 
 /** Intervals for each of `points`, all scored on the same `subset` they were evaluated on. */
@@ -63,10 +56,8 @@ export function bootstrapIntervals(
     const q = quality[j]!.sort();
     const c = cpc[j]!.sort();
     return {
-      quality: [percentile(q, alpha), percentile(q, 1 - alpha)],
-      costPerCorrect: Number.isFinite(c[c.length - 1]!)
-        ? [percentile(c, alpha), percentile(c, 1 - alpha)]
-        : null,
+      quality: [quantile(q, alpha), quantile(q, 1 - alpha)],
+      costPerCorrect: Number.isFinite(c[c.length - 1]!) ? [quantile(c, alpha), quantile(c, 1 - alpha)] : null,
     };
   });
 }

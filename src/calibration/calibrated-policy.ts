@@ -19,6 +19,8 @@ export interface PolicyMeta {
   base?: PolicyInput;
   /** Default: cal-<UTC timestamp>-<first 8 of the traces' sha256>. */
   version?: string;
+  /** The signal the thresholds were calibrated on (default the base policy's). */
+  signal?: Policy['signal'];
 }
 
 const finiteOrNull = (v: number) => (Number.isFinite(v) ? v : null);
@@ -77,6 +79,7 @@ export function buildCalibratedPolicy(
     ...base,
     version,
     kind: 'threshold',
+    ...(meta.signal ? { signal: meta.signal } : {}),
     description: `calibrated by mechroute calibrate: ${pooled.target} × ${pooled.frontierTier}'s quality at the least cost per correct outcome`,
     threshold: {
       default: 1,

@@ -117,7 +117,9 @@ export function candidateThresholds(values: ArrayLike<number>, max: number): num
 /**
  * Every point of a grid over the thresholds of the tiers below the frontier, on `subset`. With one such
  * tier (the usual weak/strong pair) the grid is every distinct split of the rows; with more, each axis
- * gets about maxPoints^(1/axes) candidates so the grid stays near `maxPoints`.
+ * gets about maxPoints^(1/axes) candidates so the grid stays near `maxPoints` — only 3 per axis on an
+ * 8-tier ladder, so the points of one threshold shared by every tier (its diagonal, up to `maxPoints`
+ * values of τ over all the tiers' P) are added: on a long ladder they are most of the good points.
  */
 export function sweepThresholds(
   rows: LabelledRows,
@@ -146,6 +148,12 @@ export function sweepThresholds(
     }
   };
   walk(0);
+  if (axes > 1) {
+    const all = rows.p.slice(0, axes).flatMap((p) => subset.map((i) => p[i]!));
+    for (const tau of candidateThresholds(all, maxPoints)) {
+      points.push(evaluatePoint(rows, subset, new Array<number>(axes).fill(tau)));
+    }
+  }
   return points;
 }
 

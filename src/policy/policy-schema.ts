@@ -111,11 +111,12 @@ export const PolicySchema = z.strictObject({
     .describe('Echoed in every decision; must change whenever the policy does.'),
   kind: PolicyKindSchema.describe('Which rule picks the tier; a request may switch it (x-mechroute-policy).'),
   signal: z
-    .enum(['probes', 'text-embedding'])
+    .enum(['probes', 'text-embedding', 'hybrid'])
     .default('probes')
     .describe(
-      'What P(success | tier) comes from: the probes over encoder activations, or a text-classifier router ' +
-        '(semantic mode; the model named by text_embedding.model in the config).',
+      'What P(success | tier) comes from: the probes over encoder activations, a text-classifier router ' +
+        '(semantic mode; the model named by text_embedding.model in the config), or the hybrid head of the ' +
+        'probe bundle (the probes and a TF-IDF router stacked: it reads the prompt’s words).',
     ),
   description: z.string().optional(),
   on_unavailable: z

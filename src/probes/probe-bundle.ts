@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { InvalidFileError, ProbeEncoderMismatchError } from '../errors.js';
+import { TfidfModelSchema } from '../baselines/tfidf.js';
+import { InvalidFileError, InvalidProbeInputError, ProbeEncoderMismatchError } from '../errors.js';
 import { readJsonFile, writeFileAtomic } from '../json-file.js';
 import { StepProbeInfoSchema } from '../steps/step-probe-info.js';
 import { TierIdSchema } from '../traces/trace-schema.js';
@@ -81,6 +82,11 @@ export const LinearTierSchema = z.object({
   kind: z.literal('linear'),
   ...LinearProbeFields,
   price: PriceSchema.optional(),
+  /**
+   * Mean cost of one call of this tier over the training traces (USD): the price a router knows before
+   * calling when calls cost what the traces say (their `cost`, else prices × tokens).
+   */
+  mean_cost_usd: z.number().nonnegative().optional(),
 });
 
 export const MlpHeadSchema = z.object({
@@ -114,6 +120,26 @@ export const ClassHeadSchema = z.object({
   lambda: z.number().nonnegative(),
   /** Held-out figures, e.g. accuracy and the majority-class baseline. */
   metrics: z.record(z.string(), z.number().nullable()).optional(),
+});
+
+/** Standardise, then a calibrated logistic probe per tier (the linear head of every stage below). */
+export const LinearStageSchema = z.object({
+  kind: z.literal('linear'),
+  standardizer: z.object({ mean: z.array(z.number()), std: z.array(z.number().positive()) }),
+  tiers: z.array(LinearTierSchema).min(1),
+});
+
+/**
+ * Optional hybrid head (`policy.signal: hybrid`), a stack over two signals: `probes`, a linear stage over
+ * the bundle's own feature vector, and `text`, a linear stage over the prompt's TF-IDF vector (`tfidf`);
+ * `stacker` then reads the log-odds of both, [probes' P for every tier…, text's P for every tier…], and
+ * gives the calibrated P(success) per tier. It reads the prompt's words, so it is named a hybrid.
+ */
+export const HybridHeadSchema = z.object({
+  probes: LinearStageSchema,
+  tfidf: TfidfModelSchema,
+  text: LinearStageSchema,
+  stacker: LinearStageSchema,
 });
 
 /** Per-tier classification metrics; further metrics may be added under any name. */
@@ -162,6 +188,9 @@ export const LayerScoreJsonSchema = z.object({
   cv_auroc: MetricValueSchema,
   cv_auroc_std: MetricValueSchema,
   lambda: z.number().nonnegative(),
+  /** One decision's encoder prefill with early exit after this layer (ms, median / 95th percentile). */
+  latency_ms_p50: z.number().nonnegative().optional(),
+  latency_ms_p95: z.number().nonnegative().optional(),
 });
 
 export const BundleMetricsSchema = z.object({
@@ -185,6 +214,11 @@ const ProbeBundleObjectSchema = z.object({
   features: z.object({
     layers: z.array(z.number().int().nonnegative()).min(1),
     pooling: z.enum(['last', 'mean']),
+    /**
+     * The prompt tokens the encoder read when the probes were trained (a longer prompt keeps its BOS and
+     * its last tokens); the encoder that serves them must read the same window. Absent in older bundles.
+     */
+    max_prompt_tokens: z.number().int().min(2).optional(),
   }),
   standardizer: z.object({ mean: z.array(z.number()), std: z.array(z.number().positive()) }),
   tiers: z.array(LinearTierSchema).min(1),
@@ -193,6 +227,7 @@ const ProbeBundleObjectSchema = z.object({
   prefer: z.enum(['linear', 'mlp']).optional(),
   difficulty: DifficultySchema,
   classes: ClassHeadSchema.optional(),
+  hybrid: HybridHeadSchema.optional(),
   metrics: BundleMetricsSchema,
   trained_at: z.iso.datetime({ offset: true }),
   traces_sha256: sha256Hex,
@@ -202,6 +237,23 @@ const ProbeBundleObjectSchema = z.object({
 });
 
 type BundleShape = z.infer<typeof ProbeBundleObjectSchema>;
+
+/**
+ * Refuses an encoder that reads another window of the prompt than the bundle's probes were trained on
+ * (their features would describe other text).
+ */
+export function checkPromptWindow(
+  bundle: Pick<BundleShape, 'features'>,
+  encoderMaxPromptTokens: number,
+): void {
+  const trained = bundle.features.max_prompt_tokens;
+  if (trained !== undefined && trained !== encoderMaxPromptTokens) {
+    throw new InvalidProbeInputError(
+      `the probe bundle was trained on the last ${trained} tokens of each prompt, but the encoder reads up to ` +
+        `${encoderMaxPromptTokens}: set encoder.max_prompt_tokens to ${trained}`,
+    );
+  }
+}
 
 /** Feature dimension the bundle's probes expect: layers × embedding width. */
 export function bundleFeatureDim(bundle: Pick<BundleShape, 'encoder' | 'features'>): number {
@@ -275,11 +327,43 @@ function checkConsistency(b: BundleShape, ctx: z.RefinementCtx): void {
         );
     }
   }
+  if (b.hybrid)
+    checkHybrid(
+      b.hybrid,
+      b.tiers.map((t) => t.id),
+      dim,
+      issue,
+    );
   if (difficulty.kind === 'linear' && difficulty.weights.length !== dim) {
     issue(
       ['difficulty', 'weights'],
       `has ${difficulty.weights.length} weights but the features have ${dimText}`,
     );
+  }
+}
+
+/** Every stage covers the bundle's tiers in its order, with as many weights as its input has values. */
+function checkHybrid(
+  hybrid: z.infer<typeof HybridHeadSchema>,
+  tierIds: readonly string[],
+  dim: number,
+  issue: (path: (string | number)[], message: string) => void,
+): void {
+  const inputs = { probes: dim, text: hybrid.tfidf.terms.length, stacker: 2 * tierIds.length } as const;
+  for (const [name, width] of Object.entries(inputs) as [keyof typeof inputs, number][]) {
+    const stage = hybrid[name];
+    const ids = stage.tiers.map((t) => t.id);
+    if (ids.join('\n') !== tierIds.join('\n'))
+      issue(
+        ['hybrid', name, 'tiers'],
+        `tiers ${ids.join(', ')} are not the bundle's (${tierIds.join(', ')})`,
+      );
+    if (stage.standardizer.mean.length !== width || stage.standardizer.std.length !== width)
+      issue(['hybrid', name, 'standardizer'], `expected ${width} values`);
+    for (const [k, t] of stage.tiers.entries()) {
+      if (t.weights.length !== width)
+        issue(['hybrid', name, 'tiers', k, 'weights'], `has ${t.weights.length} weights, expected ${width}`);
+    }
   }
 }
 
@@ -289,6 +373,7 @@ export type LinearTier = z.infer<typeof LinearTierSchema>;
 export type MlpHead = z.infer<typeof MlpHeadSchema>;
 export type Difficulty = z.infer<typeof DifficultySchema>;
 export type ClassHead = z.infer<typeof ClassHeadSchema>;
+export type HybridHead = z.infer<typeof HybridHeadSchema>;
 export type TierMetrics = z.infer<typeof TierMetricsSchema>;
 export type SplitMetrics = z.infer<typeof SplitMetricsSchema>;
 export type BundleMetrics = z.infer<typeof BundleMetricsSchema>;
@@ -367,6 +452,7 @@ export function linearTier(
   model: LogisticModel,
   calibration: Calibration,
   price?: z.infer<typeof PriceSchema>,
+  meanCostUsd?: number,
 ): LinearTier {
   return {
     id,
@@ -376,6 +462,7 @@ export function linearTier(
     lambda: model.lambda,
     calibration,
     ...(price ? { price } : {}),
+    ...(meanCostUsd === undefined ? {} : { mean_cost_usd: meanCostUsd }),
   };
 }
 
@@ -395,10 +482,16 @@ export function mlpModelOf(head: MlpHead, inputDim: number): MlpModel {
   return { inputDim, hidden, outputs: head.tiers.length, activation, w1, b1, w2, b2 };
 }
 
-/** The layer-selection table in the bundle's snake_case (NaN → null). */
-export function layerTableJson(table: readonly LayerScore[]): z.infer<typeof LayerScoreJsonSchema>[] {
+/** The layer-selection table in the bundle's snake_case (NaN → null), with each layer's latency if timed. */
+export function layerTableJson(
+  table: readonly LayerScore[],
+  latency?: ReadonlyMap<number, { p50: number; p95: number }>,
+): z.infer<typeof LayerScoreJsonSchema>[] {
   const metric = (v: number) => (Number.isFinite(v) ? v : null);
   return table.map((s) => ({
+    ...(latency?.has(s.layer)
+      ? { latency_ms_p50: latency.get(s.layer)!.p50, latency_ms_p95: latency.get(s.layer)!.p95 }
+      : {}),
     layer: s.layer,
     pooling: s.pooling,
     dim: s.dim,

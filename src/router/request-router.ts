@@ -1,12 +1,12 @@
-import type { TierScorer } from '../baselines/tier-scorer.js';
+import { hybridScorer, promptTokens, type TierScorer } from '../baselines/tier-scorer.js';
 import type { PolicyStore } from '../config/policy-file.js';
 import type { Encoder } from '../encoder/encoder.js';
 import type { EncodeCall } from '../encoder/encoder-host.js';
 import { MechrouteError } from '../errors.js';
 import type { BudgetLedger } from '../policy/budget-ledger.js';
-import type { RouteDecision, RouteOverrides, RouteTier } from '../policy/policy-schema.js';
+import type { Policy, RouteDecision, RouteOverrides, RouteTier } from '../policy/policy-schema.js';
 import { route } from '../policy/route.js';
-import type { ProbeBundle } from '../probes/probe-bundle.js';
+import { checkPromptWindow, type ProbeBundle } from '../probes/probe-bundle.js';
 import { type ProbePrediction, predictProbes } from '../probes/probe-predict.js';
 import { type Message, promptText } from '../traces/trace-schema.js';
 import { inSpan } from '../tracing.js';
@@ -42,7 +42,7 @@ export interface RoutedRequest {
   truncated: boolean;
   /** Encoder prefill plus probes (or, in semantic mode, the text classifier). */
   encoderMs: number;
-  signal: 'probes' | 'text-embedding';
+  signal: Policy['signal'];
 }
 
 /** Concatenates the pooled activations in the bundle's layer order: the probes' feature vector. */
@@ -65,6 +65,7 @@ async function probePrediction(
   prompt: string,
   call: EncodeCall | undefined,
 ): Promise<Scored> {
+  checkPromptWindow(bundle, deps.encoder.info.maxPromptTokens);
   const [encoded] = await inSpan(
     'mechroute.encoder',
     { 'mechroute.layers': bundle.features.layers.join(',') },
@@ -86,28 +87,52 @@ async function probePrediction(
   const pooled = bundle.features.pooling === 'last' ? encoded!.last! : encoded!.mean!;
   return {
     prediction: predictProbes(bundle, featureVector(pooled)),
-    tokens: encoded!.tokens,
+    tokens: promptTokens(deps.encoder, prompt, encoded!),
     truncated: encoded!.truncated,
   };
 }
 
-/**
- * Semantic mode: P(success | tier) from the text classifier. Its difficulty is P(the bundle's difficulty
- * tier, else the cheapest tier, fails); tokens for pricing come from the encoder's tokenizer (no prefill).
- */
-async function semanticPrediction(
-  deps: RequestRouterDeps,
-  bundle: ProbeBundle,
-  prompt: string,
-): Promise<Scored> {
-  const scorer = deps.textScorer;
-  if (!scorer) {
+function textScorerOf(deps: RequestRouterDeps): TierScorer {
+  if (!deps.textScorer) {
     throw new MechrouteError(
       'MR_ERR_NO_TEXT_SCORER',
       'the policy says signal: text-embedding, but the config names no text_embedding.model',
     );
   }
-  const score = await scorer.score(prompt);
+  return deps.textScorer;
+}
+
+const hybridScorers = new WeakMap<ProbeBundle, TierScorer>();
+
+/** The bundle's hybrid head as a scorer, one per loaded bundle (a reloaded bundle gets its own). */
+function hybridScorerOf(deps: RequestRouterDeps, bundle: ProbeBundle): TierScorer {
+  if (!bundle.hybrid) {
+    throw new MechrouteError(
+      'MR_ERR_NO_HYBRID_HEAD',
+      'the policy says signal: hybrid, but the probe bundle has no hybrid head (`mechroute train --hybrid`)',
+    );
+  }
+  let scorer = hybridScorers.get(bundle);
+  if (!scorer) {
+    scorer = hybridScorer(bundle, deps.encoder);
+    hybridScorers.set(bundle, scorer);
+  }
+  return scorer;
+}
+
+/**
+ * Semantic and hybrid mode: P(success | tier) from a scorer other than the probes. Its difficulty is
+ * P(the bundle's difficulty tier, else the cheapest tier, fails); tokens for pricing come from the
+ * encoder's tokenizer when the scorer ran no prefill.
+ */
+async function semanticPrediction(
+  deps: RequestRouterDeps,
+  bundle: ProbeBundle,
+  prompt: string,
+  scorer: TierScorer,
+  call: EncodeCall | undefined,
+): Promise<Scored> {
+  const score = await scorer.score(prompt, call);
   const reference =
     bundle.difficulty.kind === 'tier-failure' && score.tiers[bundle.difficulty.tier] !== undefined
       ? bundle.difficulty.tier
@@ -131,9 +156,15 @@ export function createRequestRouter(deps: RequestRouterDeps) {
       const policy = deps.policies.current();
       const started = performance.now();
       const { prediction, tokens, truncated } =
-        policy.signal === 'text-embedding'
-          ? await semanticPrediction(deps, bundle, request.prompt)
-          : await probePrediction(deps, bundle, request.prompt, request.call);
+        policy.signal === 'probes'
+          ? await probePrediction(deps, bundle, request.prompt, request.call)
+          : await semanticPrediction(
+              deps,
+              bundle,
+              request.prompt,
+              policy.signal === 'hybrid' ? hybridScorerOf(deps, bundle) : textScorerOf(deps),
+              request.call,
+            );
       const encoderMs = performance.now() - started;
       const budget =
         deps.ledger && request.budgetKey !== undefined

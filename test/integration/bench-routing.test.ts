@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { loadBaselineModel } from '../../src/baselines/baseline-model.js';
 import { baselineScorer } from '../../src/baselines/tier-scorer.js';
-import { modelsCacheDir, packageRoot } from '../../src/paths.js';
+import { packageRoot } from '../../src/paths.js';
 import { BENCH_METHODS } from '../../training/bench-routing.js';
 import { MMLU_SLICE_STORE, mmluLinesBySubject, sharedStoreDir } from '../support/mmlu-slice.js';
+import { tempHome } from '../support/temp-home.js';
 
 const run = promisify(execFile);
 const CLI = join(packageRoot, 'bin', 'mechroute.js');
@@ -43,11 +43,7 @@ describe('mechroute bench routing on a 120-record slice', () => {
   let env: NodeJS.ProcessEnv;
   let store: string;
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'mechroute-bench-'));
-    const home = join(dir, 'home');
-    await mkdir(home);
-    await symlink(modelsCacheDir(), join(home, 'models'));
-    env = { ...process.env, MECHROUTE_HOME: home };
+    ({ dir, env } = await tempHome('mechroute-bench-'));
     await writeSlice(join(dir, 'slice.jsonl'));
     store = sharedStoreDir(MMLU_SLICE_STORE, join(dir, 'store'));
   });

@@ -38,4 +38,17 @@ describe('sentence encoder (onnxruntime-node + tokenizers)', () => {
       assert.ok(dot(alone!, batched[i]!) > 0.9999, `row ${i}`);
     }
   });
+
+  it('keeps the head of a long prompt by default and its tail when asked', async () => {
+    // Two few-shot prompts: the same 300-word preamble, different final questions.
+    const preamble = 'Example question and its answer about rocks and minerals. '.repeat(40);
+    const texts = [
+      `${preamble}\nWhat is the capital of France?`,
+      `${preamble}\nHow do I sort a list in Python?`,
+    ];
+    const [h1, h2] = await encoder.embed(texts);
+    assert.ok(dot(h1!, h2!) > 0.9999, 'the head alone cannot tell them apart');
+    const [t1, t2] = await encoder.embed(texts, { keep: 'tail' });
+    assert.ok(dot(t1!, t2!) < 0.99, `the tail reads the question: ${dot(t1!, t2!)}`);
+  });
 });

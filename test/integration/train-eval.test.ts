@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { modelsCacheDir, packageRoot } from '../../src/paths.js';
+import { packageRoot } from '../../src/paths.js';
 import { MMLU_SLICE_STORE, mmluLinesBySubject, sharedStoreDir } from '../support/mmlu-slice.js';
+import { tempHome } from '../support/temp-home.js';
 
 const run = promisify(execFile);
 const CLI = join(packageRoot, 'bin', 'mechroute.js');
@@ -36,12 +36,7 @@ describe('mechroute train and eval with the real encoder', () => {
   let store: string;
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'mechroute-train-eval-'));
-    // A fresh home for the store; the downloaded weights are linked in, not copied.
-    const home = join(dir, 'home');
-    await mkdir(home);
-    await symlink(modelsCacheDir(), join(home, 'models'));
-    env = { ...process.env, MECHROUTE_HOME: home };
+    ({ dir, env } = await tempHome('mechroute-train-eval-'));
     traces = join(dir, 'sample.jsonl');
     withUnextracted = join(dir, 'sample-plus-4.jsonl');
     bundle = join(dir, 'probes.json');

@@ -1,18 +1,18 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { ActivationStore } from '../../src/activations/activation-store.js';
-import { modelsCacheDir, packageRoot } from '../../src/paths.js';
+import { packageRoot } from '../../src/paths.js';
 import { loadProbeBundle, type ProbeBundle } from '../../src/probes/probe-bundle.js';
 import { predictProbes } from '../../src/probes/probe-predict.js';
 import { segmentSteps, stepPrefix } from '../../src/steps/segment-steps.js';
 import { stepProbeText } from '../../src/steps/step-probe-info.js';
 import { readTraces } from '../../src/traces/jsonl-reader.js';
 import { sharedEncoder } from '../support/default-encoder.js';
+import { tempHome } from '../support/temp-home.js';
 
 const run = promisify(execFile);
 const CLI = join(packageRoot, 'bin', 'mechroute.js');
@@ -37,11 +37,7 @@ describe('mechroute train --steps and eval-steps with the real encoder', () => {
   let heldOutReport: any;
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'mechroute-train-steps-'));
-    const home = join(dir, 'home');
-    await mkdir(home);
-    await symlink(modelsCacheDir(), join(home, 'models'));
-    env = { ...process.env, MECHROUTE_HOME: home };
+    ({ dir, env } = await tempHome('mechroute-train-steps-'));
     store = join(dir, 'step-store');
     bundleFile = join(dir, 'steps.json');
   });

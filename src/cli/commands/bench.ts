@@ -25,6 +25,7 @@ const BenchFlagsSchema = z.object({
     .optional(),
   pooling: z.enum(['last', 'mean']).default('last'),
   k: z.coerce.number().int().positive().default(25),
+  resamples: z.coerce.number().int().positive().max(100_000).default(1000),
   prices: z.string().optional(),
   outputTokens: z.string().optional(),
   json: z.boolean().default(false),
@@ -40,8 +41,10 @@ export function registerBenchCommand(program: Command): void {
   bench
     .command('routing')
     .description(
-      'train every router signal (probes, encoder last-layer LR, TF-IDF LR, sentence-embedding LR and kNN) ' +
-        'on --train, score them on --test with the metrics of `mechroute eval`, and time one decision of each',
+      'train every router signal (probes, multi-layer and shared-trunk probes, the hybrid, TF-IDF, sentence ' +
+        'embeddings, a task prior) on --train, score them on --test with the metrics of `mechroute eval` ' +
+        '(multi-tier fields included), compare each with the best text method (paired bootstrap), and time ' +
+        'one decision of each',
     )
     .requiredOption(
       '--train <file>',
@@ -64,13 +67,22 @@ export function registerBenchCommand(program: Command): void {
     .option('--layers <list>', 'fixed probe layers (skips layer selection)')
     .option('--pooling <p>', 'pooling of --layers: last or mean', 'last')
     .option('--k <n>', 'neighbours of the kNN router', '25')
+    .option(
+      '--resamples <n>',
+      'paired bootstrap resamples of the comparisons with the best text method',
+      '1000',
+    )
     .option('--prices <spec>', 'tier=in/out,… USD per Mtok')
     .option('--output-tokens <spec>', 'output tokens assumed where a trace has none: N or tier=N,…')
     .option(
       '--json',
-      'print {methods: {NAME: {…mechroute eval fields…, latency_ms_p50, latency_ms_p95, train_ms}}}',
+      'print {methods: {NAME: {…mechroute eval fields (multi included)…, latency_ms_p50, latency_ms_p95, train_ms}}, ' +
+        'ladder, comparisons}',
     )
-    .option('--out <dir>', 'write report.md, deferral.svg and calibration.svg there')
+    .option(
+      '--out <dir>',
+      'write report.md, deferral.svg, calibration.svg and (3+ tiers) quality-cost.svg there',
+    )
     .option('--title <text>', 'title of the Markdown report')
     .option(
       '--save-models <dir>',
@@ -96,6 +108,7 @@ export function registerBenchCommand(program: Command): void {
           ? { probeLayers: flags.layers.split(',').map(Number), probePooling: flags.pooling }
           : {}),
         knnK: flags.k,
+        resamples: flags.resamples,
         costs: costOptionsFromFlags(flags),
         onProgress(name, done, total) {
           // Embedding is one bar; the methods share another (training then timing each).

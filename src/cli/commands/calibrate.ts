@@ -28,6 +28,7 @@ const CalibrateFlagsSchema = z.object({
   store: z.string().min(1).optional(),
   prices: z.string().optional(),
   outputTokens: z.string().optional(),
+  signal: z.enum(['probes', 'hybrid']).default('probes'),
   allowUnreachable: z.boolean().default(false),
   json: z.boolean().default(false),
 });
@@ -87,6 +88,7 @@ export function registerCalibrateCommand(program: Command): void {
       '--allow-unreachable',
       'write the closest point when a class cannot reach the target (else exit 2)',
     )
+    .option('--signal <s>', "probes, or the bundle's hybrid head (hybrid)", 'probes')
     .option('--json', 'print the curves and the chosen points as JSON')
     .action(async (raw: Record<string, unknown>) => {
       const flags = parseFlags(CalibrateFlagsSchema, raw, 'calibrate');
@@ -96,6 +98,7 @@ export function registerCalibrateCommand(program: Command): void {
         ...(flags.model ? { model: flags.model } : {}),
         ...(flags.store ? { storeDir: flags.store } : {}),
         costs: costOptionsFromFlags(flags),
+        signal: flags.signal,
       });
       const bootstrap = { resamples: flags.resamples, seed: flags.seed, confidence: flags.confidence };
       const pooled = calibrate(data.rows, { target: flags.target, bootstrap });
@@ -154,6 +157,7 @@ export function registerCalibrateCommand(program: Command): void {
           ...policyMetaOf(data, { traces: flags.traces, probes: flags.probes }, bootstrap),
           ...(flags.base ? { base: await loadPolicyFile(flags.base) } : {}),
           ...(flags.version ? { version: flags.version } : {}),
+          signal: flags.signal,
         });
         // Atomically: a server watching this file must never load half of it.
         await writeFileAtomic(flags.out, policyYaml(policy));

@@ -14,6 +14,7 @@ const EvalFlagsSchema = z.object({
   store: z.string().min(1).optional(),
   prices: z.string().optional(),
   outputTokens: z.string().optional(),
+  signal: z.enum(['probes', 'hybrid']).default('probes'),
   json: z.boolean().default(false),
 });
 
@@ -38,6 +39,7 @@ export function registerEvalCommand(program: Command): void {
       '--output-tokens <spec>',
       'output tokens assumed where a trace has none: N or tier=N,… (default 1)',
     )
+    .option('--signal <s>', "probes, or the bundle's hybrid head (hybrid)", 'probes')
     .option(
       '--json',
       'print one JSON object: auroc, brier, ece (per tier), apgr, cpt50, cpt80, oracle_gap_closed, cost_saving, n, …',
@@ -52,6 +54,7 @@ export function registerEvalCommand(program: Command): void {
         ...(flags.store ? { storeDir: flags.store } : {}),
         costs: costOptionsFromFlags(flags),
         onProgress: (done, total, ms) => progress.update(done, total, ms),
+        signal: flags.signal,
       });
       progress.stop();
       process.stdout.write(

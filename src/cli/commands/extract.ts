@@ -15,6 +15,7 @@ const ExtractFlagsSchema = z.object({
   batchTokens: count.default(512),
   flushEvery: count.default(32),
   store: z.string().min(1).optional(),
+  maxPromptTokens: count.min(2).optional(),
   json: z.boolean().default(false),
 });
 
@@ -40,6 +41,10 @@ export function registerExtractCommand(program: Command): void {
     .option('--batch-tokens <n>', 'tokens per batched decode at most (a longer prompt goes alone)', '512')
     .option('--flush-every <n>', 'records written and fsync’ed together; a kill loses at most these', '32')
     .option('--store <dir>', 'store directory (default: <mechroute home>/activations/<encoder sha256>/)')
+    .option(
+      '--max-prompt-tokens <n>',
+      'read at most n tokens of a prompt (its BOS and its last n − 1); default: the encoder context',
+    )
     .option('--json', 'print the summary as one JSON object')
     .action(async (raw: Record<string, unknown>) => {
       const flags = parseFlags(ExtractFlagsSchema, raw, 'extract');
@@ -66,6 +71,7 @@ export function registerExtractCommand(program: Command): void {
           batchTokens: flags.batchTokens,
           flushEvery: flags.flushEvery,
           ...(flags.store === undefined ? {} : { storeDir: flags.store }),
+          ...(flags.maxPromptTokens === undefined ? {} : { maxPromptTokens: flags.maxPromptTokens }),
           signal: controller.signal,
           onProgress: (p) => progress.update(p.done, p.total, p.elapsedMs, `${p.tokens} tokens`),
         });

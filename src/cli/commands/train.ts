@@ -47,6 +47,8 @@ const TrainFlagsSchema = z.object({
   calibration: z.enum(['platt', 'isotonic']).default('platt'),
   mlp: z.boolean().default(true),
   cv: z.boolean().default(true),
+  hybrid: z.boolean().default(false),
+  layerLatency: z.coerce.number().int().min(0).default(0),
   layerRows: positive.min(50).default(1000),
   cvLayerStride: positive.default(1),
   maxK: z.coerce.number().int().min(0).optional(),
@@ -101,6 +103,15 @@ export function registerTrainCommand(program: Command): void {
     .option('--calibration <kind>', 'platt or isotonic', 'platt')
     .option('--no-mlp', 'skip the shared-trunk MLP')
     .option('--no-cv', 'skip cross-validation (the bundle then carries no CV metrics)')
+    .option(
+      '--layer-latency <n>',
+      'time the encoder prefill per layer (early exit there) on n training prompts, beside the layer table',
+      '0',
+    )
+    .option(
+      '--hybrid',
+      'also fit the hybrid head (the probes and a TF-IDF router stacked; policy.signal: hybrid)',
+    )
     .option('--layer-rows <n>', 'rows subsampled for layer scoring', '1000')
     .option('--cv-layer-stride <n>', 'in the outer CV folds, score only every n-th layer (for speed)', '1')
     .option(
@@ -170,6 +181,8 @@ export function registerTrainCommand(program: Command): void {
         folds: flags.folds,
         cvLayerStride: flags.cvLayerStride,
         skipCv: !flags.cv,
+        hybrid: flags.hybrid,
+        layerLatency: flags.layerLatency,
         command: `mechroute ${process.argv.slice(2).join(' ')}`,
         costs: costOptionsFromFlags(flags),
         fit: {

@@ -213,4 +213,31 @@ describe('the calibrated policy', () => {
       );
     }
   });
+
+  test('with several tiers below the frontier, one threshold shared by all of them is swept too', () => {
+    const ladder: LabelledRows = {
+      tiers: ['a', 'b', 'c', 'd'],
+      p: [
+        [0.1, 0.9, 0.35, 0.62],
+        [0.2, 0.8, 0.45, 0.71],
+        [0.3, 0.7, 0.55, 0.83],
+        [0.9, 0.9, 0.9, 0.9],
+      ],
+      correct: [
+        [false, true, false, true],
+        [true, true, false, true],
+        [true, true, true, true],
+        [true, true, true, true],
+      ],
+      cost: [1, 2, 3, 10].map((c) => [c, c, c, c]),
+    };
+    const points = sweepThresholds(ladder, [0, 1, 2, 3], 8);
+    const shared = points.filter((p) => new Set(Object.values(p.thresholds)).size === 1);
+    // Grid: 2 values per axis (8^(1/3)); diagonal: τ at 0, 1 and the midpoints of the 12 P's, thinned to 8.
+    assert.equal(points.length, 2 ** 3 + 8);
+    assert.ok(
+      shared.some((p) => p.thresholds.a! > 0 && p.thresholds.a! < 1),
+      'an inner shared τ',
+    );
+  });
 });

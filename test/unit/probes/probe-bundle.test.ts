@@ -3,6 +3,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { fitTfidf } from '../../../src/baselines/tfidf.js';
 import {
   FileUnreadableError,
   InvalidFileError,
@@ -10,10 +11,12 @@ import {
   ProbeEncoderMismatchError,
 } from '../../../src/errors.js';
 import { applyCalibration, fitIsotonic, fitPlatt } from '../../../src/probes/calibration.js';
+import { predictHybrid } from '../../../src/probes/hybrid-predict.js';
 import { fitLogistic, logisticLogits } from '../../../src/probes/logistic-regression.js';
 import { createMatrix } from '../../../src/probes/matrix.js';
 import { mlpLogits, trainMlp } from '../../../src/probes/mlp.js';
 import {
+  checkPromptWindow,
   linearTier,
   loadProbeBundle,
   mlpHead,
@@ -190,5 +193,59 @@ describe('probe bundle', () => {
     await assert.rejects(saveProbeBundle(file, invalid), /difficulty\.tier: no probe for tier "nope"/);
     await assert.rejects(readFile(file));
     assert.throws(() => predictProbes(bundle, new Float32Array(D - 1)), InvalidProbeInputError);
+  });
+
+  test('a hybrid head: P from the features and the words; its stages must fit the bundle', async () => {
+    const tfidf = fitTfidf(['short sum question', 'long proof question'], { minDf: 1 });
+    const terms = tfidf.terms.length;
+    const stage = (width: number, weight: (t: number, j: number) => number) => ({
+      kind: 'linear' as const,
+      standardizer: { mean: new Array(width).fill(0), std: new Array(width).fill(1) },
+      tiers: ['cheap', 'strong'].map((id, t) => ({
+        id,
+        kind: 'linear' as const,
+        weights: Array.from({ length: width }, (_, j) => weight(t, j)),
+        bias: 0,
+        lambda: 1,
+        calibration: { kind: 'none' as const },
+      })),
+    });
+    const proof = tfidf.terms.indexOf('w:proof');
+    // Text stage: "proof" lowers P(cheap); the stacker reads only the text stage's log-odds.
+    const hybrid: ProbeBundle = {
+      ...bundle,
+      hybrid: {
+        probes: stage(D, () => 0),
+        tfidf,
+        text: stage(terms, (t, j) => (t === 0 && j === proof ? -5 : 0)),
+        stacker: stage(4, (t, j) => (j === 2 + t ? 1 : 0)),
+      },
+    };
+    const easy = predictHybrid(hybrid, row(0), 'a short sum question');
+    const hard = predictHybrid(hybrid, row(0), 'a long proof question');
+    assert.ok(hard.cheap! < easy.cheap!, `${hard.cheap} < ${easy.cheap}`);
+    assert.ok(Math.abs(easy.strong! - 0.5) < 1e-12);
+    const file = join(dir, 'hybrid.json');
+    await saveProbeBundle(file, hybrid);
+    assert.deepEqual(
+      predictHybrid(await loadProbeBundle(file, { encoderSha256: SHA_A }), row(0), 'proof'),
+      predictHybrid(hybrid, row(0), 'proof'),
+    );
+    const narrow = { ...hybrid, hybrid: { ...hybrid.hybrid!, stacker: stage(3, () => 0) } };
+    await assert.rejects(
+      saveProbeBundle(file, narrow),
+      /hybrid\.stacker\.tiers\.0\.weights: has 3 weights, expected 4/,
+    );
+    assert.throws(() => predictHybrid(bundle, row(0), 'x'), /no hybrid head/);
+  });
+
+  test('an encoder reading another window of the prompt is refused', () => {
+    const windowed: ProbeBundle = { ...bundle, features: { ...bundle.features, max_prompt_tokens: 128 } };
+    assert.doesNotThrow(() => checkPromptWindow(windowed, 128));
+    assert.throws(
+      () => checkPromptWindow(windowed, 2048),
+      /last 128 tokens .* set encoder\.max_prompt_tokens to 128/,
+    );
+    assert.doesNotThrow(() => checkPromptWindow(bundle, 2048), 'older bundles record no window');
   });
 });

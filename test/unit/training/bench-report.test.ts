@@ -22,6 +22,7 @@ const method = (auroc: number, p50: number): MethodResult => ({
   cost_per_correct: 0.001,
   tiers: {},
   routing: null,
+  multi: null,
   latency_ms_p50: p50,
   latency_ms_p95: 2 * p50,
   train_ms: 1500,
@@ -37,6 +38,9 @@ const result: BenchResult = {
   weak_tier: 'weak',
   strong_tier: 'strong',
   dropped: { train: { missing_activations: 2 }, test: {} },
+  router_prices: { weak: 0.001, strong: 0.01 },
+  ladder: null,
+  comparisons: {},
   latency_samples: 10,
   methods: { probes: method(0.75, 120), 'tfidf-lr': method(0.7, 0.1) },
   curves: {

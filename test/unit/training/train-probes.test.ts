@@ -126,6 +126,8 @@ describe('trainProbes on synthetic activations with a planted signal', () => {
   it('encodes only the prompts missing from the store, at the bundle’s layers only', async () => {
     const requests: { count: number; layers: number[]; pooling: string }[] = [];
     const stub = {
+      // The prompt window the store was read with, which the bundle records.
+      info: { maxPromptTokens: bundle.features.max_prompt_tokens },
       encode: async (prompts: string[], options: { layers: number[]; pooling: 'last' | 'mean' }) => {
         requests.push({ count: prompts.length, ...options });
         return prompts.map(() => ({
