@@ -37,6 +37,8 @@ export function lineChartSpec(options: {
   yDomain?: [number, number];
   width?: number;
   height?: number;
+  /** Pixels a legend label may take before it is cut with an ellipsis (Vega-Lite's default 160; 0: never). */
+  legendLabelLimit?: number;
 }): ChartSpec {
   const values = options.series.flatMap((s) =>
     s.points.map((p, order) => ({ series: s.name, x: p.x, y: p.y, order, dashed: s.dashed === true })),
@@ -61,7 +63,14 @@ export function lineChartSpec(options: {
         title: options.yTitle,
         ...(options.yDomain ? { scale: { domain: options.yDomain } } : {}),
       },
-      color: { field: 'series', type: 'nominal', title: null },
+      color: {
+        field: 'series',
+        type: 'nominal',
+        title: null,
+        ...(options.legendLabelLimit === undefined
+          ? {}
+          : { legend: { labelLimit: options.legendLabelLimit } }),
+      },
       strokeDash: {
         field: 'dashed',
         type: 'nominal',

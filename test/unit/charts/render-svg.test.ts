@@ -44,3 +44,27 @@ test('renderChartSvg rejects a malformed spec with an error instead of an empty 
     renderChartSvg({ mark: 'no-such-mark', data: { values: [] } } as any),
   );
 });
+
+test('a long series name is cut in the legend by default and kept whole with legendLabelLimit 0', async () => {
+  const name = 'request-level routing by the prompt-only probe (out of fold)';
+  const chart = (legendLabelLimit?: number) =>
+    renderChartSvg(
+      lineChartSpec({
+        title: 't',
+        xTitle: 'x',
+        yTitle: 'y',
+        series: [
+          {
+            name,
+            points: [
+              { x: 0, y: 0 },
+              { x: 1, y: 1 },
+            ],
+          },
+        ],
+        ...(legendLabelLimit === undefined ? {} : { legendLabelLimit }),
+      }),
+    );
+  assert.doesNotMatch(await chart(), new RegExp(`>${name}<`));
+  assert.match(await chart(0), new RegExp(`>${name.replace(/[()]/g, '\\$&')}<`));
+});
