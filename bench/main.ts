@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { packageRoot } from '../src/paths.js';
 import { defaultEncoderPath } from '../test/support/default-encoder.js';
 import { SHARED_GSM8K } from '../test/support/mmlu-slice.js';
+import { cascadeGateMarkdown, runCascadeGateBench } from './cascade-gate-bench.js';
 import { type EncoderBenchResult, runEncoderBench } from './encoder-bench.js';
 import { prefixMarkdown, runPrefixBench } from './prefix-bench.js';
 import { runServerBench, type ServerBenchResult } from './server-bench.js';
@@ -21,6 +22,8 @@ const { positionals, values } = parseArgs({
     'no-markdown': { type: 'boolean', default: false },
     traces: { type: 'string', default: SHARED_GSM8K },
     'max-tokens': { type: 'string', default: '64' },
+    resamples: { type: 'string', default: '2000' },
+    'logprob-problems': { type: 'string' },
   },
 });
 const suite = positionals[0] ?? 'encoder';
@@ -137,7 +140,22 @@ if (suite === 'server') {
     prefixMarkdown(result, options),
     `npm run bench -- prefixes --runs ${values.runs}${tracesFlag}`,
   );
+} else if (suite === 'cascade-gate') {
+  const resamples = Number(values.resamples);
+  const problems = values['logprob-problems'];
+  const result = await runCascadeGateBench({
+    traces: values.traces,
+    resamples,
+    ...(problems === undefined ? {} : { logprobProblems: Number(problems) }),
+    log,
+  });
+  writeResults(
+    'cascade-gate',
+    result,
+    cascadeGateMarkdown(result, resamples),
+    `npm run bench -- cascade-gate --resamples ${resamples}${problems === undefined ? '' : ` --logprob-problems ${problems}`}${tracesFlag}`,
+  );
 } else {
-  log(`unknown benchmark suite "${suite}"; available: encoder, server, steps, prefixes`);
+  log(`unknown benchmark suite "${suite}"; available: encoder, server, steps, prefixes, cascade-gate`);
   process.exitCode = 2;
 }
