@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import {
   compareGates,
   type Gate,
@@ -9,29 +8,11 @@ import {
   pointWithin,
   sweepGate,
 } from '../../../src/steps/cascade-simulation.js';
-import {
-  type PolicyPoint,
-  type SimulationTrace,
-  SimulationTraceSchema,
-  simulatePolicy,
-} from '../../../src/steps/step-simulation.js';
-import { readJsonl } from '../../../src/traces/jsonl-reader.js';
+import { type PolicyPoint, simulatePolicy } from '../../../src/steps/step-simulation.js';
+import { PRICES, fiveTraces as traces } from './five-traces.js';
 
-// The five hand-made traces of step-simulation.test.ts, with its prices (USD = weighted token counts):
-// strong alone A 2500, B 1700, C 4000, D 2600, E 1100 (11,900); cheap whole answers A 140, B 80, C 180,
-// D 160, E 80 (640). Cheap right on A, D; strong right on A, B, C.
-const FILE = fileURLToPath(new URL('../../../../test/unit/steps/five-traces.jsonl', import.meta.url));
-const PRICES = {
-  cheap: { input_usd_per_mtok: 1e6, output_usd_per_mtok: 2e6 },
-  strong: { input_usd_per_mtok: 10e6, output_usd_per_mtok: 30e6 },
-};
-
-async function traces(): Promise<SimulationTrace[]> {
-  const { records, errors } = await readJsonl(FILE, SimulationTraceSchema);
-  assert.deepEqual(errors, []);
-  return records;
-}
-
+// The five hand-made traces (five-traces.ts): strong alone A 2500, B 1700, C 4000, D 2600, E 1100 (11,900);
+// cheap whole answers A 140, B 80, C 180, D 160, E 80 (640). Cheap right on A, D; strong right on A, B, C.
 const close = (actual: number, expected: number) =>
   assert.ok(Math.abs(actual - expected) < 1e-9, `${actual} ≠ ${expected}`);
 
