@@ -1,11 +1,11 @@
-import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fitTfidf, tfidfVector } from '../src/baselines/tfidf.js';
-import { lineChartSpec, renderChartSvg } from '../src/charts/render-svg.js';
+import { EncoderHost } from '../src/encoder/encoder-host.js';
 import { TrainingDataError } from '../src/errors.js';
 import { DEFAULT_ENCODER_MODEL } from '../src/models/manifest.js';
 import { resolveCachedModel } from '../src/models/manifest-registry.js';
 import { packageRoot } from '../src/paths.js';
+import { loadProbeBundle } from '../src/probes/probe-bundle.js';
 import { kFold } from '../src/probes/splits.js';
 import { createRng } from '../src/seeded-rng.js';
 import {
@@ -15,6 +15,7 @@ import {
   pointWithin,
 } from '../src/steps/cascade-simulation.js';
 import { stepProbeText } from '../src/steps/step-probe-info.js';
+import { asStepBundle, scoreStepPrefix } from '../src/steps/step-scorer.js';
 import {
   type PolicyPoint,
   type SimulationTrace,
@@ -26,6 +27,7 @@ import { promptText, successOf, type Trace } from '../src/traces/trace-schema.js
 import { fitLinearHead, stackRows } from '../training/fit-baselines.js';
 import { DEFAULT_PRICES } from '../training/tier-costs.js';
 import { fillAnswerLogprobs } from './answer-logprob.js';
+import { writeCascadeGateOutputs } from './cascade-gate-report.js';
 
 /**
  * `npm run bench -- cascade-gate`: issue 15's quality gate measured on the shared GSM8K traces. Mixtral
@@ -57,10 +59,56 @@ export interface EvaluationSet {
 }
 
 export interface CascadeGateResult {
+  /** The held-out problems read live (encoder + bundle, as the server does) against the step store's readings. */
+  live_vs_offline: { n: number; answer: Difference; prompt: Difference };
+  /** Cost shares of GPT-4 alone the gates are compared at. */
+  budgets: number[];
   prices: typeof DEFAULT_PRICES;
   tokenizer: string;
   logprob_proxy: string;
   sets: EvaluationSet[];
+}
+
+interface Difference {
+  mean_abs: number;
+  max_abs: number;
+}
+
+function differences(a: readonly number[], b: readonly number[]): Difference {
+  const abs = a.map((v, i) => Math.abs(v - b[i]!));
+  return { mean_abs: abs.reduce((s, v) => s + v, 0) / abs.length, max_abs: Math.max(...abs) };
+}
+
+/**
+ * The shipped step bundle's readings of prompt alone and prompt + Mixtral's whole answer, through the
+ * encoder as the server's gate computes them (scoreStepPrefix), not through the step store.
+ */
+async function liveReadings(
+  set: readonly SimulationTrace[],
+  byId: Map<string, Trace>,
+  log: (line: string) => void,
+): Promise<{ prompt: number[]; answer: number[] }> {
+  const { manifest, path } = resolveCachedModel(DEFAULT_ENCODER_MODEL);
+  const file = join(packageRoot, 'probes', 'default-steps.json');
+  const bundle = asStepBundle(
+    await loadProbeBundle(file, { encoderSha256: manifest.sha256, encoderName: manifest.name }),
+    CHEAP,
+    file,
+  );
+  log(`cascade-gate: reading ${set.length} held-out problems live (prompt, and prompt + answer)`);
+  const encoder = await EncoderHost.create({ modelPath: path });
+  try {
+    const prompt: number[] = [];
+    const answer: number[] = [];
+    for (const t of set) {
+      const trace = byId.get(t.id)!;
+      prompt.push(await scoreStepPrefix(encoder, bundle, promptText(trace), ''));
+      answer.push(await scoreStepPrefix(encoder, bundle, promptText(trace), trace.responses![CHEAP]!));
+    }
+    return { prompt, answer };
+  } finally {
+    await encoder.dispose();
+  }
 }
 
 async function simulationTraces(file: string, byId: Map<string, Trace>): Promise<SimulationTrace[]> {
@@ -225,22 +273,18 @@ export async function runCascadeGateBench(options: CascadeGateOptions): Promise<
       ),
     );
   }
-  // The shipped bundle on the problems it never saw (no layer-selection leak); text scores stay out of fold.
+  // The shipped bundle on the problems it never saw (no layer-selection leak), read live as the server's
+  // gate reads them; text scores stay out of fold.
+  const live = await liveReadings(heldOut, byId, log);
   const heldOutReadings = new Map(readings);
-  heldOutReadings.set(
-    REFERENCE,
-    probeScores(heldOut, (t) => t.cheap_scores.at(-1)!),
-  );
-  heldOutReadings.set(
-    'request-level: prompt probe',
-    probeScores(heldOut, (t) => t.cheap_scores[0]!),
-  );
+  heldOutReadings.set(REFERENCE, new Map(heldOut.map((t, i) => [t.id, live.answer[i]!])));
+  heldOutReadings.set('request-level: prompt probe', new Map(heldOut.map((t, i) => [t.id, live.prompt[i]!])));
   if (!heldOut.every((t) => scored.has(t.id)))
     heldOutReadings.delete('cascade: logprob gate (Gemma 270M proxy)');
   sets.push(
     evaluate(
       'held-out',
-      `the step bundle's ${heldOut.length} held-out problems, scored by the shipped probes/default-steps.json`,
+      `the step bundle's ${heldOut.length} held-out problems, read live by the shipped probes/default-steps.json (as the server's gate reads them)`,
       heldOut,
       heldOutReadings,
       stages,
@@ -248,94 +292,23 @@ export async function runCascadeGateBench(options: CascadeGateOptions): Promise<
     ),
   );
   const result: CascadeGateResult = {
+    live_vs_offline: {
+      n: heldOut.length,
+      answer: differences(
+        live.answer,
+        heldOut.map((t) => t.cheap_scores.at(-1)!),
+      ),
+      prompt: differences(
+        live.prompt,
+        heldOut.map((t) => t.cheap_scores[0]!),
+      ),
+    },
+    budgets: BUDGETS,
     prices: { [CHEAP]: DEFAULT_PRICES[CHEAP]!, [STRONG]: DEFAULT_PRICES[STRONG]! },
     tokenizer: `${DEFAULT_ENCODER_MODEL} (the encoder's; the traces carry no token counts)`,
     logprob_proxy: `mean ln P(token) of Mixtral's answer text under ${DEFAULT_ENCODER_MODEL} (base model, teacher-forced after the prompt and a blank line) — not Mixtral's own logprobs, which the traces lack`,
     sets,
   };
-  await writeOutputs(result);
+  await writeCascadeGateOutputs(result, join(DOCS, 'cascade-gate'));
   return result;
-}
-
-async function writeOutputs(result: CascadeGateResult): Promise<void> {
-  const dir = join(DOCS, 'cascade-gate');
-  await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, 'report.json'), `${JSON.stringify(result, null, 2)}\n`);
-  for (const set of result.sets) {
-    const curve = (points: readonly PolicyPoint[]) =>
-      [...points]
-        .sort((a, b) => a.cost_share - b.cost_share)
-        .map((p) => ({ x: p.cost_share, y: p.accuracy }));
-    const c = set.comparison;
-    const spec = lineChartSpec({
-      title: `Mixtral → GPT-4 on GSM8K: quality vs cost (${set.name}, ${c.n} problems)`,
-      xTitle: 'cost share of GPT-4 alone',
-      yTitle: 'accuracy',
-      xDomain: [0, 1.1],
-      yDomain: [Math.floor(20 * c.cheap_only.accuracy) / 20 - 0.05, Math.ceil(20 * set.oracle_accuracy) / 20],
-      width: 560,
-      height: 360,
-      legendLabelLimit: 0,
-      series: [
-        ...c.gates.map((g) => ({ name: g.name, points: curve(g.sweep) })),
-        { name: 'per-step routing (issue 6)', points: curve(set.per_step.sweep) },
-        {
-          name: 'Mixtral alone, GPT-4 alone',
-          dashed: true,
-          points: [
-            { x: c.cheap_only.cost_share, y: c.cheap_only.accuracy },
-            { x: c.strong_only.cost_share, y: c.strong_only.accuracy },
-          ],
-        },
-      ],
-    });
-    await writeFile(join(dir, `quality-vs-cost-${set.name}.svg`), await renderChartSvg(spec));
-  }
-}
-
-const pct = (v: number) => (100 * v).toFixed(1);
-const signed = (v: number) => `${v >= 0 ? '+' : '−'}${pct(Math.abs(v))}`;
-
-export function cascadeGateMarkdown(result: CascadeGateResult, resamples: number): string {
-  const lines: string[] = [];
-  for (const set of result.sets) {
-    const c = set.comparison;
-    const head = `| gate | reads | AUROC (Mixtral right) | ${BUDGETS.map((b) => `≤ ${pct(b)} %`).join(' | ')} |`;
-    lines.push(
-      `**${set.name}** — ${set.what}. Accuracy (%) with its 95 % bootstrap interval at each budget (cost share of GPT-4 alone); τ picked per budget without labels (the most spending within it); ${resamples} resamples of problems, τ picked again on each.`,
-      '',
-      head,
-      `|---|---|---|${BUDGETS.map(() => '---').join('|')}|`,
-      ...c.gates.map((g) => {
-        const cells = g.at_budget.map((a) =>
-          a.point && a.accuracy_ci
-            ? `${pct(a.point.accuracy)} [${pct(a.accuracy_ci[0])}, ${pct(a.accuracy_ci[1])}]`
-            : '–',
-        );
-        return `| ${g.name} | ${g.stage} | ${g.auroc.toFixed(3)} [${g.auroc_ci[0].toFixed(3)}, ${g.auroc_ci[1].toFixed(3)}] | ${cells.join(' | ')} |`;
-      }),
-      `| per-step routing (issue 6, reference) | every step | – | ${set.per_step.at_budget.map((a) => (a.point ? pct(a.point.accuracy) : '–')).join(' | ')} |`,
-      '',
-      `Difference from the probe gate at the same budget (accuracy points, paired 95 % interval):`,
-      '',
-      `| gate | ${BUDGETS.map((b) => `≤ ${pct(b)} %`).join(' | ')} |`,
-      `|---|${BUDGETS.map(() => '---').join('|')}|`,
-      ...c.gates
-        .filter((g) => g.name !== c.reference)
-        .map(
-          (g) =>
-            `| ${g.name} | ${g.at_budget
-              .map((a) =>
-                a.vs_reference
-                  ? `${signed(a.vs_reference.diff)} [${signed(a.vs_reference.ci[0])}, ${signed(a.vs_reference.ci[1])}]`
-                  : '–',
-              )
-              .join(' | ')} |`,
-        ),
-      '',
-      `Mixtral alone ${pct(c.cheap_only.accuracy)} % at cost share ${pct(c.cheap_only.cost_share)} %; GPT-4 alone ${pct(c.strong_only.accuracy)} %; oracle (either right) ${pct(set.oracle_accuracy)} %. Plot: \`docs/cascade-gate/quality-vs-cost-${set.name}.svg\`.`,
-      '',
-    );
-  }
-  return lines.join('\n');
 }
