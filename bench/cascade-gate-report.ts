@@ -42,6 +42,7 @@ export async function writeCascadeGateOutputs(result: CascadeGateResult, dir: st
 }
 
 const pct = (v: number) => (100 * v).toFixed(1);
+const tauText = (tau: number | null) => (tau === null || !Number.isFinite(tau) ? 'all' : tau.toFixed(3));
 const signed = (v: number) => `${v >= 0 ? '+' : '−'}${pct(Math.abs(v))}`;
 
 export function cascadeGateMarkdown(result: CascadeGateResult, resamples: number): string {
@@ -102,6 +103,17 @@ export function cascadeGateMarkdown(result: CascadeGateResult, resamples: number
               )
               .join(' | ')} |`,
         ),
+      '',
+      "The operating point each budget bought: τ (the gate's reading below which it escalates: P for probes and TF-IDF, mean ln P per token for the logprob gate) and the cost share spent:",
+      '',
+      `| gate | ${result.budgets.map((b) => `≤ ${pct(b)} %`).join(' | ')} |`,
+      `|---|${result.budgets.map(() => '---').join('|')}|`,
+      ...c.gates.map(
+        (g) =>
+          `| ${g.name} | ${g.at_budget
+            .map((a) => (a.point ? `${tauText(a.point.tau)} (${pct(a.point.cost_share)} %)` : '–'))
+            .join(' | ')} |`,
+      ),
       '',
       `Mixtral alone ${pct(c.cheap_only.accuracy)} % at cost share ${pct(c.cheap_only.cost_share)} %; GPT-4 alone ${pct(c.strong_only.accuracy)} %; oracle (either right) ${pct(set.oracle_accuracy)} %. Plot: \`docs/cascade-gate/quality-vs-cost-${set.name}.svg\`.`,
       '',
