@@ -75,7 +75,6 @@ export function gateDials(readings: readonly number[], count = 101): number[] {
  * first), so the requests escalated at any τ are a prefix and a sweep is a prefix sum.
  */
 interface GateTable {
-  stage: GateStage;
   order: Int32Array;
   sortedReadings: Float64Array;
   keepCost: Float64Array;
@@ -91,13 +90,9 @@ function gateTable(traces: readonly SimulationTrace[], gate: Gate, prices: Simul
     throw new RangeError(`gate "${gate.name}": ${gate.readings.length} readings for ${traces.length} traces`);
   }
   const n = traces.length;
-  const key = (i: number) => {
-    const r = gate.readings[i]!;
-    return Number.isNaN(r) ? Number.NEGATIVE_INFINITY : r;
-  };
+  const key = (i: number) => orderable(gate.readings[i]!);
   const order = Int32Array.from({ length: n }, (_, i) => i).sort((a, b) => key(a) - key(b) || a - b);
   const table: GateTable = {
-    stage: gate.stage,
     order,
     sortedReadings: Float64Array.from(order, (i) => key(i)),
     keepCost: new Float64Array(n),
@@ -118,6 +113,11 @@ function gateTable(traces: readonly SimulationTrace[], gate: Gate, prices: Simul
     table.strongCost[i] = strongCost(trace, prices);
   });
   return table;
+}
+
+/** A reading as it orders requests: one that is not a number sits below every τ (it always escalates). */
+function orderable(reading: number): number {
+  return Number.isNaN(reading) ? Number.NEGATIVE_INFINITY : reading;
 }
 
 /** How many sorted readings are below τ (the escalated prefix). */
@@ -250,7 +250,6 @@ export function compareGates(
   const tables = gates.map((g) => gateTable(traces, g, prices));
   const dials = gates.map((g) => gateDials(g.readings, options.dialCount));
   const labels = traces.map((t) => t.cheap_correct);
-  const readable = (r: number) => (Number.isNaN(r) ? Number.NEGATIVE_INFINITY : r);
 
   const accuracyAt = (points: PolicyPoint[]) =>
     options.budgets.map((b) => pointWithin(points, b)?.accuracy ?? null);
@@ -270,7 +269,7 @@ export function compareGates(
     const accuracy = tables.map((table, g) => accuracyAt(sweepTable(table, dials[g]!, weights)));
     gates.forEach((gate, g) => {
       const value = auroc(
-        Array.from(drawn, (i) => readable(gate.readings[i]!)),
+        Array.from(drawn, (i) => orderable(gate.readings[i]!)),
         drawnLabels,
       );
       if (Number.isFinite(value)) resampledAuroc[g]!.push(value);
@@ -307,7 +306,7 @@ export function compareGates(
       return {
         name: gate.name,
         stage: gate.stage,
-        auroc: auroc(gate.readings.map(readable), labels),
+        auroc: auroc(gate.readings.map(orderable), labels),
         auroc_ci: interval(resampledAuroc[g]!) ?? [Number.NaN, Number.NaN],
         sweep,
         at_budget: options.budgets.map((budget, k) => {
