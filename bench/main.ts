@@ -4,6 +4,8 @@ import { parseArgs } from 'node:util';
 import { packageRoot } from '../src/paths.js';
 import { defaultEncoderPath } from '../test/support/default-encoder.js';
 import { SHARED_GSM8K } from '../test/support/mmlu-slice.js';
+import { runCascadeGateBench } from './cascade-gate-bench.js';
+import { cascadeGateMarkdown } from './cascade-gate-report.js';
 import { type EncoderBenchResult, runEncoderBench } from './encoder-bench.js';
 import { prefixMarkdown, runPrefixBench } from './prefix-bench.js';
 import { runServerBench, type ServerBenchResult } from './server-bench.js';
@@ -22,6 +24,8 @@ const { positionals, values } = parseArgs({
     'no-markdown': { type: 'boolean', default: false },
     traces: { type: 'string', default: SHARED_GSM8K },
     'max-tokens': { type: 'string', default: '64' },
+    resamples: { type: 'string', default: '2000' },
+    'logprob-problems': { type: 'string' },
   },
 });
 const suite = positionals[0] ?? 'encoder';
@@ -143,7 +147,22 @@ if (suite === 'server') {
   const result = await runStateBench({ requests }, log);
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   writeResults('state', result, stateMarkdown(result), `npm run bench -- state --runs ${requests}`);
+} else if (suite === 'cascade-gate') {
+  const resamples = Number(values.resamples);
+  const problems = values['logprob-problems'];
+  const result = await runCascadeGateBench({
+    traces: values.traces,
+    resamples,
+    ...(problems === undefined ? {} : { logprobProblems: Number(problems) }),
+    log,
+  });
+  writeResults(
+    'cascade-gate',
+    result,
+    cascadeGateMarkdown(result, resamples),
+    `npm run bench -- cascade-gate --resamples ${resamples}${problems === undefined ? '' : ` --logprob-problems ${problems}`}${tracesFlag}`,
+  );
 } else {
-  log(`unknown benchmark suite "${suite}"; available: encoder, server, steps, prefixes, state`);
+  log(`unknown benchmark suite "${suite}"; available: encoder, server, steps, prefixes, state, cascade-gate`);
   process.exitCode = 2;
 }

@@ -53,6 +53,7 @@ export const ERROR_CODES = {
   MR_ERR_NO_TIERS: spec(503, 'never'),
   MR_ERR_NO_TEXT_SCORER: spec(503, 'never'),
   MR_ERR_NO_HYBRID_HEAD: spec(503, 'never'),
+  MR_ERR_NO_STEP_PROBE: spec(503, 'never'),
   MR_ERR_UPSTREAM_NO_CREDENTIALS: spec(503, 'never'),
   // Tiers and their upstreams (the status of some depends on the upstream's: see `httpStatusOf`).
   MR_ERR_UPSTREAM_UNAVAILABLE: spec(503, 'never'),

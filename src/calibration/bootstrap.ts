@@ -51,13 +51,21 @@ export function bootstrapIntervals(
       cpc[j]![b] = correct === 0 ? Number.POSITIVE_INFINITY : cost / correct;
     }
   }
-  const alpha = (1 - options.confidence) / 2;
   return points.map((_, j) => {
-    const q = quality[j]!.sort();
-    const c = cpc[j]!.sort();
+    const c = cpc[j]!;
     return {
-      quality: [quantile(q, alpha), quantile(q, 1 - alpha)],
-      costPerCorrect: Number.isFinite(c[c.length - 1]!) ? [quantile(c, alpha), quantile(c, 1 - alpha)] : null,
+      quality: percentileInterval(quality[j]!, options.confidence),
+      costPerCorrect: c.every(Number.isFinite) ? percentileInterval(c, options.confidence) : null,
     };
   });
+}
+
+/**
+ * The percentile bootstrap interval of a statistic from its values on the resamples: the central
+ * `confidence` share of them (e.g. 0.95: from the 2.5th to the 97.5th percentile). Sorts `values`.
+ */
+export function percentileInterval(values: Float64Array, confidence: number): [number, number] {
+  const sorted = values.sort();
+  const alpha = (1 - confidence) / 2;
+  return [quantile(sorted, alpha), quantile(sorted, 1 - alpha)];
 }

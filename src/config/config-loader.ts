@@ -58,16 +58,29 @@ export async function loadConfig(file: string): Promise<LoadedConfig> {
   const { policy, policy_file, probes, steps, text_embedding, ...rest } = config;
   const tierIds = config.tiers.map((t) => t.id);
   const policyPath = policy_file === undefined ? undefined : resolve(base, policy_file);
+  const loaded = policyPath ? await loadPolicyFile(policyPath, tierIds) : (policy ?? DEFAULT_POLICY);
+  // Checked on the loaded policy, so an inline policy and a policy file are refused alike.
+  if (loaded.cascade.gate.kind === 'probe' && !steps) {
+    throw new InvalidFileError(
+      'config',
+      file,
+      `  - ${policyPath ? `policy_file (${policyPath}): ` : 'policy.'}cascade.gate.kind: ${PROBE_GATE_NEEDS_STEPS}`,
+    );
+  }
   return {
     ...rest,
     file: resolve(file),
     probes: { path: probes.path === undefined ? DEFAULT_PROBES_PATH : resolve(base, probes.path) },
     ...(steps ? { steps: { ...steps, probes: resolve(base, steps.probes) } } : {}),
     text_embedding: text_embedding.model === undefined ? {} : { model: resolve(base, text_embedding.model) },
-    policy: policyPath ? await loadPolicyFile(policyPath, tierIds) : (policy ?? DEFAULT_POLICY),
+    policy: loaded,
     ...(policyPath ? { policy_file: policyPath } : {}),
   };
 }
+
+/** Why a probe gate needs the config's `steps` section (at startup, and for a policy installed later). */
+export const PROBE_GATE_NEEDS_STEPS =
+  '"probe" reads prompt + answer with the step-probe bundle: name one in a `steps` section (steps.probes), or use gate.kind "logprob"';
 
 /** The policy of a config file (inline or from its policy file), for reloading an inline policy. */
 export async function policyFromConfigFile(file: string): Promise<Policy> {

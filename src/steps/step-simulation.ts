@@ -95,6 +95,29 @@ export function cheapCostAfter(trace: SimulationTrace, k: number, prices: Simula
   return usd(prices.cheap, trace.prompt_tokens, trace.cheap_tokens_after[Math.min(k, last)]!);
 }
 
+/** Steps of the cheap tier's whole answer (K): a check at k = K judges the finished answer. */
+export function answerSteps(trace: SimulationTrace): number {
+  return trace.cheap_tokens_after.length - 1;
+}
+
+/** The request escalated after the cheap tier wrote k steps: the strong tier answers from scratch. */
+export function escalatedAfter(trace: SimulationTrace, k: number, prices: SimulationPrices): TraceOutcome {
+  return {
+    correct: trace.strong_correct,
+    cost: cheapCostAfter(trace, k, prices) + strongCost(trace, prices),
+    escalatedAt: k,
+  };
+}
+
+/** The cheap tier's whole answer kept. */
+export function cheapAnswered(trace: SimulationTrace, prices: SimulationPrices): TraceOutcome {
+  return {
+    correct: trace.cheap_correct,
+    cost: cheapCostAfter(trace, answerSteps(trace), prices),
+    escalatedAt: null,
+  };
+}
+
 /** One request under threshold τ. */
 export function simulateTrace(
   trace: SimulationTrace,
@@ -102,18 +125,11 @@ export function simulateTrace(
   prices: SimulationPrices,
   mode: CheckMode = 'steps',
 ): TraceOutcome {
-  const steps = trace.cheap_tokens_after.length - 1;
-  const lastCheck = mode === 'request' ? 0 : Math.min(steps, trace.cheap_scores.length - 1);
+  const lastCheck = mode === 'request' ? 0 : Math.min(answerSteps(trace), trace.cheap_scores.length - 1);
   for (let k = 0; k <= lastCheck; k += 1) {
-    if (trace.cheap_scores[k]! < tau) {
-      return {
-        correct: trace.strong_correct,
-        cost: cheapCostAfter(trace, k, prices) + strongCost(trace, prices),
-        escalatedAt: k,
-      };
-    }
+    if (trace.cheap_scores[k]! < tau) return escalatedAfter(trace, k, prices);
   }
-  return { correct: trace.cheap_correct, cost: cheapCostAfter(trace, steps, prices), escalatedAt: null };
+  return cheapAnswered(trace, prices);
 }
 
 function summarise(tau: number | null, outcomes: readonly TraceOutcome[], strongTotal: number): PolicyPoint {

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { ApiError } from '../../errors.js';
+import { PROBE_GATE_NEEDS_STEPS } from '../../config/config-loader.js';
+import { ApiError, MechrouteError } from '../../errors.js';
 import type { RouteDecision } from '../../policy/policy-schema.js';
 import { decisionError } from '../../policy/route.js';
 import { costUsd } from '../../policy/route-view.js';
@@ -118,6 +119,10 @@ export const chatRoutes: FastifyPluginAsync = async (app) => {
     }
     const refused = decisionError(decision);
     if (refused) throw refused;
+    if (decision.plan?.gate?.kind === 'probe' && decision.plan.max_escalations > 0 && !services.stepBundle) {
+      // A policy installed after startup (reload, rollback); without the bundle the gate could only guess.
+      throw new MechrouteError('MR_ERR_NO_STEP_PROBE', `cascade.gate.kind ${PROBE_GATE_NEEDS_STEPS}`);
+    }
     if (decision.fallback) telemetry.fallbacks.inc({ reason: 'policy' });
     return { plan: { mode: 'route', tiers: decision.plan! }, decision };
   }

@@ -131,3 +131,24 @@ describe('line charts', () => {
     );
   });
 });
+
+test('a long series name is kept whole in the legend', async () => {
+  const name = 'request-level routing by the prompt-only probe (out of fold)';
+  const svg = await renderChartSvg(
+    lineChartSpec({
+      title: 't',
+      xTitle: 'x',
+      yTitle: 'y',
+      series: [
+        {
+          name,
+          points: [
+            { x: 0, y: 0 },
+            { x: 1, y: 1 },
+          ],
+        },
+      ],
+    }),
+  );
+  assert.match(svg, new RegExp(`>${name.replace(/[()]/g, '\\$&')}<`));
+});
