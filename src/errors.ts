@@ -105,7 +105,8 @@ export class EncoderOverloadedError extends MechrouteError {
 }
 
 export class PromptTooLongError extends MechrouteError {
-  constructor(tokens: number, limit: number) {
+  /** `tokens`: the count, or a bound ("more than 2048") when counting them all was not needed. */
+  constructor(tokens: number | string, limit: number) {
     super(
       'MR_ERR_PROMPT_TOO_LONG',
       `the prompt has ${tokens} tokens but the encoder context holds ${limit}; ` +
