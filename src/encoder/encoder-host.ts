@@ -413,6 +413,8 @@ export class EncoderHost implements AsyncDisposable {
     if (this.disposed) return;
     this.disposed = true;
     for (const item of this.queue.splice(0)) item.reject(new EncoderDisposedError());
+    // A decode still running is stopped, not finished for callers that are being turned away.
+    if (this.running.length > 0) this.context.cancel();
     await this.idle;
     this.context.dispose();
     this.model.dispose();
@@ -561,8 +563,12 @@ export class EncoderHost implements AsyncDisposable {
         ...(ends ? { ends: [ends] } : {}),
       });
     } catch (error) {
-      if (batch.every((item) => item.signal?.aborted)) this.cancelled += 1;
-      for (const item of batch) item.reject(item.signal?.aborted ? item.signal.reason : error);
+      if (this.disposed || batch.every((item) => item.signal?.aborted)) this.cancelled += 1;
+      for (const item of batch) {
+        item.reject(
+          item.signal?.aborted ? item.signal.reason : this.disposed ? new EncoderDisposedError() : error,
+        );
+      }
       return;
     }
     const finishedAt = performance.now();
