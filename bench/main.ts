@@ -6,6 +6,8 @@ import { defaultEncoderPath } from '../test/support/default-encoder.js';
 import { SHARED_GSM8K } from '../test/support/mmlu-slice.js';
 import { type EncoderBenchResult, runEncoderBench } from './encoder-bench.js';
 import { prefixMarkdown, runPrefixBench } from './prefix-bench.js';
+import { ALL_PARTS, type ReliabilityPart, runReliability, sizeDefaults } from './reliability.js';
+import { omitSamples, writeReliabilityResults } from './reliability-report.js';
 import { runServerBench, type ServerBenchResult } from './server-bench.js';
 import { runStepsBench, stepsMarkdown } from './steps-bench.js';
 
@@ -21,6 +23,13 @@ const { positionals, values } = parseArgs({
     'no-markdown': { type: 'boolean', default: false },
     traces: { type: 'string', default: SHARED_GSM8K },
     'max-tokens': { type: 'string', default: '64' },
+    size: { type: 'string', default: 'full' },
+    parts: { type: 'string' },
+    fuzz: { type: 'string' },
+    minutes: { type: 'string' },
+    clients: { type: 'string' },
+    seed: { type: 'string', default: '1' },
+    upstream: { type: 'string', default: 'scripted' },
   },
 });
 const suite = positionals[0] ?? 'encoder';
@@ -137,7 +146,30 @@ if (suite === 'server') {
     prefixMarkdown(result, options),
     `npm run bench -- prefixes --runs ${values.runs}${tracesFlag}`,
   );
+} else if (suite === 'reliability') {
+  const size = values.size === 'small' ? 'small' : 'full';
+  const defaults = sizeDefaults(size);
+  const options = {
+    size,
+    parts: (values.parts?.split(',') as ReliabilityPart[] | undefined) ?? ALL_PARTS,
+    fuzzRequests: values.fuzz === undefined ? defaults.fuzzRequests : Number(values.fuzz),
+    loadSeconds: values.minutes === undefined ? defaults.loadSeconds : Number(values.minutes) * 60,
+    clients: values.clients === undefined ? defaults.clients : Number(values.clients),
+    seed: Number(values.seed),
+    upstream: values.upstream === 'local' ? 'local' : 'scripted',
+  } as const;
+  const result = await runReliability(options, log);
+  process.stdout.write(
+    `${JSON.stringify({ ...result, load: result.load && omitSamples(result.load) }, null, 2)}\n`,
+  );
+  const command = `npm run bench -- reliability${process.argv.slice(3).length ? ` ${process.argv.slice(3).join(' ')}` : ''}`;
+  writeReliabilityResults(
+    result,
+    command,
+    { json: join(packageRoot, 'bench-results'), markdown: values['no-markdown'] ? undefined : packageRoot },
+    log,
+  );
 } else {
-  log(`unknown benchmark suite "${suite}"; available: encoder, server, steps, prefixes`);
+  log(`unknown benchmark suite "${suite}"; available: encoder, server, steps, prefixes, reliability`);
   process.exitCode = 2;
 }

@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createScriptedModel } from '../../bench/reliability-upstreams.js';
 import { startServer } from '../../src/server/server.js';
 import { type OpenAIUpstream, startOpenAIUpstream } from '../support/openai-upstream.js';
+import { createScriptedModel } from '../support/scripted-model.js';
 import { remoteTierConfig, writeServerConfig } from '../support/server-config.js';
 
 /**
