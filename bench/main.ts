@@ -158,7 +158,10 @@ if (suite === 'server') {
     seed: Number(values.seed),
     upstream: values.upstream === 'local' ? 'local' : 'scripted',
   } as const;
-  const result = await runReliability(options, log);
+  const t0 = performance.now();
+  const result = await runReliability(options, (line) =>
+    log(`[${((performance.now() - t0) / 1000).toFixed(1)} s] ${line}`),
+  );
   process.stdout.write(
     `${JSON.stringify({ ...result, load: result.load && omitSamples(result.load) }, null, 2)}\n`,
   );

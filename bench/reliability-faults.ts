@@ -28,7 +28,7 @@ export const FAULTS: { name: string; fault: UpstreamFault; midStream?: boolean }
   // Longer than the tier's per-attempt timeout.
   { name: 'slow first byte', fault: { kind: 'slow-first-byte', delayMs: MIXTRAL.timeout_ms + 500 } },
 ];
-export const SMALL_FAULTS = ['429 + retry-after', 'hang', 'drop mid-stream', 'invalid JSON'];
+export const SMALL_FAULTS = ['429 + retry-after', 'hang', 'invalid JSON'];
 
 export type Scenario = 'one deployment bad' | 'whole tier bad' | 'tier named, bad';
 

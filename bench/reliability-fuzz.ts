@@ -57,6 +57,8 @@ export interface FuzzResult {
   hangs: number;
   /** The server closed the connection without a status line. */
   closed_without_answer: number;
+  /** The same after the client half-closed its side (no answer is due then). */
+  closed_after_half_close: number;
   /** A status line came, then the connection closed before the body was complete. */
   cut: number;
   leaked_secrets: number;
@@ -94,6 +96,11 @@ function classify(
     return;
   }
   if (r.outcome === 'closed-without-answer') {
+    // A client that half-closes is gone to Node's HTTP server (it aborts the request): no answer is due.
+    if (c.halfClose) {
+      result.closed_after_half_close += 1;
+      return;
+    }
     result.closed_without_answer += 1;
     example('closed without answer');
     return;
@@ -154,6 +161,7 @@ export async function runFuzz(options: FuzzOptions, log: (line: string) => void)
     fastify_shape: 0,
     hangs: 0,
     closed_without_answer: 0,
+    closed_after_half_close: 0,
     cut: 0,
     leaked_secrets: 0,
     oversized_errors: 0,

@@ -102,8 +102,9 @@ function request(
 ): { path: string; body: unknown; headers?: Record<string, string> } {
   const question = `(${n}) ${prompts[n % prompts.length]}`;
   if (options.kind === 'route') {
-    const every = Math.round(1 / (options.longShare ?? 0.02));
-    const long = Number.isFinite(every) && n % every === 0;
+    const share = options.longShare ?? 0.02;
+    const every = share > 0 ? Math.round(1 / share) : 0;
+    const long = every > 0 && n % every === every - 1;
     return { path: '/v1/route', body: { prompt: long ? `(${n}) ${longPrompt(prompts, n)}` : question } };
   }
   // Named tier and routed, plain and streamed, in turn. Both land on the dearer tier (threshold 1 for

@@ -65,7 +65,7 @@ export function reliabilityMarkdown(r: ReliabilityResult, command: string): stri
     const f = r.fuzz;
     lines.push(
       `| fuzz | ${f.sent} | ${f.answered} | ${statuses(f.by_status)} | ${f.status_5xx} (${f.capacity_5xx} capacity, **${f.status_5xx - f.capacity_5xx} from input**) | ` +
-        `${f.hangs} | ${f.closed_without_answer} closed without answer, ${f.cut} cut | **${f.auth_bypasses} auth bypasses**; ${f.bad_shape} errors not in the OpenAI shape (${f.fastify_shape} fastify's); ` +
+        `${f.hangs} | ${f.closed_without_answer} closed without answer (+${f.closed_after_half_close} after the client half-closed), ${f.cut} cut | **${f.auth_bypasses} auth bypasses**; ${f.bad_shape} errors not in the OpenAI shape (${f.fastify_shape} fastify's); ` +
         `${f.leaked_secrets} secrets in answers; ${f.oversized_errors} error bodies > 16 KB; slowest answer ${f.max_answer_ms} ms (never-finished requests: ${f.max_incomplete_answer_ms} ms) |`,
     );
   }

@@ -160,6 +160,9 @@ export async function runReliability(
               seconds: options.loadSeconds,
               deadlineMs: SERVER_SETTINGS.request_timeout_ms,
               probeFile,
+              // A ~2,000-token prompt holds this CPU's encoder for tens of seconds: the full run has
+              // them (2 %), the small one (a CI test) does not.
+              longShare: options.size === 'full' ? 0.02 : 0,
             },
             log,
           ),
