@@ -30,6 +30,9 @@ const { positionals, values } = parseArgs({
     clients: { type: 'string' },
     seed: { type: 'string', default: '1' },
     upstream: { type: 'string', default: 'scripted' },
+    chat: { type: 'string', default: 'mixed' },
+    label: { type: 'string' },
+    'server-node-options': { type: 'string' },
   },
 });
 const suite = positionals[0] ?? 'encoder';
@@ -157,6 +160,9 @@ if (suite === 'server') {
     clients: values.clients === undefined ? defaults.clients : Number(values.clients),
     seed: Number(values.seed),
     upstream: values.upstream === 'local' ? 'local' : 'scripted',
+    chatMix: values.chat === 'named' ? 'named' : 'mixed',
+    label: values.label ?? size,
+    ...(values['server-node-options'] ? { serverNodeOptions: values['server-node-options'].split(' ') } : {}),
   } as const;
   const t0 = performance.now();
   const result = await runReliability(options, (line) =>

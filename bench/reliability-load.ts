@@ -28,6 +28,11 @@ export interface LoadOptions {
   probeFile?: string;
   /** Share of route prompts that are long (about 2,000 tokens), the encoder's worst case. */
   longShare?: number;
+  /**
+   * Chat requests: `mixed` (a named tier and `model: mechroute`, plain and streamed, in turn) or `named`
+   * (the named tier only: no encoder, the most requests per second, for memory).
+   */
+  chatMix?: 'mixed' | 'named';
 }
 
 export interface LatencyStats {
@@ -110,7 +115,7 @@ function request(
   // Named tier and routed, plain and streamed, in turn. Both land on the dearer tier (threshold 1 for
   // the routed ones), whose attempts may take seconds: the cheaper tier's 1 s attempts are for the
   // fault runs, and a starved upstream would time them out here.
-  const routed = n % 4 >= 2;
+  const routed = options.chatMix !== 'named' && n % 4 >= 2;
   return {
     path: '/v1/chat/completions',
     ...(routed ? { headers: { 'x-mechroute-threshold': '1' } } : {}),

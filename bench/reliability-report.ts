@@ -14,8 +14,12 @@ const statuses = (counts: Record<string, number>) =>
     .join(', ');
 
 /** The load results without the per-second samples (they stay in the JSON file). */
-export function omitSamples(load: { route: LoadResult; chat: LoadResult }) {
-  const strip = ({ rss_samples: _, ...rest }: LoadResult) => rest;
+export function omitSamples(load: { route?: LoadResult; chat?: LoadResult }) {
+  const strip = (l: LoadResult | undefined) => {
+    if (!l) return undefined;
+    const { rss_samples: _, ...rest } = l;
+    return rest;
+  };
   return { route: strip(load.route), chat: strip(load.chat) };
 }
 
@@ -52,7 +56,7 @@ export function reliabilityMarkdown(r: ReliabilityResult, command: string): stri
   const lines: string[] = [];
   const o = r.options;
   lines.push(
-    `Size **${o.size}**: ${o.fuzzRequests} fuzz requests (seed ${o.seed}), load ${o.clients} clients × ${o.loadSeconds} s per phase, ` +
+    `Run **${o.label ?? o.size}** (size ${o.size}, parts: ${o.parts.join(', ')}): ${o.fuzzRequests} fuzz requests (seed ${o.seed}), load ${o.clients} clients × ${o.loadSeconds} s per phase, ` +
       `upstreams: ${o.upstream === 'scripted' ? 'a scripted model behind real OpenAI-compatible loopback servers' : 'the local model behind real OpenAI-compatible loopback servers'}. ` +
       `Server: request deadline ${r.settings.request_timeout_ms} ms, receive timeout ${r.settings.receive_timeout_ms} ms, drain ${r.settings.shutdown_drain_ms} ms; ` +
       `cheaper tier: ${r.settings.tier_timeout_ms} ms per attempt, breaker ${r.settings.breaker.failures} failures / ${r.settings.breaker.seconds} s. ` +
@@ -69,9 +73,8 @@ export function reliabilityMarkdown(r: ReliabilityResult, command: string): stri
         `${f.leaked_secrets} secrets in answers; ${f.oversized_errors} error bodies > 16 KB; slowest answer ${f.max_answer_ms} ms (never-finished requests: ${f.max_incomplete_answer_ms} ms) |`,
     );
   }
-  if (r.load) {
-    lines.push(loadRow('load `/v1/route`', r.load.route), loadRow('load chat', r.load.chat));
-  }
+  if (r.load?.route) lines.push(loadRow('load `/v1/route`', r.load.route));
+  if (r.load?.chat) lines.push(loadRow(`load chat (${r.options.chatMix ?? 'mixed'})`, r.load.chat));
   if (r.faults) {
     const f = r.faults;
     lines.push(
@@ -95,8 +98,14 @@ export function reliabilityMarkdown(r: ReliabilityResult, command: string): stri
     );
   }
   if (r.load) {
-    lines.push('', 'Memory of the whole server process (encoder loaded), sampled every second:', '');
-    lines.push(memoryLines('`/v1/route`', r.load.route), memoryLines('chat', r.load.chat));
+    const nodeOptions = r.options.serverNodeOptions?.join(' ');
+    lines.push(
+      '',
+      `Memory of the whole server process (encoder loaded${nodeOptions ? `, node ${nodeOptions}` : ''}), sampled every second:`,
+      '',
+    );
+    if (r.load.route) lines.push(memoryLines('`/v1/route`', r.load.route));
+    if (r.load.chat) lines.push(memoryLines('chat', r.load.chat));
   }
   if (r.faults) {
     lines.push('', 'Faults (requests per cell: by outcome; hits on the faulty deployments):', '');
@@ -151,13 +160,14 @@ export function writeReliabilityResults(
   log: (line: string) => void,
 ): void {
   mkdirSync(where.json, { recursive: true });
-  const jsonPath = join(where.json, `reliability-${r.options.size}.json`);
+  const label = r.options.label ?? r.options.size;
+  const jsonPath = join(where.json, `reliability-${label}.json`);
   writeFileSync(jsonPath, `${JSON.stringify(r, null, 2)}\n`);
   log(`wrote ${jsonPath}`);
   if (!where.markdown) return;
   const mdPath = join(where.markdown, 'RELIABILITY.md');
-  const start = `<!-- reliability:${r.options.size}:start -->`;
-  const end = `<!-- reliability:${r.options.size}:end -->`;
+  const start = `<!-- reliability:${label}:start -->`;
+  const end = `<!-- reliability:${label}:end -->`;
   const section = `${start}\n${reliabilityMarkdown(r, command)}\n${end}`;
   const current = existsSync(mdPath) ? readFileSync(mdPath, 'utf8') : '# Reliability\n';
   const next = current.includes(start)

@@ -34,6 +34,8 @@ export interface StartServerOptions {
   env: NodeJS.ProcessEnv;
   /** Also run the memory probe, writing to this file (see reliability-memory-probe.ts). */
   memoryProbeFile?: string;
+  /** Node options for the server process (e.g. `--max-old-space-size=160`). */
+  nodeOptions?: readonly string[];
   /** Time allowed for the model to load and the port to answer. */
   startTimeoutMs?: number;
 }
@@ -52,7 +54,10 @@ const LOG_LIMIT = 4_000_000;
 export async function startServerProcess(options: StartServerOptions): Promise<ServerProcess> {
   const port = await freePort();
   const probe = fileURLToPath(new URL('./reliability-memory-probe.js', import.meta.url));
-  const nodeArgs = options.memoryProbeFile ? ['--import', probe, '--heapsnapshot-signal=SIGUSR2'] : [];
+  const nodeArgs = [
+    ...(options.nodeOptions ?? []),
+    ...(options.memoryProbeFile ? ['--import', probe, '--heapsnapshot-signal=SIGUSR2'] : []),
+  ];
   const child: ChildProcess = spawn(
     process.execPath,
     [

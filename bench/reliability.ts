@@ -16,10 +16,18 @@ import { startHarnessUpstreams, UPSTREAM_KEYS, type UpstreamKind } from './relia
  * load with overload, fault injection, SIGHUP with torn and invalid policy files, SIGTERM with requests
  * in flight, and a restart with persisted state. Every loop is bounded in count and time.
  */
-export type ReliabilityPart = 'fuzz' | 'load' | 'faults' | 'sighup' | 'sigterm' | 'restart';
+export type ReliabilityPart =
+  | 'fuzz'
+  | 'route-load'
+  | 'chat-load'
+  | 'faults'
+  | 'sighup'
+  | 'sigterm'
+  | 'restart';
 export const ALL_PARTS: readonly ReliabilityPart[] = [
   'fuzz',
-  'load',
+  'route-load',
+  'chat-load',
   'faults',
   'sighup',
   'sigterm',
@@ -28,6 +36,8 @@ export const ALL_PARTS: readonly ReliabilityPart[] = [
 
 export interface ReliabilityOptions {
   size: 'small' | 'full';
+  /** Names the run's JSON file and its RELIABILITY.md section (default: the size). */
+  label?: string;
   parts: readonly ReliabilityPart[];
   fuzzRequests: number;
   /** Seconds of each load phase (route, chat). */
@@ -35,6 +45,10 @@ export interface ReliabilityOptions {
   clients: number;
   seed: number;
   upstream: UpstreamKind;
+  /** Chat load: named tier and routed (default), or named only (see LoadOptions.chatMix). */
+  chatMix?: 'mixed' | 'named';
+  /** Node options of the server process, e.g. a heap cap. */
+  serverNodeOptions?: readonly string[];
 }
 
 export interface ReliabilityResult {
@@ -44,7 +58,7 @@ export interface ReliabilityResult {
     breaker: { failures: number; seconds: number };
   };
   fuzz?: FuzzResult;
-  load?: { route: LoadResult; chat: LoadResult };
+  load?: { route?: LoadResult; chat?: LoadResult };
   faults?: FaultResult;
   sighup?: SighupResult;
   sigterm?: SigtermResult;
@@ -120,6 +134,7 @@ export async function runReliability(
         configPath: config.configPath,
         env: config.env,
         memoryProbeFile: probeFile,
+        ...(options.serverNodeOptions ? { nodeOptions: options.serverNodeOptions } : {}),
       });
       servers.push(server);
       return server;
@@ -146,7 +161,8 @@ export async function runReliability(
         ),
       );
     }
-    if (has('load') && !crashed(server)) {
+    for (const kind of ['route', 'chat'] as const) {
+      if (!has(`${kind}-load`) || crashed(server)) continue;
       const load = (kind: 'route' | 'chat') => {
         log(`reliability: load on ${kind}, ${options.clients} clients, ${options.loadSeconds} s`);
         return timed(`load ${kind}`, () =>
@@ -163,13 +179,13 @@ export async function runReliability(
               // A ~2,000-token prompt holds this CPU's encoder for tens of seconds: the full run has
               // them (2 %), the small one (a CI test) does not.
               longShare: options.size === 'full' ? 0.02 : 0,
+              chatMix: options.chatMix ?? 'mixed',
             },
             log,
           ),
         );
       };
-      const route = await load('route');
-      result.load = { route, chat: await load('chat') };
+      result.load = { ...result.load, [kind]: await load(kind) };
     }
     if (has('faults') && !crashed(server)) {
       log('reliability: fault injection');

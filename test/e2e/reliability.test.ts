@@ -42,7 +42,7 @@ describe('reliability, small size', () => {
   });
 
   it('under overload answers every request, or sheds it with a retry-after, within its deadline', () => {
-    for (const load of [result.load!.route, result.load!.chat]) {
+    for (const load of [result.load!.route!, result.load!.chat!]) {
       assert.ok(load.sent >= load.clients, load.kind);
       assert.equal(load.hangs, 0, explain(load));
       assert.equal(load.cut, 0, explain(load));
