@@ -1,10 +1,11 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { packageRoot } from '../src/paths.js';
 import { defaultEncoderPath } from '../test/support/default-encoder.js';
 import { SHARED_GSM8K } from '../test/support/mmlu-slice.js';
 import { type EncoderBenchResult, runEncoderBench } from './encoder-bench.js';
+import { writeMarkdownSection } from './markdown-section.js';
 import { prefixMarkdown, runPrefixBench } from './prefix-bench.js';
 import { ALL_PARTS, type ReliabilityPart, runReliability, sizeDefaults } from './reliability.js';
 import { omitSamples, writeReliabilityResults } from './reliability-report.js';
@@ -48,14 +49,12 @@ function writeResults(name: string, result: unknown, markdown: string, command: 
   log(`wrote ${jsonPath}`);
   if (values['no-markdown']) return;
   const mdPath = join(packageRoot, 'BENCHMARKS.md');
-  const start = `<!-- bench:${name}:start -->`;
-  const end = `<!-- bench:${name}:end -->`;
-  const section = `${start}\n${markdown}\nCommand: \`${command}\` (${new Date().toISOString().slice(0, 10)})\n${end}`;
-  const current = existsSync(mdPath) ? readFileSync(mdPath, 'utf8') : '# Benchmarks\n';
-  const next = current.includes(start)
-    ? current.replace(new RegExp(`${start}[\\s\\S]*?${end}`), section)
-    : `${current.trimEnd()}\n\n${section}\n`;
-  writeFileSync(mdPath, next);
+  writeMarkdownSection(
+    mdPath,
+    `bench:${name}`,
+    `${markdown}\nCommand: \`${command}\` (${new Date().toISOString().slice(0, 10)})`,
+    '# Benchmarks',
+  );
   log(`updated ${mdPath}`);
 }
 

@@ -1,5 +1,6 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeMarkdownSection } from './markdown-section.js';
 import type { ReliabilityResult } from './reliability.js';
 import type { LoadResult } from './reliability-load.js';
 
@@ -56,7 +57,9 @@ export function reliabilityMarkdown(r: ReliabilityResult, command: string): stri
   const lines: string[] = [];
   const o = r.options;
   lines.push(
-    `Run **${o.label ?? o.size}** (size ${o.size}, parts: ${o.parts.join(', ')}): ${o.fuzzRequests} fuzz requests (seed ${o.seed}), load ${o.clients} clients × ${o.loadSeconds} s per phase, ` +
+    `Run **${o.label ?? o.size}** (size ${o.size}; parts: ${o.parts.join(', ')}): ` +
+      (r.fuzz ? `${o.fuzzRequests} fuzz requests (seed ${o.seed}); ` : '') +
+      (r.load ? `load ${o.clients} clients × ${o.loadSeconds} s per phase; ` : '') +
       `upstreams: ${o.upstream === 'scripted' ? 'a scripted model behind real OpenAI-compatible loopback servers' : 'the local model behind real OpenAI-compatible loopback servers'}. ` +
       `Server: request deadline ${r.settings.request_timeout_ms} ms, receive timeout ${r.settings.receive_timeout_ms} ms, drain ${r.settings.shutdown_drain_ms} ms; ` +
       `cheaper tier: ${r.settings.tier_timeout_ms} ms per attempt, breaker ${r.settings.breaker.failures} failures / ${r.settings.breaker.seconds} s. ` +
@@ -166,13 +169,6 @@ export function writeReliabilityResults(
   log(`wrote ${jsonPath}`);
   if (!where.markdown) return;
   const mdPath = join(where.markdown, 'RELIABILITY.md');
-  const start = `<!-- reliability:${label}:start -->`;
-  const end = `<!-- reliability:${label}:end -->`;
-  const section = `${start}\n${reliabilityMarkdown(r, command)}\n${end}`;
-  const current = existsSync(mdPath) ? readFileSync(mdPath, 'utf8') : '# Reliability\n';
-  const next = current.includes(start)
-    ? current.replace(new RegExp(`${start}[\\s\\S]*?${end}`), section)
-    : `${current.trimEnd()}\n\n${section}\n`;
-  writeFileSync(mdPath, next);
+  writeMarkdownSection(mdPath, `reliability:${label}`, reliabilityMarkdown(r, command), '# Reliability');
   log(`updated ${mdPath}`);
 }
