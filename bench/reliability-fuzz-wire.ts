@@ -7,7 +7,6 @@ import {
   type FuzzContext,
   json,
   POST_ENDPOINTS,
-  PUBLIC_PATHS,
   pick,
   type RequestSpec,
   requestBytes,
@@ -67,7 +66,7 @@ export function framingCase(rng: Rng, ctx: FuzzContext): FuzzCase {
       raw(
         'chunked, bare LF',
         ['Transfer-Encoding: chunked'],
-        Buffer.from(goodChunks.join('').replaceAll('\r\n', '\n') + '0\n\n'),
+        Buffer.from(`${goodChunks.join('').replaceAll('\r\n', '\n')}0\n\n`),
       ),
     () =>
       raw(
