@@ -11,7 +11,7 @@ import { ALL_PARTS, type ReliabilityResult, runReliability, sizeDefaults } from 
 let result: ReliabilityResult;
 const lines: string[] = [];
 const explain = (what: unknown) =>
-  `${JSON.stringify(what, null, 1).slice(0, 4000)}\n${lines.slice(-20).join('\n')}`;
+  `${String(JSON.stringify(what, null, 1)).slice(0, 4000)}\n${lines.slice(-20).join('\n')}`;
 
 describe('reliability, small size', () => {
   before(
