@@ -1,42 +1,52 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { lineChartSpec, renderChartSvg } from '../src/charts/render-svg.js';
+import { type ChartSpec, lineChartSpec, renderChartSvg } from '../src/charts/render-svg.js';
 import type { PolicyPoint } from '../src/steps/step-simulation.js';
 import type { CascadeGateResult } from './cascade-gate-bench.js';
 
 /** What `npm run bench -- cascade-gate` leaves behind: docs/cascade-gate/ and its BENCHMARKS.md section. */
+
+/** report.json and one quality-vs-cost plot per evaluation set. */
+type GateSet = CascadeGateResult['sets'][number];
+
+/** One evaluation set's quality-vs-cost plot: every gate, per-step routing and the single tiers. */
+export function cascadeGateChartSpec(set: GateSet): ChartSpec {
+  const curve = (points: readonly PolicyPoint[]) =>
+    [...points].sort((a, b) => a.cost_share - b.cost_share).map((p) => ({ x: p.cost_share, y: p.accuracy }));
+  const c = set.comparison;
+  return lineChartSpec({
+    title: `Mixtral → GPT-4 on GSM8K: quality vs cost (${set.name}, ${c.n} problems)`,
+    xTitle: 'cost share of GPT-4 alone',
+    yTitle: 'accuracy',
+    xDomain: [0, 1.1],
+    yDomain: [Math.floor(20 * c.cheap_only.accuracy) / 20 - 0.05, Math.ceil(20 * set.oracle_accuracy) / 20],
+    width: 560,
+    height: 360,
+    series: [
+      ...c.gates.map((g) => ({ name: g.name, points: curve(g.sweep) })),
+      { name: 'per-step routing (issue 6)', points: curve(set.per_step.sweep) },
+      {
+        name: 'Mixtral alone, GPT-4 alone',
+        dashed: true,
+        points: [
+          { x: c.cheap_only.cost_share, y: c.cheap_only.accuracy },
+          { x: c.strong_only.cost_share, y: c.strong_only.accuracy },
+        ],
+      },
+    ],
+  });
+}
+
+/** The plot file of one evaluation set, beside report.json (training/doc-charts.ts draws it again). */
+export const cascadeGateChartFile = (dir: string, set: Pick<GateSet, 'name'>): string =>
+  join(dir, `quality-vs-cost-${set.name}.svg`);
+
 /** report.json and one quality-vs-cost plot per evaluation set. */
 export async function writeCascadeGateOutputs(result: CascadeGateResult, dir: string): Promise<void> {
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, 'report.json'), `${JSON.stringify(result, null, 2)}\n`);
   for (const set of result.sets) {
-    const curve = (points: readonly PolicyPoint[]) =>
-      [...points]
-        .sort((a, b) => a.cost_share - b.cost_share)
-        .map((p) => ({ x: p.cost_share, y: p.accuracy }));
-    const c = set.comparison;
-    const spec = lineChartSpec({
-      title: `Mixtral → GPT-4 on GSM8K: quality vs cost (${set.name}, ${c.n} problems)`,
-      xTitle: 'cost share of GPT-4 alone',
-      yTitle: 'accuracy',
-      xDomain: [0, 1.1],
-      yDomain: [Math.floor(20 * c.cheap_only.accuracy) / 20 - 0.05, Math.ceil(20 * set.oracle_accuracy) / 20],
-      width: 560,
-      height: 360,
-      series: [
-        ...c.gates.map((g) => ({ name: g.name, points: curve(g.sweep) })),
-        { name: 'per-step routing (issue 6)', points: curve(set.per_step.sweep) },
-        {
-          name: 'Mixtral alone, GPT-4 alone',
-          dashed: true,
-          points: [
-            { x: c.cheap_only.cost_share, y: c.cheap_only.accuracy },
-            { x: c.strong_only.cost_share, y: c.strong_only.accuracy },
-          ],
-        },
-      ],
-    });
-    await writeFile(join(dir, `quality-vs-cost-${set.name}.svg`), await renderChartSvg(spec));
+    await writeFile(cascadeGateChartFile(dir, set), await renderChartSvg(cascadeGateChartSpec(set)));
   }
 }
 

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { packageRoot } from '../src/paths.js';
@@ -7,7 +7,10 @@ import { SHARED_GSM8K } from '../test/support/mmlu-slice.js';
 import { runCascadeGateBench } from './cascade-gate-bench.js';
 import { cascadeGateMarkdown } from './cascade-gate-report.js';
 import { type EncoderBenchResult, runEncoderBench } from './encoder-bench.js';
+import { writeMarkdownSection } from './markdown-section.js';
 import { prefixMarkdown, runPrefixBench } from './prefix-bench.js';
+import { ALL_PARTS, type ReliabilityPart, runReliability, sizeDefaults } from './reliability.js';
+import { omitSamples, writeReliabilityResults } from './reliability-report.js';
 import { runServerBench, type ServerBenchResult } from './server-bench.js';
 import { runStateBench, stateMarkdown } from './state-bench.js';
 import { runStepsBench, stepsMarkdown } from './steps-bench.js';
@@ -26,6 +29,16 @@ const { positionals, values } = parseArgs({
     'max-tokens': { type: 'string', default: '64' },
     resamples: { type: 'string', default: '2000' },
     'logprob-problems': { type: 'string' },
+    size: { type: 'string', default: 'full' },
+    parts: { type: 'string' },
+    fuzz: { type: 'string' },
+    minutes: { type: 'string' },
+    clients: { type: 'string' },
+    seed: { type: 'string', default: '1' },
+    upstream: { type: 'string', default: 'scripted' },
+    chat: { type: 'string', default: 'mixed' },
+    label: { type: 'string' },
+    'server-node-options': { type: 'string' },
   },
 });
 const suite = positionals[0] ?? 'encoder';
@@ -41,14 +54,12 @@ function writeResults(name: string, result: unknown, markdown: string, command: 
   log(`wrote ${jsonPath}`);
   if (values['no-markdown']) return;
   const mdPath = join(packageRoot, 'BENCHMARKS.md');
-  const start = `<!-- bench:${name}:start -->`;
-  const end = `<!-- bench:${name}:end -->`;
-  const section = `${start}\n${markdown}\nCommand: \`${command}\` (${new Date().toISOString().slice(0, 10)})\n${end}`;
-  const current = existsSync(mdPath) ? readFileSync(mdPath, 'utf8') : '# Benchmarks\n';
-  const next = current.includes(start)
-    ? current.replace(new RegExp(`${start}[\\s\\S]*?${end}`), section)
-    : `${current.trimEnd()}\n\n${section}\n`;
-  writeFileSync(mdPath, next);
+  writeMarkdownSection(
+    mdPath,
+    `bench:${name}`,
+    `${markdown}\nCommand: \`${command}\` (${new Date().toISOString().slice(0, 10)})`,
+    '# Benchmarks',
+  );
   log(`updated ${mdPath}`);
 }
 
@@ -162,7 +173,38 @@ if (suite === 'server') {
     cascadeGateMarkdown(result, resamples),
     `npm run bench -- cascade-gate --resamples ${resamples}${problems === undefined ? '' : ` --logprob-problems ${problems}`}${tracesFlag}`,
   );
+} else if (suite === 'reliability') {
+  const size = values.size === 'small' ? 'small' : 'full';
+  const defaults = sizeDefaults(size);
+  const options = {
+    size,
+    parts: (values.parts?.split(',') as ReliabilityPart[] | undefined) ?? ALL_PARTS,
+    fuzzRequests: values.fuzz === undefined ? defaults.fuzzRequests : Number(values.fuzz),
+    loadSeconds: values.minutes === undefined ? defaults.loadSeconds : Number(values.minutes) * 60,
+    clients: values.clients === undefined ? defaults.clients : Number(values.clients),
+    seed: Number(values.seed),
+    upstream: values.upstream === 'local' ? 'local' : 'scripted',
+    chatMix: values.chat === 'named' ? 'named' : 'mixed',
+    label: values.label ?? size,
+    ...(values['server-node-options'] ? { serverNodeOptions: values['server-node-options'].split(' ') } : {}),
+  } as const;
+  const t0 = performance.now();
+  const result = await runReliability(options, (line) =>
+    log(`[${((performance.now() - t0) / 1000).toFixed(1)} s] ${line}`),
+  );
+  process.stdout.write(
+    `${JSON.stringify({ ...result, load: result.load && omitSamples(result.load) }, null, 2)}\n`,
+  );
+  const command = `npm run bench -- reliability${process.argv.slice(3).length ? ` ${process.argv.slice(3).join(' ')}` : ''}`;
+  writeReliabilityResults(
+    result,
+    command,
+    { json: join(packageRoot, 'bench-results'), markdown: values['no-markdown'] ? undefined : packageRoot },
+    log,
+  );
 } else {
-  log(`unknown benchmark suite "${suite}"; available: encoder, server, steps, prefixes, state, cascade-gate`);
+  log(
+    `unknown benchmark suite "${suite}"; available: encoder, server, steps, prefixes, state, cascade-gate, reliability`,
+  );
   process.exitCode = 2;
 }

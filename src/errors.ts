@@ -105,7 +105,8 @@ export class EncoderOverloadedError extends MechrouteError {
 }
 
 export class PromptTooLongError extends MechrouteError {
-  constructor(tokens: number, limit: number) {
+  /** `tokens`: the count, or a bound ("more than 2048") when counting them all was not needed. */
+  constructor(tokens: number | string, limit: number) {
     super(
       'MR_ERR_PROMPT_TOO_LONG',
       `the prompt has ${tokens} tokens but the encoder context holds ${limit}; ` +
@@ -221,8 +222,9 @@ export class DownloadSourceError extends MechrouteError {
 }
 
 export class TierUnavailableError extends MechrouteError {
-  constructor(message: string) {
-    super('MR_ERR_TIER_UNAVAILABLE', message);
+  /** `retryAfterMs`: when the tier is known to be back (its breakers' cooldown). */
+  constructor(message: string, retryAfterMs?: number) {
+    super('MR_ERR_TIER_UNAVAILABLE', message, { retryAfterMs });
   }
 }
 

@@ -1,5 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { CascadeGateResult } from '../bench/cascade-gate-bench.js';
+import { cascadeGateChartFile, cascadeGateChartSpec } from '../bench/cascade-gate-report.js';
 import { paretoChartSpec } from '../src/calibration/render-calibration.js';
 import type { ChartSpec } from '../src/charts/render-svg.js';
 import { type BenchCharts, deferralChartSpec, reliabilityChartSpec } from './bench-report.js';
@@ -7,7 +9,7 @@ import { type EvalStepsReport, stepRoutingChartSpec } from './eval-steps.js';
 
 /**
  * Every chart committed under docs/, with the data it is drawn from: `bench routing --out` writes
- * charts.json, the calibration benchmark pareto-chart.json, `eval-steps --out` report.json. So a change to
+ * charts.json, the calibration benchmark pareto-chart.json, `eval-steps --out` and the cascade-gate benchmark report.json. So a change to
  * a chart's look is applied to every committed plot by drawing it again (`npm run charts`), not by
  * rerunning the benchmarks, and a test checks that the committed SVGs are what the specs draw.
  */
@@ -40,7 +42,10 @@ export async function docCharts(docsDir: string): Promise<DocChart[]> {
       const data = (await readJson(file)) as Parameters<typeof paretoChartSpec>[0];
       charts.push({ svg: join(dir, 'pareto.svg'), data: file, spec: paretoChartSpec(data) });
     } else if (file.endsWith('/report.json')) {
-      const data = (await readJson(file)) as Partial<EvalStepsReport>;
+      const data = (await readJson(file)) as Partial<EvalStepsReport> & Partial<CascadeGateResult>;
+      for (const set of data.sets ?? []) {
+        charts.push({ svg: cascadeGateChartFile(dir, set), data: file, spec: cascadeGateChartSpec(set) });
+      }
       if (data.per_step && data.request_level) {
         charts.push({
           svg: join(dir, 'accuracy-vs-cost.svg'),

@@ -5,11 +5,11 @@ import {
   EncoderOverloadedError,
   EncoderQueueFullError,
   InvalidEncodeRequestError,
-  PromptTooLongError,
 } from '../errors.js';
 import { sharedPrefixLength } from '../token-prefix.js';
 import type { AddonActivationContext, AddonActivationModel, AddonCaptureResult } from './addon-types.js';
 import { loadActivationBinding } from './native-binding.js';
+import { promptWindow } from './prompt-window.js';
 
 /** Graph tensor names of a block's output per architecture, where it is not llama.cpp's usual `l_out`. */
 const LAYER_TENSOR_PREFIX: Record<string, string> = {};
@@ -215,10 +215,10 @@ export class EncoderHost implements AsyncDisposable {
     }
   }
 
-  /** Token ids the encoder sees for `text` (with the model's BOS where it adds one). */
-  tokenize(text: string): Int32Array {
+  /** Token ids the encoder sees for `text` (with the model's BOS where it adds one, unless `addSpecial` is false). */
+  tokenize(text: string, addSpecial = true): Int32Array {
     this.assertLive();
-    return this.model.tokenize(text, true);
+    return this.model.tokenize(text, addSpecial);
   }
 
   /**
@@ -415,6 +415,8 @@ export class EncoderHost implements AsyncDisposable {
     if (this.disposed) return;
     this.disposed = true;
     for (const item of this.queue.splice(0)) item.reject(new EncoderDisposedError());
+    // A decode still running is stopped, not finished for callers that are being turned away.
+    if (this.running.length > 0) this.context.cancel();
     await this.idle;
     this.context.dispose();
     this.model.dispose();
@@ -456,22 +458,14 @@ export class EncoderHost implements AsyncDisposable {
         throw new InvalidEncodeRequestError(`prompt ${index} is not valid UTF-8`);
       }
     }
-    const tokens = this.model.tokenize(text, true);
+    const { tokens, truncated } = promptWindow(text, (t, special) => this.model.tokenize(t, special), {
+      maxTokens: this.maxPromptTokens,
+      overflow: this.options.overflow,
+      headTokens: this.options.headTokens,
+      addsBos: this.addsBos,
+    });
     if (tokens.length === 0) throw new InvalidEncodeRequestError(`prompt ${index} has no tokens`);
-    if (tokens.length <= this.maxPromptTokens) return { tokens, truncated: false };
-    if (this.options.overflow === 'reject') throw new PromptTooLongError(tokens.length, this.maxPromptTokens);
-    // Keep the end of the prompt (where the question usually is), and the BOS the model was trained with
-    // — or, head-tail, the first tokens too (instructions, a system prompt).
-    const keep =
-      this.options.overflow === 'head-tail'
-        ? Math.min(this.options.headTokens, this.maxPromptTokens - 1)
-        : this.addsBos
-          ? 1
-          : 0;
-    const truncated = new Int32Array(this.maxPromptTokens);
-    truncated.set(tokens.subarray(0, keep), 0);
-    truncated.set(tokens.subarray(tokens.length - (this.maxPromptTokens - keep)), keep);
-    return { tokens: truncated, truncated: true };
+    return { tokens, truncated };
   }
 
   private drain(): void {
@@ -571,8 +565,12 @@ export class EncoderHost implements AsyncDisposable {
         ...(ends ? { ends: [ends] } : {}),
       });
     } catch (error) {
-      if (batch.every((item) => item.signal?.aborted)) this.cancelled += 1;
-      for (const item of batch) item.reject(item.signal?.aborted ? item.signal.reason : error);
+      if (this.disposed || batch.every((item) => item.signal?.aborted)) this.cancelled += 1;
+      for (const item of batch) {
+        item.reject(
+          item.signal?.aborted ? item.signal.reason : this.disposed ? new EncoderDisposedError() : error,
+        );
+      }
       return;
     }
     const finishedAt = performance.now();

@@ -170,6 +170,8 @@ export interface RouteTier {
   available: boolean;
   /** Why it is unavailable (e.g. "OPENAI_API_KEY is not set"), quoted in errors and reasons. */
   unavailable_reason?: string;
+  /** When an unavailable tier is known to be back (its breakers' cooldown): a client may retry then. */
+  retry_after_ms?: number;
 }
 
 /** What a request may change; validated by `parseOverrides`. */
@@ -238,7 +240,7 @@ export interface RouteDecision {
   escalation_path?: string[];
   /** What to run; absent when `error` is set. */
   plan?: TierPlan;
-  error?: { code: RouteErrorCode; message: string };
+  error?: { code: RouteErrorCode; message: string; retry_after_ms?: number };
 }
 
 /** The gate a cascade applies to each answer before it is returned. */

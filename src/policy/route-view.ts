@@ -10,6 +10,7 @@ export interface Candidate {
   price: Price;
   available: boolean;
   unavailable_reason?: string;
+  retry_after_ms?: number;
   /** Calibrated P(success); undefined when the probe bundle has no (finite) prediction for this tier. */
   p: number | undefined;
   output_tokens: number;
@@ -82,6 +83,7 @@ export function buildView(input: RouteInput, policy: Policy): { view: RouteView;
       price: tier.price,
       available: tier.available,
       ...(tier.unavailable_reason === undefined ? {} : { unavailable_reason: tier.unavailable_reason }),
+      ...(tier.retry_after_ms === undefined ? {} : { retry_after_ms: tier.retry_after_ms }),
       p: raw !== undefined && Number.isFinite(raw) ? raw : undefined,
       output_tokens: output,
       cost_usd: cost,

@@ -47,13 +47,18 @@ export function route(input: RouteInput, configured: Policy, _now: number): Rout
     ...(input.prediction.task_class ? { task_class: { ...input.prediction.task_class } } : {}),
     reasons,
   };
-  const fail = (tier: Candidate | undefined, code: RouteErrorCode, message: string): RouteDecision => {
+  const fail = (
+    tier: Candidate | undefined,
+    code: RouteErrorCode,
+    message: string,
+    retryAfterMs?: number,
+  ): RouteDecision => {
     reasons.push(message);
     return {
       tier: tier?.id ?? '',
       ...base,
       expected_cost_usd: tier?.cost_usd ?? 0,
-      error: { code, message },
+      error: { code, message, ...(retryAfterMs === undefined ? {} : { retry_after_ms: retryAfterMs }) },
     };
   };
 
@@ -83,6 +88,7 @@ export function route(input: RouteInput, configured: Policy, _now: number): Rout
         tier,
         'MR_ERR_TIER_UNAVAILABLE',
         `the policy chose ${unavailableText(tier)}; set policy.on_unavailable: best_available to use the best available tier instead`,
+        tier.retry_after_ms,
       );
     }
     const available = eligible.filter((c) => c.available);
@@ -91,6 +97,7 @@ export function route(input: RouteInput, configured: Policy, _now: number): Rout
         tier,
         'MR_ERR_TIER_UNAVAILABLE',
         `the policy chose ${unavailableText(tier)}, and no tier is available`,
+        soonestBack(eligible),
       );
     }
     const wanted = tier;
@@ -135,10 +142,17 @@ export function answerGate(policy: Policy): AnswerGate {
 }
 
 /** The error a server should answer with for a decision that carries one. */
+/** The soonest known return of any of `tiers`; undefined when one of them has no known return. */
+function soonestBack(tiers: readonly Candidate[]): number | undefined {
+  const waits = tiers.map((t) => t.retry_after_ms);
+  return waits.every((w) => w !== undefined) ? Math.min(...(waits as number[])) : undefined;
+}
+
 export function decisionError(decision: RouteDecision): MechrouteError | undefined {
   const { error } = decision;
   if (!error) return undefined;
-  if (error.code === 'MR_ERR_TIER_UNAVAILABLE') return new TierUnavailableError(error.message);
+  if (error.code === 'MR_ERR_TIER_UNAVAILABLE')
+    return new TierUnavailableError(error.message, error.retry_after_ms);
   if (error.code === 'MR_ERR_BUDGET_EXCEEDED') return new BudgetExceededError(error.message);
   return new NoTiersError(error.message);
 }

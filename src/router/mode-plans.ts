@@ -62,6 +62,7 @@ export function namedTierDecision(
           error: {
             code: 'MR_ERR_TIER_UNAVAILABLE' as const,
             message: `tier ${tier.id}: ${tier.unavailable_reason}`,
+            ...(tier.retry_after_ms === undefined ? {} : { retry_after_ms: tier.retry_after_ms }),
           },
         }),
   };

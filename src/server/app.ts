@@ -3,6 +3,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
+import type { ErrorCode } from '../error-codes.js';
 import { ApiError } from '../errors.js';
 import { type AccessOptions, guard } from './access.js';
 import { boundedMessage, toHttpError } from './http-errors.js';
@@ -41,6 +42,14 @@ export async function buildApp(services: RouterServices, options: AppOptions = {
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
     bodyLimit: config.server.body_limit_bytes,
     requestTimeout: config.server.receive_timeout_ms,
+    http: {
+      // Node cuts off a request whose body stalls only at headersTimeout (60 s by default), and looks
+      // every 30 s; both follow receive_timeout_ms here, or a stalled upload holds a socket 90 s.
+      headersTimeout: config.server.receive_timeout_ms,
+      connectionsCheckingInterval: Math.min(1_000, config.server.receive_timeout_ms),
+      // Node would answer a missing Host itself, with an empty 400; the onRequest hook answers instead.
+      requireHostHeader: false,
+    },
     genReqId: () => `req-${randomUUID()}`,
     requestIdHeader: false,
     // Requests that arrive while draining get our own 503 (MR_ERR_SHUTTING_DOWN, OpenAI-shaped).
@@ -57,6 +66,19 @@ export async function buildApp(services: RouterServices, options: AppOptions = {
     clientErrorHandler: writeClientError,
   });
   const inflight = new InflightRequests(config.server.request_timeout_ms);
+  // Requests Node answers by itself when nobody listens: an empty 417, a dropped connection.
+  app.server.on('checkExpectation', (_request, response) => {
+    const { head, body } = rawError(417, 'MR_ERR_BAD_REQUEST', 'only "Expect: 100-continue" is supported');
+    response.writeHead(417, head).end(body);
+  });
+  app.server.on('connect', (_request, socket: Socket) => {
+    const { head, body } = rawError(
+      405,
+      'MR_ERR_METHOD_NOT_ALLOWED',
+      'CONNECT is not supported: this is not a proxy',
+    );
+    writeRaw(socket, 405, head, body);
+  });
 
   await app.register(rateLimit, { global: false });
   registerJsonBodyParser(app);
@@ -64,6 +86,9 @@ export async function buildApp(services: RouterServices, options: AppOptions = {
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
     if (inflight.closing) throw new ShuttingDownError('not accepting new requests');
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
+      throw new ApiError('MR_ERR_BAD_REQUEST', 'an HTTP/1.1 request needs a Host header');
+    }
   });
 
   app.addHook('onResponse', async (request, reply) => {
@@ -117,25 +142,45 @@ function detailOf(error: unknown): string | undefined {
   return typeof detail === 'string' ? detail : undefined;
 }
 
-function writeClientError(error: Error & { code?: string }, socket: Socket): void {
+/** An OpenAI-shaped error answer for writing below fastify: its headers and JSON body. */
+function rawError(
+  status: number,
+  code: ErrorCode,
+  message: string,
+): { head: Record<string, string>; body: string } {
+  const type = status >= 500 ? 'server_error' : 'invalid_request_error';
+  const body = JSON.stringify({ error: { message, type, code, param: null } });
+  return {
+    head: {
+      'Content-Type': 'application/json',
+      'Content-Length': String(Buffer.byteLength(body)),
+      'x-should-retry': 'false',
+      Connection: 'close',
+    },
+    body,
+  };
+}
+
+function writeRaw(socket: Socket, status: number, head: Record<string, string>, body: string): void {
   if (!socket.writable) {
     socket.destroy();
     return;
   }
+  const lines = Object.entries(head).map(([name, value]) => `${name}: ${value}\r\n`);
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${lines.join('')}\r\n${body}`);
+}
+
+function writeClientError(error: Error & { code?: string }, socket: Socket): void {
   const status =
     error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-  const code = status === 431 ? 'MR_ERR_HEADERS_TOO_LARGE' : 'MR_ERR_BAD_REQUEST';
-  const message =
+  const { head, body } = rawError(
+    status,
+    status === 431 ? 'MR_ERR_HEADERS_TOO_LARGE' : 'MR_ERR_BAD_REQUEST',
     status === 431
       ? 'request headers too large'
       : status === 408
         ? 'the request did not arrive in time (server.receive_timeout_ms)'
-        : 'malformed HTTP request';
-  const body = JSON.stringify({
-    error: { message, type: 'invalid_request_error', code, param: null },
-  });
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\nx-should-retry: false\r\nConnection: close\r\n\r\n${body}`,
+        : 'malformed HTTP request',
   );
+  writeRaw(socket, status, head, body);
 }

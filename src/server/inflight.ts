@@ -37,6 +37,19 @@ export class ShuttingDownError extends TierError {
   }
 }
 
+/**
+ * The client closed its connection before the answer: nobody is left to answer, and it is no fault of
+ * the server (499, nginx's "client closed request"; logged at info, never as an internal error).
+ */
+export class ClientGoneError extends TierError {
+  constructor() {
+    super('MR_ERR_UPSTREAM_ABORTED', 'the client closed the connection before the answer', {
+      status: 499,
+      isRetryable: false,
+    });
+  }
+}
+
 export class InflightRequests {
   private readonly open = new Set<AbortController>();
   private waiters: (() => void)[] = [];
@@ -53,7 +66,7 @@ export class InflightRequests {
     const controller = new AbortController();
     const deadlineAt = performance.now() - reply.elapsedTime + this.limitMs;
     const onClose = () => {
-      if (!reply.raw.writableFinished) controller.abort(new Error('client went away'));
+      if (!reply.raw.writableFinished) controller.abort(new ClientGoneError());
     };
     reply.raw.on('close', onClose);
     this.open.add(controller);

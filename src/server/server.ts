@@ -102,14 +102,21 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
         watcher?.close();
         inflight.closing = true;
         const closed = app.close();
-        const drainMs = config.server.shutdown_drain_ms;
-        if (!(await inflight.drained(drainMs))) {
-          logger.warn({ in_flight: inflight.size, drain_ms: drainMs }, 'drain deadline passed; aborting');
-          inflight.abortAll(
-            new ShuttingDownError(`requests still running after ${drainMs} ms were cancelled`),
-          );
+        // A keep-alive connection busy when close began is not closed by it once its answer is out, and
+        // would hold the server for keepAliveTimeout (72 s): close each as soon as it is idle.
+        const closeIdle = setInterval(() => app.server.closeIdleConnections(), 100);
+        try {
+          const drainMs = config.server.shutdown_drain_ms;
+          if (!(await inflight.drained(drainMs))) {
+            logger.warn({ in_flight: inflight.size, drain_ms: drainMs }, 'drain deadline passed; aborting');
+            inflight.abortAll(
+              new ShuttingDownError(`requests still running after ${drainMs} ms were cancelled`),
+            );
+          }
+          await closed;
+        } finally {
+          clearInterval(closeIdle);
         }
-        await closed;
         await tracing.shutdown();
       })();
       return closing;

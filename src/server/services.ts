@@ -162,6 +162,7 @@ async function createServicesWithState(
             price: tier.price,
             available: false,
             unavailable_reason: state?.reason ?? 'unavailable',
+            ...(state?.retry_after_ms === undefined ? {} : { retry_after_ms: state.retry_after_ms }),
           };
     });
   };

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { EncoderHost } from '../../src/encoder/encoder-host.js';
-import { EncoderOverloadedError } from '../../src/errors.js';
+import { EncoderDisposedError, EncoderOverloadedError } from '../../src/errors.js';
 import { createEncoder } from '../support/default-encoder.js';
 
 /**
@@ -74,6 +74,14 @@ describe('encoder admission and cancellation', () => {
     } finally {
       await strict.dispose();
     }
+  });
+
+  it('stops the running decode when disposed, instead of finishing it for nobody', async () => {
+    const closing = await createEncoder({});
+    const running = closing.encode([LONG], layers);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await closing.dispose();
+    await assert.rejects(running, EncoderDisposedError);
   });
 
   it('cuts an over-long prompt to its head and tail with overflow head-tail', async () => {

@@ -9,9 +9,13 @@ export function defaultEncoderPath(): string {
 
 let shared: Promise<EncoderHost> | undefined;
 
-/** One encoder per test process, shared by every model-dependent test in it. */
+/**
+ * One encoder per test process, shared by every model-dependent test in it. Its admission limit is
+ * far off: these tests are about activations, and on a busy machine the default (10 s of queued work
+ * at the measured rate) refused their queued prompts. encoder-admission.test.ts tests the limit.
+ */
 export function sharedEncoder(): Promise<EncoderHost> {
-  shared ??= EncoderHost.create({ modelPath: defaultEncoderPath() });
+  shared ??= EncoderHost.create({ modelPath: defaultEncoderPath(), maxQueueWaitMs: 600_000 });
   return shared;
 }
 

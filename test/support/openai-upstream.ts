@@ -27,7 +27,9 @@ export type UpstreamFault =
   /** Sends `afterDeltas` content chunks, then a chunk that is not JSON. */
   | { kind: 'malformed-chunk'; afterDeltas: number }
   /** Waits before sending anything. */
-  | { kind: 'slow-first-byte'; delayMs: number };
+  | { kind: 'slow-first-byte'; delayMs: number }
+  /** Answers 200 with a body that is not JSON (plain), or a first SSE event that is not (streaming). */
+  | { kind: 'invalid-json' };
 
 export interface UpstreamRequestLog {
   /** The body as it arrived (parsed JSON), whether or not it was valid. */
@@ -122,6 +124,15 @@ export async function startOpenAIUpstream(options: {
         req.raw.socket.destroy();
         reply.hijack();
         return;
+      case 'invalid-json':
+        log.outcome = 'invalid-json';
+        if (body.stream) {
+          reply.hijack();
+          reply.raw.writeHead(200, { 'content-type': 'text/event-stream' });
+          reply.raw.end('data: {"id": "chatcmpl-broken", "choices": [{"delta": \n\n');
+          return;
+        }
+        return reply.type('application/json').send('{"id": "chatcmpl-broken", "choices": [{"message": ');
       case 'slow-first-byte':
         try {
           await sleep(fault.delayMs, undefined, { signal: controller.signal });

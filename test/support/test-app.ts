@@ -1,5 +1,6 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { loadConfig } from '../../src/config/config-loader.js';
+import type { Encoder } from '../../src/encoder/encoder.js';
 import { buildApp } from '../../src/server/app.js';
 import { createServices, type RouterServices } from '../../src/server/services.js';
 import { createFakeEncoder } from './fake-encoder.js';
@@ -20,6 +21,9 @@ export async function buildTestApp(
     tiers?: Record<string, unknown>[];
     env?: NodeJS.ProcessEnv;
     extra?: Record<string, unknown>;
+    /** Another stand-in encoder (e.g. a slow one); default: createFakeEncoder(). */
+    encoder?: Encoder;
+    logger?: FastifyBaseLogger;
   } = {},
 ): Promise<{ app: FastifyInstance; services: RouterServices }> {
   const file = await writeServerConfig(dir, {
@@ -32,8 +36,11 @@ export async function buildTestApp(
     ...options.extra,
   });
   const config = await loadConfig(file);
-  const services = await createServices(config, { env: options.env ?? {}, encoder: createFakeEncoder() });
-  const { app } = await buildApp(services);
+  const services = await createServices(config, {
+    env: options.env ?? {},
+    encoder: options.encoder ?? createFakeEncoder(),
+  });
+  const { app } = await buildApp(services, options.logger ? { logger: options.logger } : {});
   await app.ready();
   return { app, services };
 }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { getEventListeners } from 'node:events';
 import { describe, test } from 'node:test';
 import { createOpenAICompatibleModel } from '../../../src/tiers/providers/openai-compatible/openai-compatible-model.js';
 import {
@@ -51,6 +52,26 @@ describe('openai-compatible provider', () => {
     assert.equal(result.text, 'Hi');
     assert.deepEqual(result.usage, { input_tokens: 5, output_tokens: 2 });
     assert.match(result.warnings.join(), /no logprobs/);
+  });
+
+  test('holds nothing through the signal it gives fetch once a call is over', async () => {
+    // undici keeps that signal until the Request is finalized: whatever listens on it stays on the
+    // heap with it (issue 16, #11: a call's answer was kept for GC cycles after it ended).
+    const signals: AbortSignal[] = [];
+    const model = createOpenAICompatibleModel(base, {
+      fetch: async (_url, init) => {
+        signals.push(init!.signal!);
+        return String(init?.body).includes('"stream":true')
+          ? sseResponse([goodStream])
+          : jsonResponse(completion('Hi'));
+      },
+    });
+    const caller = new AbortController();
+    await model.generate(request, { signal: caller.signal });
+    await collect(model.stream(request, { signal: caller.signal }));
+    assert.equal(signals.length, 2);
+    for (const signal of signals) assert.equal(getEventListeners(signal, 'abort').length, 0);
+    assert.equal(getEventListeners(caller.signal, 'abort').length, 0);
   });
 
   test('reads cached prompt tokens (prompt_tokens_details.cached_tokens) into the usage', async () => {

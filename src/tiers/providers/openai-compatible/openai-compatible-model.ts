@@ -122,10 +122,13 @@ export function createOpenAICompatibleModel(
       ? setTimeout(() => controller.abort(new UpstreamTimeoutError(id, 'first byte', firstMs)), firstMs)
       : undefined;
     // An injected fetch need not tie its body to the signal, so every wait also races the abort.
+    let rejectAborted: (reason: unknown) => void = () => {};
     const aborted = new Promise<never>((_resolve, reject) => {
-      controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
+      rejectAborted = reject;
     });
     aborted.catch(() => {});
+    const onAbort = () => rejectAborted(controller.signal.reason);
+    controller.signal.addEventListener('abort', onAbort, { once: true });
     return {
       signal: controller.signal,
       race: <T>(promise: Promise<T>): Promise<T> => Promise.race([promise, aborted]),
@@ -145,6 +148,10 @@ export function createOpenAICompatibleModel(
         clearTimeout(total);
         clearTimeout(firstByte);
         signal?.removeEventListener('abort', onCallerAbort);
+        // undici keeps the signal given to fetch until its Request is finalized (a FinalizationRegistry),
+        // and through this listener it kept `aborted` and every read raced against it: a call's whole
+        // answer stayed on the heap for GC cycles after it ended (~40 MB at 130 req/s, measured).
+        controller.signal.removeEventListener('abort', onAbort);
       },
     };
   }
