@@ -46,8 +46,11 @@ function ensureHeaders() {
 
 /** Every installed @node-llama-cpp/<platform>-<arch>[-gpu] prebuilt binaries folder. */
 function findVariants() {
-  const scopeDir = join(root, 'node_modules', '@node-llama-cpp');
-  if (!existsSync(scopeDir)) return [];
+  // In a checkout they sit in ./node_modules; in an installed package npm hoists them to a parent's.
+  const scopeDir = (require.resolve.paths('@node-llama-cpp') ?? [])
+    .map((base) => join(base, '@node-llama-cpp'))
+    .find((dir) => existsSync(dir));
+  if (!scopeDir) return [];
   const prefix = `${process.platform}-${process.arch}`;
   const variants = [];
   for (const pkg of readdirSync(scopeDir)) {
