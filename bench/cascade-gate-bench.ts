@@ -1,5 +1,4 @@
 import { join } from 'node:path';
-import { fitTfidf, tfidfVector } from '../src/baselines/tfidf.js';
 import { EncoderHost } from '../src/encoder/encoder-host.js';
 import { TrainingDataError } from '../src/errors.js';
 import { DEFAULT_ENCODER_MODEL } from '../src/models/manifest.js';
@@ -7,6 +6,7 @@ import { resolveCachedModel } from '../src/models/manifest-registry.js';
 import { packageRoot } from '../src/paths.js';
 import { loadProbeBundle } from '../src/probes/probe-bundle.js';
 import { kFold } from '../src/probes/splits.js';
+import { stepProbeText } from '../src/probes/step-probe-info.js';
 import { createRng } from '../src/seeded-rng.js';
 import {
   compareGates,
@@ -14,7 +14,6 @@ import {
   type GateComparison,
   pointWithin,
 } from '../src/steps/cascade-simulation.js';
-import { stepProbeText } from '../src/steps/step-probe-info.js';
 import { asStepBundle, scoreStepPrefix } from '../src/steps/step-scorer.js';
 import {
   type PolicyPoint,
@@ -22,6 +21,7 @@ import {
   SimulationTraceSchema,
   simulateSweep,
 } from '../src/steps/step-simulation.js';
+import { fitTfidf, tfidfVector } from '../src/text/tfidf.js';
 import { readJsonl, readTraces } from '../src/traces/jsonl-reader.js';
 import { promptText, successOf, type Trace } from '../src/traces/trace-schema.js';
 import { fitLinearHead, stackRows } from '../training/fit-baselines.js';

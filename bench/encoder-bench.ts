@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { Token } from 'node-llama-cpp';
 import { EncoderHost } from '../src/encoder/encoder-host.js';
 import { loadActivationBinding } from '../src/encoder/native-binding.js';
-import { type LatencySummary, summarize } from './stats.js';
+import { type LatencySummary, summarize } from '../src/metrics/quantile.js';
 
 export interface EncoderBenchOptions {
   modelPath: string;

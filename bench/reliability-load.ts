@@ -1,11 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { quantile } from '../src/metrics/quantile.js';
 import { SHARED_MMLU } from '../test/support/mmlu-slice.js';
 import { ask, isAnswer } from './reliability-client.js';
 import { type MemorySummary, probeReader, summarizeMemory } from './reliability-memory.js';
 import { type MemorySample, sampleMemory } from './reliability-server.js';
 import { GPT4 } from './reliability-setup.js';
 import { isCapacityAnswer, tally } from './reliability-tally.js';
-import { percentile } from './stats.js';
 
 /**
  * Load with overload: `clients` concurrent clients, each sending its next request as soon as the last
@@ -75,7 +75,7 @@ export const FAST_SHED_MS = 1_000;
 
 function latency(samples: number[]): LatencyStats {
   const sorted = [...samples].sort((a, b) => a - b);
-  const at = (p: number) => Math.round(percentile(sorted, p) || 0);
+  const at = (p: number) => Math.round(quantile(sorted, p / 100) || 0);
   return { n: sorted.length, p50: at(50), p95: at(95), p99: at(99), max: Math.round(sorted.at(-1) ?? 0) };
 }
 

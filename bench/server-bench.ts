@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { DEFAULT_PROBES_PATH } from '../src/config/config-loader.js';
+import { type LatencySummary, summarize } from '../src/metrics/quantile.js';
 import { type RunningServer, startServer } from '../src/server/server.js';
 import { createUpstreamModel, startOpenAIUpstream } from '../test/support/openai-upstream.js';
 import { remoteTierConfig, writeServerConfig } from '../test/support/server-config.js';
-import { type LatencySummary, summarize } from './stats.js';
 
 export interface ServerBenchOptions {
   /** Seconds per autocannon run. */

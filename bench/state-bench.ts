@@ -2,10 +2,10 @@ import { statfsSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type LatencySummary, summarize } from '../src/metrics/quantile.js';
 import { Telemetry } from '../src/server/telemetry.js';
 import { openStateStore } from '../src/state/sqlite-state-store.js';
 import type { StateStore } from '../src/state/state-store.js';
-import { type LatencySummary, summarize } from './stats.js';
 
 /**
  * What persisting costs a request: the time `Telemetry.recordCompletion` and `recordFeedback` take with

@@ -2,6 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_PROBES_PATH } from '../src/config/config-loader.js';
+import { type LatencySummary, summarize } from '../src/metrics/quantile.js';
 import { DEFAULT_ENCODER_MODEL } from '../src/models/manifest.js';
 import { parseProbeBundle } from '../src/probes/probe-bundle.js';
 import { type RunningServer, startServer } from '../src/server/server.js';
@@ -12,7 +13,6 @@ import { promptText } from '../src/traces/trace-schema.js';
 import { sharedEncoder } from '../test/support/default-encoder.js';
 import { createUpstreamModel, startOpenAIUpstream } from '../test/support/openai-upstream.js';
 import { localTierConfig, remoteTierConfig, writeServerConfig } from '../test/support/server-config.js';
-import { type LatencySummary, summarize } from './stats.js';
 
 export interface StepsBenchOptions {
   traces: string;

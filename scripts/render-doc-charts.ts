@@ -1,6 +1,6 @@
 /**
  * `npm run charts`: draws every chart under docs/ again from the data committed beside it (see
- * training/doc-charts.ts), after a change to how charts look. `-- --png DIR` also writes each as a PNG
+ * scripts/doc-charts.ts), after a change to how charts look. `-- --png DIR` also writes each as a PNG
  * into DIR, to look at them with an image viewer (@resvg/resvg-js, a dev dependency).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -8,7 +8,7 @@ import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { renderChartSvg } from '../src/charts/render-svg.js';
 import { packageRoot } from '../src/paths.js';
-import { docCharts, orphanSvgs } from '../training/doc-charts.js';
+import { docCharts, orphanSvgs } from './doc-charts.js';
 
 const { values } = parseArgs({ options: { png: { type: 'string' } } });
 const docs = join(packageRoot, 'docs');

@@ -1,6 +1,6 @@
-import type { LabelledRows } from '../src/calibration/operating-points.js';
 import { auroc } from '../src/metrics/classification.js';
 import { multiTierFigures } from '../src/metrics/multi-tier.js';
+import type { LabelledRows } from '../src/metrics/operating-points.js';
 import {
   type BootstrapSettings,
   type PairedDifference,

@@ -1,9 +1,9 @@
 import { type ActivationStore, promptHash } from '../src/activations/activation-store.js';
+import { predictHybrid } from '../src/baselines/hybrid-predict.js';
 import { EncoderHost } from '../src/encoder/encoder-host.js';
 import { TrainingDataError } from '../src/errors.js';
 import type { MultiTierMetrics } from '../src/metrics/multi-tier.js';
 import { resolveCachedModel } from '../src/models/manifest-registry.js';
-import { predictHybrid } from '../src/probes/hybrid-predict.js';
 import { createMatrix, type FeatureMatrix } from '../src/probes/matrix.js';
 import { checkPromptWindow, loadProbeBundle, type ProbeBundle } from '../src/probes/probe-bundle.js';
 import { type ProbePrediction, predictProbesBatch } from '../src/probes/probe-predict.js';

@@ -1,8 +1,8 @@
 import type { LinearHead } from '../src/baselines/baseline-model.js';
-import { fitTfidf, type TfidfModel, tfidfVector } from '../src/baselines/tfidf.js';
 import type { FeatureMatrix } from '../src/probes/matrix.js';
 import type { HybridHead } from '../src/probes/probe-bundle.js';
 import type { Rng } from '../src/seeded-rng.js';
+import { fitTfidf, type TfidfModel, tfidfVector } from '../src/text/tfidf.js';
 import { stackRows } from './fit-baselines.js';
 import {
   type Featurizer,

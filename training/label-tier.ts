@@ -1,6 +1,6 @@
 import { loadConfig } from '../src/config/config-loader.js';
 import { LocalTierSchema, type TierConfig } from '../src/config/config-schema.js';
-import type { Price } from '../src/policy/policy-schema.js';
+import type { Price } from '../src/policy/price.js';
 import { type TierModel, TierUnavailableError, UnknownTierError } from '../src/tiers/tier-model.js';
 import { createTierPool } from '../src/tiers/tier-pool.js';
 

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type LatencySummary, summarize } from '../bench/stats.js';
-import type { Price } from '../src/policy/policy-schema.js';
+import { type LatencySummary, summarize } from '../src/metrics/quantile.js';
+import type { Price } from '../src/policy/price.js';
 import { costUsd } from '../src/policy/route-view.js';
 import type { GenerateResult, TierModel, TierRequest } from '../src/tiers/tier-model.js';
 import { openTraceAppender, readTraces } from '../src/traces/jsonl-reader.js';

@@ -1,7 +1,7 @@
 import { type BaselineModel, type LinearHead, predictLinearHead } from '../src/baselines/baseline-model.js';
+import { clippedLogit } from '../src/baselines/hybrid-predict.js';
 import { applyCalibration } from '../src/probes/calibration.js';
 import { type ClassHeadModel, classProbabilities, fitClassHead } from '../src/probes/class-head.js';
-import { clippedLogit } from '../src/probes/hybrid-predict.js';
 import { createMatrix, type FeatureMatrix } from '../src/probes/matrix.js';
 import { mlpLogitsOne } from '../src/probes/mlp.js';
 import { applyStandardizer, fitStandardizer, standardizeVector } from '../src/probes/standardizer.js';

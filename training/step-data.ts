@@ -6,7 +6,7 @@ import { DEFAULT_ENCODER_MODEL } from '../src/models/manifest.js';
 import { resolveCachedModel } from '../src/models/manifest-registry.js';
 import type { Pooling } from '../src/probes/layer-selection.js';
 import { concatColumns, createMatrix, type FeatureMatrix } from '../src/probes/matrix.js';
-import type { StepSegmentationInput } from '../src/steps/segment-steps.js';
+import type { StepSegmentationInput } from '../src/probes/step-probe-info.js';
 import {
   examplesByTrajectory,
   type StepExample,

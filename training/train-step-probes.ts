@@ -16,8 +16,8 @@ import {
 } from '../src/probes/probe-bundle.js';
 import { groupKFold, mapFolds, trainCalibrationTestSplit } from '../src/probes/splits.js';
 import { applyStandardizer, fitStandardizer } from '../src/probes/standardizer.js';
+import { type StepSegmentationInput, StepSegmentationSchema } from '../src/probes/step-probe-info.js';
 import { createRng } from '../src/seeded-rng.js';
-import { type StepSegmentationInput, StepSegmentationSchema } from '../src/steps/segment-steps.js';
 import { tierMetrics } from './split-metrics.js';
 import { loadStepData, stepFeatures } from './step-data.js';
 import { outOfFoldScores, type StepAurocRow, type StepScore, stepAurocByK } from './step-scores.js';

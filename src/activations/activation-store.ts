@@ -3,6 +3,7 @@ import { type FileHandle, mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { ActivationNotCachedError, FileUnreadableError, InvalidFileError } from '../errors.js';
+import { isSha256Hex, Sha256HexSchema as sha256Hex } from '../hashes.js';
 import { mechrouteHome } from '../paths.js';
 import {
   type ActivationRecord,
@@ -23,8 +24,6 @@ import { StoreLock } from './store-lock.js';
 import { loadOrCreateMeta } from './store-meta.js';
 
 export { type ActivationRecord, promptHash, type StoredPooling } from './store-format.js';
-
-const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'must be a lowercase hex sha256');
 
 export const ActivationStoreOptionsSchema = z.object({
   encoder: z.object({ name: z.string().min(1), sha256: sha256Hex }),
@@ -204,7 +203,7 @@ export class ActivationStore implements AsyncDisposable {
   async append(hash: string, record: ActivationRecord): Promise<boolean> {
     this.#assertOpen();
     if (this.readOnly) throw new Error(`the activation store ${this.dir} is open read-only`);
-    if (!/^[0-9a-f]{64}$/.test(hash)) throw new TypeError(`not a lowercase hex sha256: ${hash}`);
+    if (!isSha256Hex(hash)) throw new TypeError(`not a lowercase hex sha256: ${hash}`);
     if (this.#index.has(hash)) return false;
     this.#checkShape(record);
     const position = this.#records++;

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { z } from 'zod';
+import { Sha256HexSchema as sha256Hex } from '../hashes.js';
 import { readFloat16, writeFloat16 } from './float16.js';
 
 /**
@@ -34,8 +35,6 @@ export type StoredPooling = (typeof POOLINGS)[number];
 
 const FLAG_TRUNCATED = 1;
 const FLAG_BATCHED = 2;
-
-const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'must be a lowercase hex sha256');
 
 export const StoreMetaSchema = z
   .object({

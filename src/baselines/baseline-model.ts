@@ -1,13 +1,14 @@
 import { z } from 'zod';
 import { InvalidFileError } from '../errors.js';
+import { Sha256HexSchema as sha256Hex } from '../hashes.js';
 import { readJsonFile, writeFileAtomic } from '../json-file.js';
 import { applyCalibration } from '../probes/calibration.js';
 import { LinearTierSchema } from '../probes/probe-bundle.js';
 import { standardizeVector } from '../probes/standardizer.js';
+import { TfidfModelSchema } from '../text/tfidf.js';
 import { TierIdSchema } from '../traces/trace-schema.js';
 import { formatIssues } from '../zod-issues.js';
 import { type KnnIndex, knnProbabilities } from './knn.js';
-import { TfidfModelSchema } from './tfidf.js';
 
 /**
  * A trained text-classifier router, saved like a probe bundle: what turns a prompt into features (TF-IDF,
@@ -18,8 +19,6 @@ export const BASELINE_FORMAT = 'mechroute-baseline';
 export const BASELINE_METHODS = ['tfidf-lr', 'sentence-lr', 'sentence-knn', 'encoder-last-lr'] as const;
 export const BaselineMethodSchema = z.enum(BASELINE_METHODS);
 export type BaselineMethod = z.infer<typeof BaselineMethodSchema>;
-
-const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'must be a lowercase hex sha256');
 
 export const FeaturizerSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('tfidf'), tfidf: TfidfModelSchema }),

@@ -1,11 +1,11 @@
 import type { Encoder } from '../encoder/encoder.js';
 import type { EncodeCall } from '../encoder/encoder-host.js';
-import { predictHybrid } from '../probes/hybrid-predict.js';
 import { checkPromptWindow, type ProbeBundle } from '../probes/probe-bundle.js';
-import { predictProbes } from '../probes/probe-predict.js';
+import { featureVector, predictProbes } from '../probes/probe-predict.js';
+import { tfidfVector } from '../text/tfidf.js';
 import { type BaselineModel, predictBaseline } from './baseline-model.js';
+import { predictHybrid } from './hybrid-predict.js';
 import type { SentenceEncoder } from './sentence-encoder.js';
-import { tfidfVector } from './tfidf.js';
 
 /**
  * What every router signal is, probes and text classifiers alike: prompt text → calibrated
@@ -52,10 +52,7 @@ export async function encoderFeatures(
   call?: EncodeCall,
 ): Promise<{ vector: Float32Array; tokens: number; truncated: boolean }> {
   const [encoded] = await encoder.encode([text], { layers: [...layers], pooling }, call);
-  const pooled = pooling === 'last' ? encoded!.last! : encoded!.mean!;
-  const width = pooled[0]!.length;
-  const vector = new Float32Array(width * pooled.length);
-  for (const [i, v] of pooled.entries()) vector.set(v, i * width);
+  const vector = featureVector(pooling === 'last' ? encoded!.last! : encoded!.mean!);
   return { vector, tokens: promptTokens(encoder, text, encoded!), truncated: encoded!.truncated };
 }
 

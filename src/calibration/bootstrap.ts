@@ -1,6 +1,6 @@
+import type { LabelledRows, OperatingPoint } from '../metrics/operating-points.js';
 import { quantile } from '../metrics/quantile.js';
 import { createRng } from '../seeded-rng.js';
-import type { LabelledRows, OperatingPoint } from './operating-points.js';
 
 /**
  * Percentile bootstrap intervals for operating points: the rows are resampled with replacement (seeded),

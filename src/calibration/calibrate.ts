@@ -1,6 +1,4 @@
 import { InvalidMetricInputError } from '../errors.js';
-import { type BootstrapOptions, bootstrapIntervals, type PointIntervals } from './bootstrap.js';
-import { SINGLE_CLASS } from './calibration-record.js';
 import {
   checkRows,
   choosePoint,
@@ -9,7 +7,9 @@ import {
   type OperatingPoint,
   paretoFront,
   sweepThresholds,
-} from './operating-points.js';
+} from '../metrics/operating-points.js';
+import { SINGLE_CLASS } from '../policy/calibration-record.js';
+import { type BootstrapOptions, bootstrapIntervals, type PointIntervals } from './bootstrap.js';
 
 /**
  * `calibrate`'s core: per task class, sweep the threshold policy's operating points on the golden rows,

@@ -1,7 +1,7 @@
 import { stringify } from 'yaml';
+import { type CalibrationRecord, type ClassPromise, SINGLE_CLASS } from '../policy/calibration-record.js';
 import { type Policy, type PolicyInput, PolicySchema } from '../policy/policy-schema.js';
 import type { CalibrationResult, ClassCalibration } from './calibrate.js';
-import { type CalibrationRecord, type ClassPromise, SINGLE_CLASS } from './calibration-record.js';
 
 /**
  * The policy file `calibrate` writes: a `threshold` policy whose thresholds are the chosen operating

@@ -1,8 +1,8 @@
 import { InvalidMetricInputError } from '../errors.js';
 import { costPerCorrect } from '../metrics/routing.js';
+import { SINGLE_CLASS } from '../policy/calibration-record.js';
 import type { Policy, RoutePrediction, RouteTier } from '../policy/policy-schema.js';
 import { route } from '../policy/route.js';
-import { SINGLE_CLASS } from './calibration-record.js';
 
 /**
  * `drift`'s core: route recent labelled requests with a calibrated policy exactly as the server would

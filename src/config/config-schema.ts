@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DEFAULT_ENCODER_MODEL } from '../models/manifest.js';
-import { PolicySchema, PriceSchema, policyTierReferences } from '../policy/policy-schema.js';
+import { PolicySchema, policyTierReferences } from '../policy/policy-schema.js';
+import { PriceSchema } from '../policy/price.js';
 import { AdvisorConfigSchema, AnswerModeSchema, StepModeConfigSchema } from './modes-schema.js';
 
 /**

@@ -1,7 +1,7 @@
-import type { LabelledRows } from '../calibration/operating-points.js';
-import { allRows, type SweepPoint, sweepThreshold, sweepUtility } from '../calibration/policy-sweeps.js';
 import { InvalidMetricInputError } from '../errors.js';
 import { type CostQuality, costAtQuality, hullArea, qualityAtCost, upperHull } from './cost-quality-hull.js';
+import type { LabelledRows } from './operating-points.js';
+import { allRows, type SweepPoint, sweepThreshold, sweepUtility } from './policy-sweeps.js';
 
 /**
  * Routing over a ladder of N tiers, judged against the single tiers and the oracle — the `multi` object of

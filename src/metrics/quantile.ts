@@ -9,3 +9,22 @@ export function quantile(sorted: ArrayLike<number>, q: number): number {
   const hi = Math.ceil(pos);
   return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
 }
+
+/** Median, 95th percentile and mean of latency samples (ms), rounded to 0.01. */
+export interface LatencySummary {
+  p50: number;
+  p95: number;
+  mean: number;
+  n: number;
+}
+
+export function summarize(samples: readonly number[]): LatencySummary {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const round = (x: number) => Math.round(x * 100) / 100;
+  return {
+    p50: round(quantile(sorted, 0.5)),
+    p95: round(quantile(sorted, 0.95)),
+    mean: round(sorted.reduce((s, x) => s + x, 0) / (sorted.length || 1)),
+    n: sorted.length,
+  };
+}

@@ -1,6 +1,5 @@
 import { z } from 'zod';
-
-const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'must be a lowercase hex sha256');
+import { Sha256HexSchema as sha256Hex } from '../hashes.js';
 
 /** node-llama-cpp `hf:` model URI, for users who can reach Hugging Face. */
 export const HfSourceSchema = z.object({

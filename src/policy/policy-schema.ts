@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { CalibrationRecordSchema } from '../calibration/calibration-record.js';
 import { TierIdSchema } from '../traces/trace-schema.js';
+import { CalibrationRecordSchema } from './calibration-record.js';
+import type { Price } from './price.js';
 
 /**
  * The routing policy: which tier a request goes to, given the probes' predictions. The file is
@@ -156,12 +157,6 @@ export function policyTierReferences(policy: Policy): { tier: string; path: (str
     })),
   ];
 }
-
-export const PriceSchema = z.strictObject({
-  input_per_mtok: z.number().nonnegative(),
-  output_per_mtok: z.number().nonnegative(),
-});
-export type Price = z.infer<typeof PriceSchema>;
 
 /** A tier as the policy sees it: no provider details, only what a decision depends on. */
 export interface RouteTier {

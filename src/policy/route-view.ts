@@ -1,4 +1,5 @@
-import type { Policy, Price, RouteInput, RouteTier } from './policy-schema.js';
+import type { Policy, RouteInput, RouteTier } from './policy-schema.js';
+import type { Price } from './price.js';
 
 /**
  * The per-request table every policy kind reads: one row per configured tier, in price order, with its

@@ -1,14 +1,15 @@
 import { z } from 'zod';
-import { TfidfModelSchema } from '../baselines/tfidf.js';
 import { InvalidFileError, InvalidProbeInputError, ProbeEncoderMismatchError } from '../errors.js';
+import { Sha256HexSchema as sha256Hex } from '../hashes.js';
 import { readJsonFile, writeFileAtomic } from '../json-file.js';
-import { StepProbeInfoSchema } from '../steps/step-probe-info.js';
+import { TfidfModelSchema } from '../text/tfidf.js';
 import { TierIdSchema } from '../traces/trace-schema.js';
 import { formatIssues } from '../zod-issues.js';
 import type { Calibration } from './calibration.js';
 import type { LayerScore } from './layer-selection.js';
 import type { LogisticModel } from './logistic-regression.js';
 import type { MlpModel } from './mlp.js';
+import { StepProbeInfoSchema } from './step-probe-info.js';
 
 /**
  * The probe bundle: everything the router needs to turn an encoder's activations into P(success | tier)
@@ -31,7 +32,6 @@ import type { MlpModel } from './mlp.js';
 export const PROBE_BUNDLE_FORMAT = 'mechroute-probes';
 export const PROBE_BUNDLE_VERSION = 1;
 
-const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'must be a lowercase hex sha256');
 /** A metric that may be undefined for a split (e.g. AUROC with one class): null, never NaN. */
 const MetricValueSchema = z.number().nullable();
 
@@ -65,7 +65,8 @@ export const CalibrationSchema = z.discriminatedUnion('kind', [
     }),
 ]) satisfies z.ZodType<Calibration>;
 
-export const PriceSchema = z.object({
+/** A tier's price as a bundle records it (the file format's own field names). */
+export const BundlePriceSchema = z.object({
   input_usd_per_mtok: z.number().nonnegative(),
   output_usd_per_mtok: z.number().nonnegative(),
 });
@@ -81,7 +82,7 @@ export const LinearTierSchema = z.object({
   id: TierIdSchema,
   kind: z.literal('linear'),
   ...LinearProbeFields,
-  price: PriceSchema.optional(),
+  price: BundlePriceSchema.optional(),
   /**
    * Mean cost of one call of this tier over the training traces (USD): the price a router knows before
    * calling when calls cost what the traces say (their `cost`, else prices × tokens).
@@ -451,7 +452,7 @@ export function linearTier(
   id: string,
   model: LogisticModel,
   calibration: Calibration,
-  price?: z.infer<typeof PriceSchema>,
+  price?: z.infer<typeof BundlePriceSchema>,
   meanCostUsd?: number,
 ): LinearTier {
   return {

@@ -156,3 +156,11 @@ export function predictProbesBatch(bundle: ProbeBundle, features: FeatureMatrix)
     predictAt(bundle, compiled, features.data, i * features.cols),
   );
 }
+
+/** Concatenates the pooled activations in the bundle's layer order: the probes' feature vector. */
+export function featureVector(layers: readonly Float32Array[]): Float32Array {
+  const width = layers[0]?.length ?? 0;
+  const out = new Float32Array(width * layers.length);
+  for (const [i, v] of layers.entries()) out.set(v, i * width);
+  return out;
+}

@@ -7,7 +7,7 @@ import type { BudgetLedger } from '../policy/budget-ledger.js';
 import type { Policy, RouteDecision, RouteOverrides, RouteTier } from '../policy/policy-schema.js';
 import { route } from '../policy/route.js';
 import { checkPromptWindow, type ProbeBundle } from '../probes/probe-bundle.js';
-import { type ProbePrediction, predictProbes } from '../probes/probe-predict.js';
+import { featureVector, type ProbePrediction, predictProbes } from '../probes/probe-predict.js';
 import { type Message, promptText } from '../traces/trace-schema.js';
 import { inSpan } from '../tracing.js';
 
@@ -43,14 +43,6 @@ export interface RoutedRequest {
   /** Encoder prefill plus probes (or, in semantic mode, the text classifier). */
   encoderMs: number;
   signal: Policy['signal'];
-}
-
-/** Concatenates the pooled activations in the bundle's layer order: the probes' feature vector. */
-export function featureVector(layers: readonly Float32Array[]): Float32Array {
-  const width = layers[0]?.length ?? 0;
-  const out = new Float32Array(width * layers.length);
-  for (const [i, v] of layers.entries()) out.set(v, i * width);
-  return out;
 }
 
 interface Scored {

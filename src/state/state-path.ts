@@ -1,10 +1,9 @@
 import { dirname, join, resolve } from 'node:path';
-import type { LoadedConfig } from '../config/config-loader.js';
 import { mechrouteHome } from '../paths.js';
 
 /** The config's state file: `state.path` relative to the config file, else `$MECHROUTE_HOME/state.sqlite`. */
 export function stateFilePath(
-  config: Pick<LoadedConfig, 'file' | 'state'>,
+  config: { file: string; state: { path?: string | undefined } },
   env: NodeJS.ProcessEnv = process.env,
 ): string {
   return config.state.path === undefined

@@ -1,26 +1,8 @@
-import { z } from 'zod';
-
-/**
- * How a reasoning response is cut into steps. One definition shared by training (step-prefix
- * examples), evaluation (the offline simulation) and the server's live step mode, so a "step"
- * means the same thing everywhere.
- * - `lines`: every non-blank line is a step (chain-of-thought answers are mostly one step per line);
- * - `numbered`: a step starts at a line opening with a step marker ("1.", "2)", "Step 3:");
- *   lines without one belong to the step above;
- * - `sentences`: lines, further cut after a sentence end (". ", "! ", "? " then an upper-case letter
- *   or a digit) — never inside a number such as 2.5 or an equation such as 3*4=12.
- */
-export const StepSegmentationSchema = z
-  .object({
-    mode: z.enum(['lines', 'numbered', 'sentences']).default('lines'),
-    /** Steps shorter than this (after trimming) are merged into the next one: "So:" is not a step. */
-    min_chars: z.number().int().min(0).max(1000).default(8),
-    /** Everything past this many steps is one final step, so a runaway answer stays bounded. */
-    max_steps: z.number().int().min(1).max(1000).default(64),
-  })
-  .strict();
-export type StepSegmentation = z.infer<typeof StepSegmentationSchema>;
-export type StepSegmentationInput = z.input<typeof StepSegmentationSchema>;
+import {
+  type StepSegmentation,
+  type StepSegmentationInput,
+  StepSegmentationSchema,
+} from '../probes/step-probe-info.js';
 
 /** One step: its trimmed text and where it ends in the response (a prefix is response.slice(0, end)). */
 export interface ResponseStep {

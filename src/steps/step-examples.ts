@@ -1,7 +1,8 @@
 import { promptHash } from '../activations/store-format.js';
+import type { StepSegmentationInput } from '../probes/step-probe-info.js';
+import { stepProbeText } from '../probes/step-probe-info.js';
 import { promptText, successOf, type Trace } from '../traces/trace-schema.js';
-import { type ResponseStep, type StepSegmentationInput, segmentSteps, stepPrefix } from './segment-steps.js';
-import { stepProbeText } from './step-probe-info.js';
+import { type ResponseStep, segmentSteps, stepPrefix } from './segment-steps.js';
 
 /**
  * Step-prefix examples: for each trace and each tier with both a response and an outcome, the prompt

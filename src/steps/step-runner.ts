@@ -6,6 +6,7 @@ import {
   type TierRequest,
   type Usage,
 } from '../tiers/tier-model.js';
+import { stepTrusted } from './step-rule.js';
 import type { WrittenStep } from './step-writer.js';
 
 /**
@@ -101,7 +102,7 @@ export function nextWriter(
   worker: string,
   tierAbove: (tier: string) => string | undefined,
 ): string {
-  if (p >= threshold) return worker;
+  if (stepTrusted(p, threshold)) return worker;
   return tierAbove(current) ?? current;
 }
 

@@ -2,9 +2,8 @@ import type { Encoder } from '../encoder/encoder.js';
 import type { EncodeCall } from '../encoder/encoder-host.js';
 import { InvalidFileError } from '../errors.js';
 import type { ProbeBundle } from '../probes/probe-bundle.js';
-import { predictProbes } from '../probes/probe-predict.js';
-import { featureVector } from '../router/request-router.js';
-import { type StepProbeInfo, stepProbeText } from './step-probe-info.js';
+import { featureVector, predictProbes } from '../probes/probe-predict.js';
+import { type StepProbeInfo, stepProbeText } from '../probes/step-probe-info.js';
 
 /** A step bundle checked for live use: it has step info and a probe for the tier it is read for. */
 export interface StepBundle {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { stepTrusted } from './step-rule.js';
 
 /**
  * The offline simulation of per-step routing on recorded traces (issue 6). A cheap tier writes the
@@ -127,7 +128,7 @@ export function simulateTrace(
 ): TraceOutcome {
   const lastCheck = mode === 'request' ? 0 : Math.min(answerSteps(trace), trace.cheap_scores.length - 1);
   for (let k = 0; k <= lastCheck; k += 1) {
-    if (trace.cheap_scores[k]! < tau) return escalatedAfter(trace, k, prices);
+    if (!stepTrusted(trace.cheap_scores[k]!, tau)) return escalatedAfter(trace, k, prices);
   }
   return cheapAnswered(trace, prices);
 }

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import type { BaselineModel } from '../../src/baselines/baseline-model.js';
-import { fitTfidf } from '../../src/baselines/tfidf.js';
 import { baselineScorer, hybridScorer, probeScorer } from '../../src/baselines/tier-scorer.js';
 import { DEFAULT_PROBES_PATH } from '../../src/config/config-loader.js';
 import { createPolicyStore } from '../../src/config/policy-file.js';
@@ -11,6 +10,7 @@ import { createManifestRegistry } from '../../src/models/manifest-registry.js';
 import { PolicySchema, type RouteTier } from '../../src/policy/policy-schema.js';
 import { loadProbeBundle, type ProbeBundle } from '../../src/probes/probe-bundle.js';
 import { createRequestRouter } from '../../src/router/request-router.js';
+import { fitTfidf } from '../../src/text/tfidf.js';
 import { createEncoder, sharedEncoder } from '../support/default-encoder.js';
 
 const TIERS: RouteTier[] = [

@@ -2,7 +2,6 @@ import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { type ConfigFileCheck, checkConfigFiles } from '../../config/config-files.js';
 import {
   DEFAULT_CONFIG_PATH,
   type LoadedConfig,
@@ -16,6 +15,7 @@ import { FileUnreadableError, InvalidFileError } from '../../errors.js';
 import { isLoopback } from '../../loopback.js';
 import { resolveCachedModel } from '../../models/manifest-registry.js';
 import { type Policy, policyTierReferences } from '../../policy/policy-schema.js';
+import { type ConfigFileCheck, checkConfigFiles } from '../../server/config-files.js';
 
 /** `mechroute config …`: the config file's JSON Schema, and a checker that explains every error. */
 export function registerConfigCommand(program: Command): void {

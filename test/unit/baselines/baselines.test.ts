@@ -10,11 +10,11 @@ import {
   saveBaselineModel,
 } from '../../../src/baselines/baseline-model.js';
 import { knnProbabilities } from '../../../src/baselines/knn.js';
-import { fitTfidf, tfidfVector } from '../../../src/baselines/tfidf.js';
 import { baselineScorer } from '../../../src/baselines/tier-scorer.js';
 import { auroc } from '../../../src/metrics/classification.js';
 import { createMatrix } from '../../../src/probes/matrix.js';
 import { createRng } from '../../../src/seeded-rng.js';
+import { fitTfidf, tfidfVector } from '../../../src/text/tfidf.js';
 import { fitKnnHead, fitLinearHead, stackRows } from '../../../training/fit-baselines.js';
 import { range } from '../probes/synthetic.js';
 

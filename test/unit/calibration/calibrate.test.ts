@@ -3,14 +3,14 @@ import { describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { calibrate } from '../../../src/calibration/calibrate.js';
 import { buildCalibratedPolicy, policyYaml } from '../../../src/calibration/calibrated-policy.js';
+import { renderCalibration } from '../../../src/calibration/render-calibration.js';
+import { parsePolicy } from '../../../src/config/policy-file.js';
 import {
   decideRow,
   type LabelledRows,
   paretoFront,
   sweepThresholds,
-} from '../../../src/calibration/operating-points.js';
-import { renderCalibration } from '../../../src/calibration/render-calibration.js';
-import { parsePolicy } from '../../../src/config/policy-file.js';
+} from '../../../src/metrics/operating-points.js';
 import { route } from '../../../src/policy/route.js';
 import { createRng } from '../../../src/seeded-rng.js';
 

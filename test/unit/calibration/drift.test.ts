@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { calibrate } from '../../../src/calibration/calibrate.js';
 import { buildCalibratedPolicy } from '../../../src/calibration/calibrated-policy.js';
 import { checkDrift, type DriftRow } from '../../../src/calibration/drift.js';
-import type { LabelledRows } from '../../../src/calibration/operating-points.js';
+import type { LabelledRows } from '../../../src/metrics/operating-points.js';
 import type { RouteTier } from '../../../src/policy/policy-schema.js';
 import { createRng } from '../../../src/seeded-rng.js';
 

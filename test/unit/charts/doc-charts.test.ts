@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { describe, test } from 'node:test';
+import { docCharts, orphanSvgs } from '../../../scripts/doc-charts.js';
 import { renderChartSvg } from '../../../src/charts/render-svg.js';
 import { packageRoot } from '../../../src/paths.js';
-import { docCharts, orphanSvgs } from '../../../training/doc-charts.js';
 
 const docs = join(packageRoot, 'docs');
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { LabelledRows } from '../../../src/calibration/operating-points.js';
 import { costAtQuality, hullArea, qualityAtCost, upperHull } from '../../../src/metrics/cost-quality-hull.js';
 import { multiTierFigures, multiTierMetrics } from '../../../src/metrics/multi-tier.js';
+import type { LabelledRows } from '../../../src/metrics/operating-points.js';
 
 const close = (actual: number | null, expected: number, tolerance = 1e-12) =>
   assert.ok(

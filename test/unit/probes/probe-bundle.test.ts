@@ -3,7 +3,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fitTfidf } from '../../../src/baselines/tfidf.js';
+import { predictHybrid } from '../../../src/baselines/hybrid-predict.js';
 import {
   FileUnreadableError,
   InvalidFileError,
@@ -11,7 +11,6 @@ import {
   ProbeEncoderMismatchError,
 } from '../../../src/errors.js';
 import { applyCalibration, fitIsotonic, fitPlatt } from '../../../src/probes/calibration.js';
-import { predictHybrid } from '../../../src/probes/hybrid-predict.js';
 import { fitLogistic, logisticLogits } from '../../../src/probes/logistic-regression.js';
 import { createMatrix } from '../../../src/probes/matrix.js';
 import { mlpLogits, trainMlp } from '../../../src/probes/mlp.js';
@@ -26,6 +25,7 @@ import {
 import { predictProbes, predictProbesBatch } from '../../../src/probes/probe-predict.js';
 import { applyStandardizer, fitStandardizer } from '../../../src/probes/standardizer.js';
 import { createRng } from '../../../src/seeded-rng.js';
+import { fitTfidf } from '../../../src/text/tfidf.js';
 import { gaussianClasses, range } from './synthetic.js';
 
 const SHA_A = 'a'.repeat(64);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { stepProbeText } from '../../../src/probes/step-probe-info.js';
 import { segmentSteps, stepPrefix } from '../../../src/steps/segment-steps.js';
-import { stepProbeText } from '../../../src/steps/step-probe-info.js';
 
 const gsm =
   ' A robe takes 2 bolts of blue fiber and 2/2 = 1 bolt of white fiber.\n' +

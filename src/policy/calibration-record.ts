@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { Sha256HexSchema as Sha256 } from '../hashes.js';
+import { PriceSchema } from './price.js';
 
 /**
  * What `mechroute calibrate` records in the policy file it writes: where the thresholds came from (the
@@ -8,7 +10,6 @@ import { z } from 'zod';
  * policies were calibrated on the same data.
  */
 
-const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'must be a lowercase hex sha256');
 const Interval = z
   .tuple([z.number(), z.number()])
   .refine(([lo, hi]) => lo <= hi, { message: 'interval must be [low, high] with low ≤ high' });
@@ -52,10 +53,7 @@ export const CalibrationRecordSchema = z.strictObject({
     /** Which tokenizer counted the tokens the costs come from (traces' own counts win where present). */
     tokenizer: z.string().min(1),
     output_tokens: z.record(z.string().min(1), z.number().nonnegative()),
-    prices: z.record(
-      z.string().min(1),
-      z.strictObject({ input_per_mtok: z.number().nonnegative(), output_per_mtok: z.number().nonnegative() }),
-    ),
+    prices: z.record(z.string().min(1), PriceSchema),
   }),
   /** Keyed by task class; one key `all` without classes. */
   classes: z.record(z.string().min(1), ClassPromiseSchema),

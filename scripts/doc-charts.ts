@@ -4,8 +4,8 @@ import type { CascadeGateResult } from '../bench/cascade-gate-bench.js';
 import { cascadeGateChartFile, cascadeGateChartSpec } from '../bench/cascade-gate-report.js';
 import { paretoChartSpec } from '../src/calibration/render-calibration.js';
 import type { ChartSpec } from '../src/charts/render-svg.js';
-import { type BenchCharts, deferralChartSpec, reliabilityChartSpec } from './bench-report.js';
-import { type EvalStepsReport, stepRoutingChartSpec } from './eval-steps.js';
+import { type BenchCharts, deferralChartSpec, reliabilityChartSpec } from '../training/bench-report.js';
+import { type EvalStepsReport, stepRoutingChartSpec } from '../training/eval-steps.js';
 
 /**
  * Every chart committed under docs/, with the data it is drawn from: `bench routing --out` writes

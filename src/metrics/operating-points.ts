@@ -1,5 +1,5 @@
 import { InvalidMetricInputError } from '../errors.js';
-import { costPerCorrect } from '../metrics/routing.js';
+import { costPerCorrect } from './routing.js';
 
 /**
  * Operating points of the `threshold` policy on labelled rows: for a vector of thresholds (one per tier

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { LabelledRows } from '../../../src/calibration/operating-points.js';
-import { sweepThreshold, sweepUtility } from '../../../src/calibration/policy-sweeps.js';
+import type { LabelledRows } from '../../../src/metrics/operating-points.js';
+import { sweepThreshold, sweepUtility } from '../../../src/metrics/policy-sweeps.js';
 import { PolicySchema, type RouteTier } from '../../../src/policy/policy-schema.js';
 import { route } from '../../../src/policy/route.js';
 import { createRng } from '../../../src/seeded-rng.js';

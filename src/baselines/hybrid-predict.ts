@@ -1,7 +1,7 @@
-import { predictLinearHead } from '../baselines/baseline-model.js';
-import { tfidfVector } from '../baselines/tfidf.js';
 import { InvalidProbeInputError } from '../errors.js';
-import type { HybridHead, ProbeBundle } from './probe-bundle.js';
+import type { HybridHead, ProbeBundle } from '../probes/probe-bundle.js';
+import { tfidfVector } from '../text/tfidf.js';
+import { predictLinearHead } from './baseline-model.js';
 
 /**
  * The hybrid head of a probe bundle (probe-bundle.ts, `hybrid`): P(success | tier) from the bundle's

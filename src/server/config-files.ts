@@ -1,10 +1,10 @@
 import { loadBaselineModel } from '../baselines/baseline-model.js';
+import type { LoadedConfig } from '../config/config-loader.js';
 import type { ModelManifest } from '../models/manifest.js';
 import { createManifestRegistry, resolveCachedModel } from '../models/manifest-registry.js';
 import { orderTiers } from '../policy/route-view.js';
 import { loadProbeBundle, type ProbeBundle } from '../probes/probe-bundle.js';
 import { asStepBundle } from '../steps/step-scorer.js';
-import type { LoadedConfig } from './config-loader.js';
 
 /** One file a config names, checked with the loader `serve` uses (paths already resolved as serve does). */
 export interface ConfigFileCheck {
