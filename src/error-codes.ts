@@ -74,7 +74,7 @@ export const ERROR_CODES = {
   MR_ERR_SERVER_REQUEST: spec(500, 'default'),
   MR_ERR_SERVER_UNREACHABLE: spec(500, 'default'),
   MR_ERR_ADMIN_REQUEST: spec(500, 'default'),
-  MR_ERR_NO_POLICY_HISTORY: spec(500, 'default'),
+  MR_ERR_NO_POLICY_HISTORY: spec(409, 'never'),
   MR_ERR_CHECKSUM: spec(500, 'default'),
   MR_ERR_MODEL_UNKNOWN: spec(500, 'default'),
   MR_ERR_MODEL_NOT_CACHED: spec(500, 'default'),
