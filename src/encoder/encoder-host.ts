@@ -8,6 +8,7 @@ import {
 } from '../errors.js';
 import { sharedPrefixLength } from '../token-prefix.js';
 import type { AddonActivationContext, AddonActivationModel, AddonCaptureResult } from './addon-types.js';
+import { DecodeCost } from './decode-cost.js';
 import { loadActivationBinding } from './native-binding.js';
 import { promptWindow } from './prompt-window.js';
 
@@ -54,8 +55,9 @@ export const EncoderHostOptionsSchema = z.object({
   /**
    * Admission by measured throughput: a call is refused at once (EncoderOverloadedError, with the wait
    * as its retry-after) when the work already queued would take longer than this to clear at the
-   * decode rate measured so far — instead of waiting in a queue it could not leave in time. Unset (the
-   * default, for offline work such as extraction) nothing is refused for waiting; the server sets it.
+   * decode cost measured so far (src/encoder/decode-cost.ts) — instead of waiting in a queue it could
+   * not leave in time. An idle encoder takes any call. Unset (the default, for offline work such as
+   * extraction) nothing is refused for waiting; the server sets it.
    */
   maxQueueWaitMs: z.number().int().min(1).optional(),
   /**
@@ -155,7 +157,7 @@ export class EncoderHost implements AsyncDisposable {
   /** The decode in progress, if any. */
   private running: QueueItem[] = [];
   /** Measured decode cost (ms per token, a moving average): the basis of admission. */
-  private msPerToken: number | undefined;
+  private readonly decodeCost = new DecodeCost();
   private cancelled = 0;
   private draining = false;
   private idle: Promise<void> = Promise.resolve();
@@ -266,8 +268,8 @@ export class EncoderHost implements AsyncDisposable {
    * measured so far; undefined before the first decode has been timed.
    */
   estimatedWaitMs(): number | undefined {
-    if (this.msPerToken === undefined) return undefined;
-    return (tokenCount(this.queue) + tokenCount(this.running)) * this.msPerToken;
+    const decodes = this.queue.length + (this.running.length > 0 ? 1 : 0);
+    return this.decodeCost.estimateMs(decodes, tokenCount(this.queue) + tokenCount(this.running));
   }
 
   /** Refuses, at once, a call the queue cannot hold or could not clear in time. */
@@ -276,7 +278,9 @@ export class EncoderHost implements AsyncDisposable {
     if (this.queue.length + prompts > this.options.queueLimit) {
       throw new EncoderQueueFullError(this.options.queueLimit, wait);
     }
-    if (wait === undefined) return;
+    // An idle encoder takes any call: nobody waits behind it, its deadline still stops it, and only a
+    // decode that runs can correct an estimate gone wrong (refusing everything would keep it wrong).
+    if (wait === undefined || (this.queue.length === 0 && this.running.length === 0)) return;
     const limit = this.options.maxQueueWaitMs;
     if (limit !== undefined && wait > limit) {
       throw new EncoderOverloadedError(
@@ -284,7 +288,7 @@ export class EncoderHost implements AsyncDisposable {
         wait,
       );
     }
-    const own = tokens * this.msPerToken!;
+    const own = this.decodeCost.estimateMs(prompts, tokens)!;
     if (deadlineMs !== undefined && wait + own > deadlineMs) {
       throw new EncoderOverloadedError(
         `the encoder cannot finish this prompt within the request's remaining ${Math.round(deadlineMs)} ms ` +
@@ -574,9 +578,7 @@ export class EncoderHost implements AsyncDisposable {
       return;
     }
     const finishedAt = performance.now();
-    const rate = result.decodeMs / Math.max(1, tokenCount(sequences.map((tokens) => ({ tokens }))));
-    // A moving average: recent decodes count most, one odd decode does not swing admission.
-    this.msPerToken = this.msPerToken === undefined ? rate : 0.8 * this.msPerToken + 0.2 * rate;
+    this.decodeCost.observe(tokenCount(sequences.map((tokens) => ({ tokens }))), result.decodeMs);
     const width = this.info.embeddingWidth;
     const slice = (data: Float32Array, output: number, layer: number) => {
       const offset = (output * layers.length + layers.indexOf(layer)) * width;

@@ -63,6 +63,16 @@ describe('encoder admission and cancellation', () => {
     await queued;
   });
 
+  it('takes any call when idle, so tiny prompts cannot talk it into refusing everything', async () => {
+    // Empty turns have a decode's fixed cost over one or two tokens; as a rate per token they once made
+    // every later prompt look minutes long, and nothing was admitted again (the reliability harness).
+    for (let i = 0; i < 4; i += 1) await encoder.encode(['', 'a'], layers);
+    const [long] = await encoder.encode([LONG], layers, { deadlineMs: 1 });
+    assert.ok(long!.tokens > 500, 'admitted although its own estimate exceeds the deadline: nothing waits');
+    const ms = encoder.estimatedWaitMs();
+    assert.equal(ms, 0, 'idle: no work queued');
+  });
+
   it('refuses when the queued work exceeds max_queue_wait_ms', async () => {
     const strict = await createEncoder({ maxQueueWaitMs: 1 });
     try {
