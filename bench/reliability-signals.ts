@@ -179,8 +179,14 @@ export async function runSigterm(
       verdict: verdictOf(outcome),
     } satisfies SigtermRequest;
   });
-  await sleep(300);
-  log(`sigterm: ${shapes.length} requests in flight, SIGTERM`);
+  // In flight means the server is working on them: every one has reached the upstream (on a loaded
+  // machine 300 ms was not always enough, and a connection whose request was not read yet is idle to
+  // Node, closed at shutdown like any idle keep-alive connection).
+  const seen = upstreams.gpt4.requests.length;
+  const until = performance.now() + 10_000;
+  while (upstreams.gpt4.requests.length < seen + shapes.length && performance.now() < until) await sleep(20);
+  await sleep(100);
+  log(`sigterm: ${upstreams.gpt4.requests.length - seen} of ${shapes.length} requests in flight, SIGTERM`);
   const termAt = performance.now();
   server.kill('SIGTERM');
   await sleep(200);

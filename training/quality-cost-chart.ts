@@ -1,4 +1,4 @@
-import type { ChartSpec } from '../src/charts/render-svg.js';
+import { type ChartSpec, PALETTE } from '../src/charts/render-svg.js';
 import { type CostQuality, upperHull } from '../src/metrics/cost-quality-hull.js';
 
 /**
@@ -15,24 +15,6 @@ export interface QualityCostChartInput {
   oracle: CostQuality;
 }
 
-/**
- * Twelve colours that stay apart in print and for the common colour-vision deficiencies (Okabe–Ito's
- * eight plus four darker hues); a chart with more methods cycles them.
- */
-const PALETTE = [
-  '#0072B2',
-  '#E69F00',
-  '#009E73',
-  '#D55E00',
-  '#CC79A7',
-  '#56B4E9',
-  '#F0E442',
-  '#000000',
-  '#882255',
-  '#117733',
-  '#332288',
-  '#999933',
-];
 const SINGLE_HULL = "single tiers' hull (random mix)";
 const ORACLE = 'oracle (cheapest right tier)';
 

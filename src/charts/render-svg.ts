@@ -40,7 +40,11 @@ export interface ChartMarker {
 }
 
 /** Tableau 10, the Vega default, for groups drawn solid; greys for reference lines only drawn dashed. */
-const PALETTE = [
+/**
+ * Distinct colours for the methods of a chart: Tableau's ten, then six darker hues from its 20-colour
+ * sets, so a benchmark with a dozen methods still gives each its own.
+ */
+export const PALETTE = [
   '#4c78a8',
   '#f58518',
   '#e45756',
@@ -51,6 +55,12 @@ const PALETTE = [
   '#ff9da6',
   '#9d755d',
   '#bab0ac',
+  '#17becf',
+  '#393b79',
+  '#637939',
+  '#8c6d31',
+  '#843c39',
+  '#7b4173',
 ];
 const GREYS = ['#555555', '#999999', '#bbbbbb', '#333333'];
 /** Series with at most this many points show them; denser curves are plain lines (dots would hide them). */

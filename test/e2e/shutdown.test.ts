@@ -35,7 +35,7 @@ it('drains, cancels what outlives the drain, and closes without waiting on keep-
     tiers: [
       remoteTierConfig('mixtral-8x7b-instruct', [{ base_url: upstream.baseUrl }], { timeout_ms: 20_000 }),
     ],
-    policy: { version: 'shutdown', kind: 'threshold' },
+    policy: { version: 'shutdown', kind: 'threshold', threshold: {} },
   });
   const server = await startServer({ configPath, port: 0, logLevel: 'silent', watchPolicy: false });
   const ask = (words: number, stream: boolean) =>

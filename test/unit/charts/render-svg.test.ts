@@ -120,8 +120,11 @@ describe('line charts', () => {
   });
 
   test('more coloured groups than distinguishable colours is refused, not drawn with repeats', () => {
-    const many = Array.from({ length: 11 }, (_, i) => ({ name: `m${i}`, points: [{ x: 0, y: 0 }] }));
-    assert.throws(() => groupColours(many), /11 coloured and 0 reference groups/);
+    const series = (n: number) =>
+      Array.from({ length: n }, (_, i) => ({ name: `m${i}`, points: [{ x: 0, y: 0 }] }));
+    const twelve = groupColours(series(12));
+    assert.equal(new Set(twelve.range).size, 12, 'a dozen methods, a dozen colours');
+    assert.throws(() => groupColours(series(17)), /17 coloured and 0 reference groups/);
   });
 
   test('renderChartSvg rejects a malformed spec with an error instead of an empty picture', async () => {

@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { renderChartSvg } from '../../../src/charts/render-svg.js';
 import { multiTierMetrics } from '../../../src/metrics/multi-tier.js';
-import { comparisonTable, ladderText, multiTable, qualityCostSpec } from '../../../training/bench-report.js';
+import { benchCharts, comparisonTable, ladderText, multiTable } from '../../../training/bench-report.js';
 import type { BenchResult, MethodResult } from '../../../training/bench-routing.js';
+import { qualityCostChartSpec } from '../../../training/quality-cost-chart.js';
 import { layerTradeOff } from '../../../training/render-report.js';
 
 const TIERS = ['cheap', 'mid', 'dear'];
@@ -94,7 +95,7 @@ describe('ladder report', () => {
   });
 
   test('quality-vs-cost chart: log cost axis, every tier labelled, both hulls and the oracle in the legend', async () => {
-    const spec = qualityCostSpec(result, 'Test');
+    const spec = qualityCostChartSpec(benchCharts(result, 'Test').quality_cost!);
     const svg = await renderChartSvg(spec);
     assert.match(svg, /^<svg/);
     for (const text of [
