@@ -18,6 +18,7 @@ import { readStructuredFile } from './structured-file.js';
 /** The subset of a pino logger the store and the watcher use. */
 export interface PolicyLogger {
   info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
   error(obj: object, msg?: string): void;
 }
 
@@ -142,7 +143,9 @@ export function createPolicyStore(initial: Policy, options: PolicyStoreOptions =
   };
 
   const reject = (error: MechrouteError, source: string): PolicyChange => {
-    logger?.error(
+    // A refused rollback is the caller's answer (409), not a fault of the server's files.
+    const log = source === 'rollback' ? logger?.warn.bind(logger) : logger?.error.bind(logger);
+    log?.(
       { err: error, source, policy_version: stack[0]!.version },
       `policy not changed: keeping version ${stack[0]!.version}`,
     );

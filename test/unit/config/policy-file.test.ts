@@ -32,6 +32,7 @@ function recordingLogger(): PolicyLogger & { lines: { level: string; msg: string
   return {
     lines,
     info: (_obj, msg = '') => lines.push({ level: 'info', msg }),
+    warn: (_obj, msg = '') => lines.push({ level: 'warn', msg }),
     error: (_obj, msg = '') => lines.push({ level: 'error', msg }),
   };
 }
@@ -101,7 +102,8 @@ describe('policy store', () => {
   });
 
   test('rollback walks back through the kept versions', () => {
-    const store = createPolicyStore(v('1'), { history: 2 });
+    const logger = recordingLogger();
+    const store = createPolicyStore(v('1'), { history: 2, logger });
     for (const version of ['2', '3', '4']) assert.ok(store.set(v(version)).ok);
     assert.deepEqual(
       store.history().map((p) => p.version),
@@ -113,6 +115,11 @@ describe('policy store', () => {
     const none = store.rollback();
     assert.equal(none.ok, false);
     assert.equal(none.policy.version, '2');
+    assert.deepEqual(
+      logger.lines.filter((l) => l.msg.startsWith('policy not changed')).map((l) => l.level),
+      ['warn'],
+      "a refused rollback is the caller's 409, not an error of the server",
+    );
   });
 
   test('an inline policy reloads from its config file', async () => {
