@@ -25,7 +25,10 @@ export function onlineChartSpec(report: OnlineSimulationReport): ChartSpec {
     xTitle: 'feedback events for the re-added tier',
     yTitle: 'AUROC / cost saving at parity',
     series: [
-      { name: 'AUROC of the re-added tier', points: report.mean.map((c) => ({ x: c.events, y: c.auroc.mean })) },
+      {
+        name: 'AUROC of the re-added tier',
+        points: report.mean.map((c) => ({ x: c.events, y: c.auroc.mean })),
+      },
       flat('AUROC, full head', fullAuroc),
       {
         name: 'pool cost_saving_at_parity',

@@ -91,7 +91,12 @@ const meanSd = (values: readonly number[]) => {
 };
 
 /** A regularised logistic head on `rows` (λ by stratified 5-fold CV on them); P for every row. */
-function fitHead(x: FeatureMatrix, labels: readonly boolean[], rows: readonly number[], rng: Rng): Float64Array {
+function fitHead(
+  x: FeatureMatrix,
+  labels: readonly boolean[],
+  rows: readonly number[],
+  rng: Rng,
+): Float64Array {
   const local = rows.map((i) => labels[i]!);
   const folds = mapFolds(kFold(rows.length, Math.min(5, rows.length), rng, local), rows);
   const { model } = fitLogisticCV(x, labels, { folds, lambdas: [1e-3, 1e-2, 1e-1, 1, 10] });
@@ -124,11 +129,7 @@ export async function simulateOnline(options: OnlineSimulationOptions): Promise<
     });
     const price = meanCosts(data.costs.map((c) => poolRows.map((i) => c[i]!)));
     const sub = <T>(values: readonly T[]) => test.map((i) => values[i]!);
-    const ladder = ladderOf(
-      data.labels.map(sub),
-      data.costs.map(sub),
-      price,
-    )!;
+    const ladder = ladderOf(data.labels.map(sub), data.costs.map(sub), price)!;
     const savingOf = (probs: readonly ArrayLike<number>[]) => {
       const rows: LabelledRows = {
         tiers: ladder.tiers.map((t) => data.tiers[t]!),
@@ -149,7 +150,10 @@ export async function simulateOnline(options: OnlineSimulationOptions): Promise<
     for (const tier of wanted) {
       const t = data.tiers.indexOf(tier);
       if (t < 0) throw new Error(`no tier ${tier} in ${options.tracesFile}`);
-      const perCheckpoint = options.checkpoints.map(() => ({ auroc: [] as number[], saving: [] as number[] }));
+      const perCheckpoint = options.checkpoints.map(() => ({
+        auroc: [] as number[],
+        saving: [] as number[],
+      }));
       for (let seed = 0; seed < options.seeds; seed += 1) {
         const rng = createRng(1000 * (t + 1) + seed);
         const anchors = rng.shuffle([...poolRows]).slice(0, options.anchors);
@@ -169,10 +173,14 @@ export async function simulateOnline(options: OnlineSimulationOptions): Promise<
           }
           const corrected = new Float64Array(data.traces.length);
           for (const i of test) {
-            corrected[i] = correction ? applyCorrections(decided(i), { [tier]: correction })[tier]! : headP[i]!;
+            corrected[i] = correction
+              ? applyCorrections(decided(i), { [tier]: correction })[tier]!
+              : headP[i]!;
           }
           perCheckpoint[c]!.auroc.push(aurocOn(corrected, t));
-          perCheckpoint[c]!.saving.push(savingOf(data.tiers.map((_, k) => (k === t ? corrected : fullP[k]!))));
+          perCheckpoint[c]!.saving.push(
+            savingOf(data.tiers.map((_, k) => (k === t ? corrected : fullP[k]!))),
+          );
         }
       }
       const result: TierSimulation = {

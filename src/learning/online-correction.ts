@@ -1,3 +1,6 @@
+import { z } from 'zod';
+import { MechrouteError } from '../errors.js';
+
 /**
  * Online learning from feedback: a per-tier correction on the logit of the tier's P(success),
  *
@@ -37,6 +40,25 @@ export interface TierCorrection {
 }
 
 export type Corrections = Readonly<Record<string, TierCorrection>>;
+
+const TierCorrectionSchema = z.object({
+  weights: z.record(z.string(), z.number()),
+  bias: z.number(),
+  updates: z.number().int().min(0),
+});
+const CorrectionsSchema = z.record(z.string(), TierCorrectionSchema);
+
+/** Corrections read back from the state file, validated (a hand-edited or torn row is refused). */
+export function correctionsFromJson(value: unknown): Record<string, TierCorrection> {
+  const parsed = CorrectionsSchema.safeParse(value);
+  if (!parsed.success) {
+    throw new MechrouteError(
+      'MR_ERR_STATE_INVALID',
+      `stored online-learning corrections are invalid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
+  }
+  return parsed.data;
+}
 
 /** A head's logit is clipped here, so a P of exactly 0 or 1 cannot make one update unbounded. */
 export const MAX_ABS_LOGIT = 8;
