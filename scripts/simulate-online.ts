@@ -51,6 +51,7 @@ const f = (v: { mean: number; sd: number }) => `${v.mean.toFixed(3)} ± ${v.sd.t
 console.log(`| events | AUROC (re-added tier) | pool cost_saving_at_parity |\n|---:|---:|---:|`);
 for (const c of report.mean) console.log(`| ${c.events} | ${f(c.auroc)} | ${f(c.cost_saving_at_parity)} |`);
 console.log(`\nfull pool cost_saving_at_parity: ${report.full_pool_cost_saving_at_parity.toFixed(3)}`);
+console.log(`prequential log loss on the stream: ${report.prequential_log_loss.toFixed(4)}`);
 console.log(`| tier | full head | ${report.mean.map((c) => c.events).join(' | ')} |`);
 for (const t of report.tiers) {
   console.log(

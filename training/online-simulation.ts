@@ -58,6 +58,11 @@ export interface TierSimulation {
   tier: string;
   /** AUROC of the tier's head fit on all of half A. */
   full_head_auroc: number;
+  /**
+   * Prequential log loss over the whole stream (each event scored before it updates; mean over seeds):
+   * what a deployment can measure without held-out rows, so settings are compared on it, not on `eval`.
+   */
+  prequential_log_loss: number;
   checkpoints: CheckpointResult[];
 }
 
@@ -74,6 +79,8 @@ export interface OnlineSimulationReport {
   tiers: TierSimulation[];
   /** Per checkpoint, the mean over tiers of each tier's seed mean. */
   mean: CheckpointResult[];
+  /** Mean over tiers of `prequential_log_loss`. */
+  prequential_log_loss: number;
 }
 
 const readIds = async (file: string) =>
@@ -150,6 +157,7 @@ export async function simulateOnline(options: OnlineSimulationOptions): Promise<
     for (const tier of wanted) {
       const t = data.tiers.indexOf(tier);
       if (t < 0) throw new Error(`no tier ${tier} in ${options.tracesFile}`);
+      const prequential: number[] = [];
       const perCheckpoint = options.checkpoints.map(() => ({
         auroc: [] as number[],
         saving: [] as number[],
@@ -163,13 +171,16 @@ export async function simulateOnline(options: OnlineSimulationOptions): Promise<
           Object.fromEntries(data.tiers.map((id, k) => [id, k === t ? headP[i]! : fullP[k]![i]!]));
         let correction: TierCorrection | undefined;
         let events = 0;
+        let loss = 0;
         for (const [c, checkpoint] of options.checkpoints.entries()) {
           const until = Math.min(checkpoint, stream.length);
           for (; events < until; events += 1) {
             const i = stream[events]!;
-            correction =
-              updateCorrection(correction, decided(i), tier, labels[t]![i]!, options.settings)?.correction ??
-              correction;
+            const update = updateCorrection(correction, decided(i), tier, labels[t]![i]!, options.settings);
+            if (!update) continue;
+            correction = update.correction;
+            const p = Math.min(1 - 1e-9, Math.max(1e-9, update.p));
+            loss -= labels[t]![i]! ? Math.log(p) : Math.log(1 - p);
           }
           const corrected = new Float64Array(data.traces.length);
           for (const i of test) {
@@ -178,6 +189,7 @@ export async function simulateOnline(options: OnlineSimulationOptions): Promise<
               : headP[i]!;
           }
           perCheckpoint[c]!.auroc.push(aurocOn(corrected, t));
+          if (c === options.checkpoints.length - 1) prequential.push(loss / Math.max(1, events));
           perCheckpoint[c]!.saving.push(
             savingOf(data.tiers.map((_, k) => (k === t ? corrected : fullP[k]!))),
           );
@@ -186,6 +198,7 @@ export async function simulateOnline(options: OnlineSimulationOptions): Promise<
       const result: TierSimulation = {
         tier,
         full_head_auroc: aurocOn(fullP[t]!, t),
+        prequential_log_loss: prequential.reduce((a, b) => a + b, 0) / prequential.length,
         checkpoints: options.checkpoints.map((checkpoint, c) => ({
           events: Math.min(checkpoint, streamRows.length),
           auroc: meanSd(perCheckpoint[c]!.auroc),
@@ -208,6 +221,7 @@ export async function simulateOnline(options: OnlineSimulationOptions): Promise<
       settings: options.settings,
       full_pool_cost_saving_at_parity: savingOf(fullP),
       tiers,
+      prequential_log_loss: tiers.reduce((a, s) => a + s.prequential_log_loss, 0) / tiers.length,
       mean: options.checkpoints.map((checkpoint, c) => ({
         events: Math.min(checkpoint, streamRows.length),
         auroc: meanSd(tiers.map((s) => s.checkpoints[c]!.auroc.mean)),
