@@ -20,7 +20,7 @@ const { values } = parseArgs({
     anchors: { type: 'string', default: '50' },
     layer: { type: 'string', default: '10' },
     tiers: { type: 'string' },
-    'learning-rate': { type: 'string', default: '0.05' },
+    'learning-rate': { type: 'string', default: '0.01' },
     l2: { type: 'string', default: '0.001' },
     'max-step': { type: 'string', default: '0.1' },
   },

@@ -4,12 +4,15 @@ import { paretoChartSpec } from '../src/calibration/render-calibration.js';
 import type { ChartSpec } from '../src/charts/render-svg.js';
 import { type BenchCharts, deferralChartSpec, reliabilityChartSpec } from './bench-report.js';
 import { type EvalStepsReport, stepRoutingChartSpec } from './eval-steps.js';
+import { onlineChartSpec } from './online-chart.js';
+import type { OnlineSimulationReport } from './online-simulation.js';
 
 /**
  * Every chart committed under docs/, with the data it is drawn from: `bench routing --out` writes
  * charts.json, the calibration benchmark pareto-chart.json, `eval-steps --out` report.json. So a change to
  * a chart's look is applied to every committed plot by drawing it again (`npm run charts`), not by
- * rerunning the benchmarks, and a test checks that the committed SVGs are what the specs draw.
+ * rerunning the benchmarks (the online-learning simulation writes online-chart.json), and a test
+ * checks that the committed SVGs are what the specs draw.
  */
 export interface DocChart {
   /** The SVG file, and the data file it is drawn from. */
@@ -39,6 +42,9 @@ export async function docCharts(docsDir: string): Promise<DocChart[]> {
     } else if (file.endsWith('/pareto-chart.json')) {
       const data = (await readJson(file)) as Parameters<typeof paretoChartSpec>[0];
       charts.push({ svg: join(dir, 'pareto.svg'), data: file, spec: paretoChartSpec(data) });
+    } else if (file.endsWith('/online-chart.json')) {
+      const data = (await readJson(file)) as OnlineSimulationReport;
+      charts.push({ svg: join(dir, 'online.svg'), data: file, spec: onlineChartSpec(data) });
     } else if (file.endsWith('/report.json')) {
       const data = (await readJson(file)) as Partial<EvalStepsReport>;
       if (data.per_step && data.request_level) {

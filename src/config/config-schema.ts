@@ -218,7 +218,7 @@ export const LearningConfigSchema = z.strictObject({
       "Learn from /v1/feedback: each outcome moves a per-tier correction of the probes' P(success) by one " +
         'bounded step (see README, "Online learning"). Off by default.',
     ),
-  learning_rate: z.number().positive().max(1).default(0.05).describe('SGD step size of one update.'),
+  learning_rate: z.number().positive().max(1).default(0.01).describe('SGD step size of one update.'),
   l2: z.number().min(0).max(1).default(0.001).describe('L2 pull of the correction toward 0, per update.'),
   max_step: z
     .number()
