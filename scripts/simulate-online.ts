@@ -52,6 +52,12 @@ console.log(`| events | AUROC (re-added tier) | pool cost_saving_at_parity |\n|-
 for (const c of report.mean) console.log(`| ${c.events} | ${f(c.auroc)} | ${f(c.cost_saving_at_parity)} |`);
 console.log(`\nfull pool cost_saving_at_parity: ${report.full_pool_cost_saving_at_parity.toFixed(3)}`);
 console.log(`prequential log loss on the stream: ${report.prequential_log_loss.toFixed(4)}`);
+const g = (v: { mean: number; ci95: [number, number] }) =>
+  `${v.mean >= 0 ? '+' : ''}${v.mean.toFixed(3)} [${v.ci95[0].toFixed(3)}, ${v.ci95[1].toFixed(3)}]`;
+console.log(
+  `\n| events | ΔAUROC vs 0 events (95 % CI) | Δcost_saving_at_parity (95 % CI) |\n|---:|---:|---:|`,
+);
+for (const c of report.gains) console.log(`| ${c.events} | ${g(c.auroc)} | ${g(c.cost_saving_at_parity)} |`);
 console.log(`| tier | full head | ${report.mean.map((c) => c.events).join(' | ')} |`);
 for (const t of report.tiers) {
   console.log(

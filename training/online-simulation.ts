@@ -54,6 +54,13 @@ export interface CheckpointResult {
   cost_saving_at_parity: { mean: number; sd: number };
 }
 
+/** The change since 0 events over every (tier, seed) run: its mean and a normal 95 % interval. */
+export interface GainResult {
+  events: number;
+  auroc: { mean: number; ci95: [number, number] };
+  cost_saving_at_parity: { mean: number; ci95: [number, number] };
+}
+
 export interface TierSimulation {
   tier: string;
   /** AUROC of the tier's head fit on all of half A. */
@@ -81,6 +88,11 @@ export interface OnlineSimulationReport {
   mean: CheckpointResult[];
   /** Mean over tiers of `prequential_log_loss`. */
   prequential_log_loss: number;
+  /**
+   * Paired gains over all tiers × seeds. The interval covers the draw of anchors and stream order, not
+   * the choice of the (fixed) evaluation prompts.
+   */
+  gains: GainResult[];
 }
 
 const readIds = async (file: string) =>
@@ -90,6 +102,12 @@ const readIds = async (file: string) =>
       .map((l) => l.trim())
       .filter((l) => l !== ''),
   );
+
+const gainOf = (values: readonly number[]) => {
+  const { mean, sd } = meanSd(values);
+  const half = (1.96 * sd) / Math.sqrt(values.length);
+  return { mean, ci95: [mean - half, mean + half] as [number, number] };
+};
 
 const meanSd = (values: readonly number[]) => {
   const mean = values.reduce((s, v) => s + v, 0) / values.length;
@@ -154,6 +172,8 @@ export async function simulateOnline(options: OnlineSimulationOptions): Promise<
 
     const wanted = options.tiers ?? data.tiers;
     const tiers: TierSimulation[] = [];
+    // Per checkpoint, per (tier, seed) run: the change since 0 events.
+    const gains = options.checkpoints.map(() => ({ auroc: [] as number[], saving: [] as number[] }));
     for (const tier of wanted) {
       const t = data.tiers.indexOf(tier);
       if (t < 0) throw new Error(`no tier ${tier} in ${options.tracesFile}`);
@@ -189,10 +209,12 @@ export async function simulateOnline(options: OnlineSimulationOptions): Promise<
               : headP[i]!;
           }
           perCheckpoint[c]!.auroc.push(aurocOn(corrected, t));
+          gains[c]!.auroc.push(perCheckpoint[c]!.auroc.at(-1)! - perCheckpoint[0]!.auroc.at(-1)!);
           if (c === options.checkpoints.length - 1) prequential.push(loss / Math.max(1, events));
           perCheckpoint[c]!.saving.push(
             savingOf(data.tiers.map((_, k) => (k === t ? corrected : fullP[k]!))),
           );
+          gains[c]!.saving.push(perCheckpoint[c]!.saving.at(-1)! - perCheckpoint[0]!.saving.at(-1)!);
         }
       }
       const result: TierSimulation = {
@@ -222,6 +244,11 @@ export async function simulateOnline(options: OnlineSimulationOptions): Promise<
       full_pool_cost_saving_at_parity: savingOf(fullP),
       tiers,
       prequential_log_loss: tiers.reduce((a, s) => a + s.prequential_log_loss, 0) / tiers.length,
+      gains: options.checkpoints.map((checkpoint, c) => ({
+        events: Math.min(checkpoint, streamRows.length),
+        auroc: gainOf(gains[c]!.auroc),
+        cost_saving_at_parity: gainOf(gains[c]!.saving),
+      })),
       mean: options.checkpoints.map((checkpoint, c) => ({
         events: Math.min(checkpoint, streamRows.length),
         auroc: meanSd(tiers.map((s) => s.checkpoints[c]!.auroc.mean)),
