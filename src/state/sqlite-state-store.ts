@@ -88,6 +88,23 @@ function migrate(db: Database.Database, path: string, migrations: readonly Migra
   }
 }
 
+/**
+ * Pruning for a table whose `seq` order is also time order: everything older than `before` and all but
+ * the newest `keep` rows go, which is always a prefix, so only the rows that go are read.
+ */
+function pruneInOrder(
+  lastSeq: Database.Statement,
+  firstYoungSeq: Database.Statement,
+  deleteBefore: Database.Statement,
+): (before: number, keep: number) => number {
+  return (before, keep) => {
+    const last = lastSeq.get() as number | null;
+    if (last === null) return 0;
+    const young = firstYoungSeq.get(before) as number | undefined;
+    return deleteBefore.run(Math.max(young ?? last + 1, last - keep + 1)).changes;
+  };
+}
+
 function createStore(db: Database.Database, path: string): StateStore {
   const insertRequest = db.prepare(
     `INSERT INTO answered_requests
@@ -199,13 +216,7 @@ function createStore(db: Database.Database, path: string): StateStore {
     rateAnswered(requestId, success, at) {
       rateRequest.run(success ? 1 : 0, at, requestId);
     },
-    pruneAnswered(before, keep) {
-      const last = lastSeq.get() as number | null;
-      if (last === null) return 0;
-      const young = firstYoungSeq.get(before) as number | undefined;
-      const bound = Math.max(young ?? last + 1, last - keep + 1);
-      return deleteBefore.run(bound).changes;
-    },
+    pruneAnswered: pruneInOrder(lastSeq, firstYoungSeq, deleteBefore),
     addCounters(deltas: readonly CounterDelta[]) {
       transaction(() => {
         for (const { scope, key, add } of deltas) {
@@ -241,12 +252,7 @@ function createStore(db: Database.Database, path: string): StateStore {
       if (!row) return undefined;
       return { request_id: requestId, decided_at: row.decided_at, p_success: JSON.parse(row.p_success) };
     },
-    pruneDecisions(before, keep) {
-      const last = lastDecision.get() as number | null;
-      if (last === null) return 0;
-      const young = firstYoungDecision.get(before) as number | undefined;
-      return deleteDecisionsBefore.run(Math.max(young ?? last + 1, last - keep + 1)).changes;
-    },
+    pruneDecisions: pruneInOrder(lastDecision, firstYoungDecision, deleteDecisionsBefore),
     loadCorrections() {
       return correctionsFromJson(
         Object.fromEntries(
