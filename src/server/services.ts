@@ -87,6 +87,7 @@ async function createServicesWithState(
   let onPolicyChange:
     | ((change: { from: string; to: string; via: 'install' | 'rollback' }) => void)
     | undefined;
+  const stoppedVersion = state.loadPolicyStack()[0]?.version;
   const policies = createPolicyStore(config.policy, {
     history: config.policy_history,
     onChange: (change) => onPolicyChange?.(change),
@@ -169,6 +170,11 @@ async function createServicesWithState(
     ...(learner ? { learner } : {}),
   });
   if (learner) {
+    // A config whose policy replaced the one the state file was running: that version stopped at the
+    // restart, with what it had learned.
+    if (stoppedVersion !== undefined && stoppedVersion !== policies.current().version) {
+      learner.policyChanged(stoppedVersion, policies.current().version, 'install', Date.now());
+    }
     onPolicyChange = ({ from, to, via }) => {
       try {
         learner.policyChanged(from, to, via, Date.now());
@@ -195,7 +201,7 @@ async function createServicesWithState(
   // deployments cooling down, a local model that failed to load.
   const liveTiers = (): RouteTier[] => {
     const availability = pool.availability();
-    return currentConfig().tiers.map((tier) => {
+    return live.config.tiers.map((tier) => {
       const state = availability[tier.id];
       return state?.available
         ? { id: tier.id, price: tier.price, available: true }
@@ -207,9 +213,6 @@ async function createServicesWithState(
           };
     });
   };
-  function currentConfig(): LoadedConfig {
-    return live.config;
-  }
   const router = createRequestRouter({
     encoder,
     bundle: () => live.bundle,
