@@ -3,13 +3,14 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { renderChartSvg } from '../src/charts/render-svg.js';
-import { onlineChartSpec } from '../training/online-chart.js';
+import { onlineAurocChartSpec, onlineSavingChartSpec } from '../training/online-chart.js';
 import { simulateOnline } from '../training/online-simulation.js';
 
 /**
  * `node dist/scripts/simulate-online.js [--out docs/online] [--seeds 5] [--tiers a,b]`: issue 13's
  * online simulation on RouterBench (training/online-simulation.ts); writes online-chart.json (the
- * report, which `npm run charts` redraws from) and online.svg into --out, and prints the report's table.
+ * report, which `npm run charts` redraws from), online-auroc.svg and online-saving.svg into --out,
+ * and prints the report's tables.
  */
 const { values } = parseArgs({
   options: {
@@ -46,7 +47,8 @@ const report = await simulateOnline({
 });
 await mkdir(values.out!, { recursive: true });
 await writeFile(join(values.out!, 'online-chart.json'), `${JSON.stringify(report, null, 2)}\n`);
-await writeFile(join(values.out!, 'online.svg'), await renderChartSvg(onlineChartSpec(report)));
+await writeFile(join(values.out!, 'online-auroc.svg'), await renderChartSvg(onlineAurocChartSpec(report)));
+await writeFile(join(values.out!, 'online-saving.svg'), await renderChartSvg(onlineSavingChartSpec(report)));
 const f = (v: { mean: number; sd: number }) => `${v.mean.toFixed(3)} ± ${v.sd.toFixed(3)}`;
 console.log(`| events | AUROC (re-added tier) | pool cost_saving_at_parity |\n|---:|---:|---:|`);
 for (const c of report.mean) console.log(`| ${c.events} | ${f(c.auroc)} | ${f(c.cost_saving_at_parity)} |`);

@@ -4,7 +4,7 @@ import { paretoChartSpec } from '../src/calibration/render-calibration.js';
 import type { ChartSpec } from '../src/charts/render-svg.js';
 import { type BenchCharts, deferralChartSpec, reliabilityChartSpec } from './bench-report.js';
 import { type EvalStepsReport, stepRoutingChartSpec } from './eval-steps.js';
-import { onlineChartSpec } from './online-chart.js';
+import { onlineAurocChartSpec, onlineSavingChartSpec } from './online-chart.js';
 import type { OnlineSimulationReport } from './online-simulation.js';
 
 /**
@@ -44,7 +44,8 @@ export async function docCharts(docsDir: string): Promise<DocChart[]> {
       charts.push({ svg: join(dir, 'pareto.svg'), data: file, spec: paretoChartSpec(data) });
     } else if (file.endsWith('/online-chart.json')) {
       const data = (await readJson(file)) as OnlineSimulationReport;
-      charts.push({ svg: join(dir, 'online.svg'), data: file, spec: onlineChartSpec(data) });
+      charts.push({ svg: join(dir, 'online-auroc.svg'), data: file, spec: onlineAurocChartSpec(data) });
+      charts.push({ svg: join(dir, 'online-saving.svg'), data: file, spec: onlineSavingChartSpec(data) });
     } else if (file.endsWith('/report.json')) {
       const data = (await readJson(file)) as Partial<EvalStepsReport>;
       if (data.per_step && data.request_level) {
