@@ -28,6 +28,7 @@ let added: OpenAIUpstream;
 let server: RunningServer;
 let twoHeads: string;
 let configFile: string;
+const logLines: { level: number; msg: string }[] = [];
 
 const config = (bundle: string, withNewTier: boolean) => {
   const deployments = (u: OpenAIUpstream) => [{ base_url: u.baseUrl, api_key_env: 'UPSTREAM_KEY' }];
@@ -68,7 +69,13 @@ before(async () => {
   twoHeads = join(dir, 'two-heads.json');
   await writeFile(twoHeads, JSON.stringify(bundle));
   configFile = await writeServerConfig(dir, config(twoHeads, false));
-  server = await startServer({ configPath: configFile, port: 0, env, logLevel: 'silent' });
+  server = await startServer({
+    configPath: configFile,
+    port: 0,
+    env,
+    logLevel: 'info',
+    logStream: { write: (line: string) => void logLines.push(JSON.parse(line)) },
+  });
 });
 
 after(async () => {
@@ -104,6 +111,9 @@ it('a reload adds a tier with its head and routes to it; a reload without it dra
   assert.equal(headless.status, 422, JSON.stringify(headless.body));
   assert.equal(headless.body.error.code, 'MR_ERR_RELOAD_REFUSED');
   assert.match(headless.body.error.message, /gemma-3-270m has no head in the probe bundle/);
+  const logged = logLines.filter((l) => l.level >= 50 && /config reload .* refused/.test(l.msg));
+  assert.equal(logged.length, 1, 'the refusal is logged as an error');
+  assert.match(logged[0]!.msg, /no head in the probe bundle/);
   // Refused whole: a bundle that is not one.
   const broken = join(dir, 'broken.json');
   await writeFile(broken, '{"format": "mechroute-probes", "tiers": [');
