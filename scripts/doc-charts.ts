@@ -6,13 +6,16 @@ import { paretoChartSpec } from '../src/calibration/render-calibration.js';
 import type { ChartSpec } from '../src/charts/render-svg.js';
 import { type BenchCharts, deferralChartSpec, reliabilityChartSpec } from '../training/bench-report.js';
 import { type EvalStepsReport, stepRoutingChartSpec } from '../training/eval-steps.js';
+import { onlineAurocChartSpec, onlineSavingChartSpec } from '../training/online-chart.js';
+import type { OnlineSimulationReport } from '../training/online-simulation.js';
 import { qualityCostChartSpec } from '../training/quality-cost-chart.js';
 
 /**
  * Every chart committed under docs/, with the data it is drawn from: `bench routing --out` writes
  * charts.json, the calibration benchmark pareto-chart.json, `eval-steps --out` and the cascade-gate benchmark report.json. So a change to
  * a chart's look is applied to every committed plot by drawing it again (`npm run charts`), not by
- * rerunning the benchmarks, and a test checks that the committed SVGs are what the specs draw.
+ * rerunning the benchmarks (the online-learning simulation writes online-chart.json), and a test
+ * checks that the committed SVGs are what the specs draw.
  */
 export interface DocChart {
   /** The SVG file, and the data file it is drawn from. */
@@ -49,6 +52,10 @@ export async function docCharts(docsDir: string): Promise<DocChart[]> {
     } else if (file.endsWith('/pareto-chart.json')) {
       const data = (await readJson(file)) as Parameters<typeof paretoChartSpec>[0];
       charts.push({ svg: join(dir, 'pareto.svg'), data: file, spec: paretoChartSpec(data) });
+    } else if (file.endsWith('/online-chart.json')) {
+      const data = (await readJson(file)) as OnlineSimulationReport;
+      charts.push({ svg: join(dir, 'online-auroc.svg'), data: file, spec: onlineAurocChartSpec(data) });
+      charts.push({ svg: join(dir, 'online-saving.svg'), data: file, spec: onlineSavingChartSpec(data) });
     } else if (file.endsWith('/report.json')) {
       const data = (await readJson(file)) as Partial<EvalStepsReport> & Partial<CascadeGateResult>;
       for (const set of data.sets ?? []) {

@@ -35,6 +35,10 @@ export const ERROR_CODES = {
   MR_ERR_UNKNOWN_REQUEST: spec(404, 'never'),
   MR_ERR_DUPLICATE_FEEDBACK: spec(409, 'never'),
   MR_ERR_NO_PREVIOUS_POLICY: spec(409, 'never'),
+  // An admin reload whose config, probe bundle or policy cannot be served: the running one stays.
+  MR_ERR_RELOAD_REFUSED: spec(422, 'never'),
+  // Admin learning routes while `learning.online` is off.
+  MR_ERR_LEARNING_OFF: spec(409, 'never'),
   // Who asks.
   MR_ERR_UNAUTHORIZED: spec(401, 'never'),
   MR_ERR_FORBIDDEN: spec(403, 'never'),

@@ -70,6 +70,15 @@ export class ConfigRefusedError extends MechrouteError {
   }
 }
 
+/** A config reload that cannot be served; the running config, probes, policy and tiers stay. */
+export class ReloadRefusedError extends MechrouteError {
+  constructor(file: string, reason: string, cause?: unknown) {
+    super('MR_ERR_RELOAD_REFUSED', `config reload of ${file} refused, the running config stays: ${reason}`, {
+      cause,
+    });
+  }
+}
+
 export class NoEncoderBinaryError extends MechrouteError {
   constructor(variant: string, path: string, cause?: unknown) {
     super(

@@ -211,6 +211,41 @@ export const StateConfigSchema = z.strictObject({
     .describe('Answered requests are pruned by both limits; stats counters are cumulative and never pruned.'),
 });
 
+export const LearningConfigSchema = z.strictObject({
+  online: z
+    .boolean()
+    .default(false)
+    .describe(
+      "Learn from /v1/feedback: each outcome moves a per-tier correction of the probes' P(success) by one " +
+        'bounded step (see README, "Online learning"). Off by default.',
+    ),
+  learning_rate: z.number().positive().max(1).default(0.01).describe('SGD step size of one update.'),
+  l2: z.number().min(0).max(1).default(0.001).describe('L2 pull of the correction toward 0, per update.'),
+  max_step: z
+    .number()
+    .positive()
+    .max(10)
+    .default(0.1)
+    .describe('The L2 norm of one update is clipped to this: no single outcome moves a tier far.'),
+  retention: z
+    .strictObject({
+      max_decisions: z
+        .number()
+        .int()
+        .min(1)
+        .default(100_000)
+        .describe('Decisions kept for a later update at most (the oldest go first; ~100 bytes each).'),
+      max_age_days: z
+        .number()
+        .positive()
+        .max(3650)
+        .default(30)
+        .describe('How long a decision can still teach: feedback on an older one updates nothing.'),
+    })
+    .prefault({})
+    .describe('What each routed decision keeps for its update (its P per tier), pruned by both limits.'),
+});
+
 const credentialKey = /key|token|secret|password|authorization/i;
 
 export const DeploymentSchema = z
@@ -333,6 +368,9 @@ export const ConfigSchema = z
     state: StateConfigSchema.prefault({}).describe(
       'What survives a restart: answered requests for feedback, stats, policy history.',
     ),
+    learning: LearningConfigSchema.prefault({}).describe(
+      'Online learning from /v1/feedback (off unless learning.online is true).',
+    ),
   })
   .superRefine((config, ctx) => {
     const seen = new Map<string, number>();
@@ -397,6 +435,7 @@ export type EncoderConfig = z.infer<typeof EncoderConfigSchema>;
 export type TierConfig = z.infer<typeof TierConfigSchema>;
 export type DeploymentConfig = z.infer<typeof DeploymentSchema>;
 export type StateConfig = z.infer<typeof StateConfigSchema>;
+export type LearningConfig = z.infer<typeof LearningConfigSchema>;
 
 /** A policy's references to tiers the config does not have (a typo there would silently do nothing). */
 export function unknownTierIssues(

@@ -77,6 +77,11 @@ export interface PolicyStore {
   reload(file: string): Promise<PolicyChange>;
   /** Goes back to the policy before the current one. */
   rollback(): PolicyChange;
+  /**
+   * Installs the policy of a reloaded config whose tiers are `tiers` (validated against them, not the
+   * running ones); on success, even when the policy is unchanged, those become the known tiers.
+   */
+  retier(policy: Policy, tiers: readonly string[], source: string): PolicyChange;
 }
 
 /** The part of the state store that keeps the policy history. */
@@ -100,6 +105,8 @@ export interface PolicyStoreOptions {
   persist?: PolicyHistoryStore;
   /** Where `initial` came from, for messages (default "(config)"). */
   source?: string;
+  /** Called after every change of the running policy (online learning snapshots per version). */
+  onChange?: (change: { from: string; to: string; via: 'install' | 'rollback' }) => void;
 }
 
 /** JSON with sorted keys, so that reordering a file's keys is not mistaken for a policy change. */
@@ -128,9 +135,11 @@ function versionClash(policy: Policy, stack: readonly Policy[]): string | undefi
 
 export function createPolicyStore(initial: Policy, options: PolicyStoreOptions = {}): PolicyStore {
   const limit = options.history ?? 10;
-  const { knownTiers, logger, persist } = options;
+  const { logger, persist } = options;
+  // Changed by a config reload that adds or removes tiers (`retier`).
+  let knownTiers = options.knownTiers;
   const load = options.load ?? ((file: string) => loadPolicyFile(file, knownTiers));
-  const tierIssues = (policy: Policy) => (knownTiers ? unknownTierIssues(policy, knownTiers) : []);
+  const tierIssues = (policy: Policy, tiers = knownTiers) => (tiers ? unknownTierIssues(policy, tiers) : []);
   // The running policy, then the ones before it, newest first.
   let stack: Policy[] = [initial];
   // Reloads run one at a time, in order: a file watcher and a SIGHUP may fire together.
@@ -152,8 +161,8 @@ export function createPolicyStore(initial: Policy, options: PolicyStoreOptions =
     return { ok: false, policy: stack[0]!, error };
   };
 
-  const install = (policy: Policy, source: string): PolicyChange => {
-    const unknown = tierIssues(policy);
+  const install = (policy: Policy, source: string, tiers = knownTiers): PolicyChange => {
+    const unknown = tierIssues(policy, tiers);
     if (unknown.length > 0)
       return reject(new InvalidFileError('policy', source, formatIssues(unknown)), source);
     const before = stack[0]!;
@@ -169,6 +178,7 @@ export function createPolicyStore(initial: Policy, options: PolicyStoreOptions =
       { source, policy_version: policy.version, previous_version: before.version, policy_kind: policy.kind },
       `policy version ${policy.version} installed`,
     );
+    options.onChange?.({ from: before.version, to: policy.version, via: 'install' });
     return { ok: true, policy, changed: true, previous_version: before.version };
   };
 
@@ -197,6 +207,11 @@ export function createPolicyStore(initial: Policy, options: PolicyStoreOptions =
     current: () => stack[0]!,
     history: () => stack.slice(1),
     set: (policy, source = '(set)') => install(policy, source),
+    retier(policy, tiers, source) {
+      const change = install(policy, source, tiers);
+      if (change.ok) knownTiers = [...tiers];
+      return change;
+    },
     reload(file) {
       const run = async (): Promise<PolicyChange> => {
         try {
@@ -218,6 +233,17 @@ export function createPolicyStore(initial: Policy, options: PolicyStoreOptions =
           'rollback',
         );
       }
+      const gone = tierIssues(target);
+      if (gone.length > 0) {
+        return reject(
+          new InvalidFileError(
+            'policy',
+            `version ${target.version} (rollback)`,
+            `${formatIssues(gone)}\n  (a config reload removed these tiers since it ran)`,
+          ),
+          'rollback',
+        );
+      }
       try {
         commit(stack.slice(1));
       } catch (error) {
@@ -227,6 +253,7 @@ export function createPolicyStore(initial: Policy, options: PolicyStoreOptions =
         { source: 'rollback', policy_version: target.version, previous_version: from!.version },
         `policy rolled back to version ${target.version}`,
       );
+      options.onChange?.({ from: from!.version, to: target.version, via: 'rollback' });
       return { ok: true, policy: target, changed: true, previous_version: from!.version };
     },
   };

@@ -11,7 +11,7 @@ import { allRows, type SweepPoint, sweepThreshold, sweepUtility } from './policy
  *   mean cost;
  * - `oracle`: per row the cheapest tier that is right (the cheapest tier when none is);
  * - `frontier`: the utility policy swept over λ and the one-threshold policy swept over τ
- *   (src/calibration/policy-sweeps.ts), each curve's Pareto-efficient points;
+ *   (src/metrics/policy-sweeps.ts), each curve's Pareto-efficient points;
  * - `cost_saving_at_parity`: 1 − (cost at which the hull reaches the best single's quality) / its cost;
  *   0 when only the best single itself reaches it;
  * - `cost_saving_at_95`: the same at 95 % of the best single's quality;

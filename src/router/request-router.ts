@@ -22,6 +22,8 @@ export interface RequestRouterDeps {
   now?: () => number;
   /** The text-classifier router, for policies with `signal: text-embedding` (semantic mode). */
   textScorer?: TierScorer;
+  /** Online learning's corrections of the tiers' P, applied before the policy sees them. */
+  correct?: (tiers: Readonly<Record<string, number>>) => Record<string, number>;
 }
 
 export interface RouteRequest {
@@ -37,7 +39,10 @@ export interface RouteRequest {
 
 export interface RoutedRequest {
   decision: RouteDecision;
+  /** What the policy saw: with online learning's corrections, when on. */
   prediction: ProbePrediction;
+  /** The scorer's P per tier before any correction: what online learning's update starts from. */
+  uncorrected: Record<string, number>;
   inputTokens: number;
   truncated: boolean;
   /** Encoder prefill plus probes (or, in semantic mode, the text classifier). */
@@ -147,7 +152,7 @@ export function createRequestRouter(deps: RequestRouterDeps) {
       const bundle = deps.bundle();
       const policy = deps.policies.current();
       const started = performance.now();
-      const { prediction, tokens, truncated } =
+      const scored =
         policy.signal === 'probes'
           ? await probePrediction(deps, bundle, request.prompt, request.call)
           : await semanticPrediction(
@@ -157,6 +162,10 @@ export function createRequestRouter(deps: RequestRouterDeps) {
               policy.signal === 'hybrid' ? hybridScorerOf(deps, bundle) : textScorerOf(deps),
               request.call,
             );
+      const { tokens, truncated } = scored;
+      const prediction = deps.correct
+        ? { ...scored.prediction, tiers: deps.correct(scored.prediction.tiers) }
+        : scored.prediction;
       const encoderMs = performance.now() - started;
       const budget =
         deps.ledger && request.budgetKey !== undefined
@@ -174,7 +183,15 @@ export function createRequestRouter(deps: RequestRouterDeps) {
         policy,
         now(),
       );
-      return { decision, prediction, inputTokens: tokens, truncated, encoderMs, signal: policy.signal };
+      return {
+        decision,
+        prediction,
+        uncorrected: scored.prediction.tiers,
+        inputTokens: tokens,
+        truncated,
+        encoderMs,
+        signal: policy.signal,
+      };
     },
   };
 }

@@ -7,6 +7,8 @@ interface ObserveContext {
   request: FastifyRequest;
   telemetry: Telemetry;
   decision: RouteDecision | undefined;
+  /** The routing decision's P per tier before online learning's corrections (kept for its update). */
+  uncorrected?: Record<string, number>;
   /** performance.now() when the request arrived. */
   startedAt: number;
 }
@@ -116,6 +118,7 @@ function recordDone(summary: ExecutionSummary, ctx: ObserveContext): void {
     fallback: summary.attempts.some((a) => a.via === 'failover'),
     ...(decision ? { policyVersion: decision.policy_version } : {}),
     ...(decision?.task_class ? { taskClass: decision.task_class.name } : {}),
+    ...(ctx.uncorrected ? { decidedP: ctx.uncorrected } : {}),
   });
   request.log.info(
     {

@@ -21,7 +21,7 @@ export interface StartOptions extends Pick<ServiceOptions, 'env' | 'fetch'> {
   host?: string;
   /** pino level; 'silent' for tests. */
   logLevel?: string;
-  /** Watch the policy file and reload on SIGHUP (default true). */
+  /** Watch the policy file, and reload the whole config on SIGHUP (default true). */
   watchPolicy?: boolean;
   /** Where log lines go (default stdout). */
   logStream?: { write(line: string): void };
@@ -77,11 +77,16 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     options.watchPolicy === false
       ? undefined
       : watchPolicyFile(config.policy_file ?? config.file, services.policies, logger, {
+          // SIGHUP reloads the whole config (tiers, probes, policy): see below.
+          sighup: false,
           onReload: (change) => {
             if (change.ok && change.changed)
               logger.info({ version: change.policy.version }, 'policy reloaded');
           },
         });
+  // A refused reload is logged by the reloader and changes nothing.
+  const onHangup = () => void services.reload('SIGHUP').catch(() => undefined);
+  if (options.watchPolicy !== false) process.on('SIGHUP', onHangup);
   const address = app.server.address();
   const url =
     typeof address === 'object' && address
@@ -100,6 +105,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       // the tiers and the encoder.
       closing ??= (async () => {
         watcher?.close();
+        process.off('SIGHUP', onHangup);
         inflight.closing = true;
         const closed = app.close();
         // A keep-alive connection busy when close began is not closed by it once its answer is out, and

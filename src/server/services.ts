@@ -18,11 +18,14 @@ import { stateFilePath } from '../state/state-path.js';
 import type { StateStore } from '../state/state-store.js';
 import { asStepBundle, type StepBundle } from '../steps/step-scorer.js';
 import { createTierPool, type TierLogger, type TierPool } from '../tiers/tier-pool.js';
+import { createConfigReloader, type LiveConfig, type ReloadResult } from './config-reload.js';
+import { createOnlineLearner, type OnlineLearner } from './online-learner.js';
 import { Telemetry } from './telemetry.js';
 
 /** Everything the HTTP layer needs; built once per process, released by `close()`. */
 export interface RouterServices {
-  config: LoadedConfig;
+  /** The running config: its tiers, probes and policy change with a reload (`reload`). */
+  readonly config: LoadedConfig;
   secrets: ResolvedSecrets;
   encoder: Encoder;
   bundle: () => ProbeBundle;
@@ -33,8 +36,15 @@ export interface RouterServices {
   telemetry: Telemetry;
   router: RequestRouter;
   ledger?: BudgetLedger;
+  /** Online learning from feedback, when `learning.online` is on. */
+  learner?: OnlineLearner;
   /** Tiers as the policy sees them now: credentials and deployment breakers included. */
   routeTiers(): RouteTier[];
+  /**
+   * Reads the config file again and swaps in its tiers, probe bundle and policy together (see
+   * config-reload.ts). @throws ReloadRefusedError, with everything left as it was
+   */
+  reload(trigger: string): Promise<ReloadResult>;
   close(): Promise<void>;
 }
 
@@ -73,8 +83,14 @@ async function createServicesWithState(
   state: StateStore,
   options: ServiceOptions,
 ): Promise<RouterServices> {
+  // Bound once the learner exists; the store only calls it on a policy change, never while being built.
+  let onPolicyChange:
+    | ((change: { from: string; to: string; via: 'install' | 'rollback' }) => void)
+    | undefined;
+  const stoppedVersion = state.loadPolicyStack()[0]?.version;
   const policies = createPolicyStore(config.policy, {
     history: config.policy_history,
+    onChange: (change) => onPolicyChange?.(change),
     knownTiers: config.tiers.map((t) => t.id),
     ...(options.logger ? { logger: options.logger } : {}),
     // A policy written inline is reloaded from the config file itself.
@@ -144,17 +160,49 @@ async function createServicesWithState(
   }
   const rolling = config.policy.budget?.rolling;
   const ledger = rolling ? createBudgetLedger(rolling) : undefined;
+  const learner = config.learning.online
+    ? createOnlineLearner(state, config.learning, options.logger)
+    : undefined;
   const telemetry = new Telemetry({
     store: state,
     retention: config.state.retention,
+    ...(options.logger ? { logger: options.logger } : {}),
+    ...(learner ? { learner } : {}),
+  });
+  if (learner) {
+    // A config whose policy replaced the one the state file was running: that version stopped at the
+    // restart, with what it had learned.
+    if (stoppedVersion !== undefined && stoppedVersion !== policies.current().version) {
+      learner.policyChanged(stoppedVersion, policies.current().version, 'install', Date.now());
+    }
+    onPolicyChange = ({ from, to, via }) => {
+      try {
+        learner.policyChanged(from, to, via, Date.now());
+      } catch (error) {
+        // The policy change stands; the snapshot is lost, which a rollback then reports as no correction.
+        options.logger?.error({ err: error, from, to }, 'online learning: snapshot not written');
+      }
+      telemetry.updateLearningGauges();
+    };
+  }
+  // What a reload replaces, read on every request.
+  let live: LiveConfig = { config, bundle };
+  const reloader = createConfigReloader({
+    live: () => live,
+    install: (next) => {
+      live = next;
+    },
+    pool,
+    policies,
+    encoder: { sha256: manifest.sha256, name: manifest.name },
     ...(options.logger ? { logger: options.logger } : {}),
   });
   // The pool is the one judge of availability: credentials (read as config check reads them),
   // deployments cooling down, a local model that failed to load.
   const liveTiers = (): RouteTier[] => {
-    const live = pool.availability();
-    return config.tiers.map((tier) => {
-      const state = live[tier.id];
+    const availability = pool.availability();
+    return live.config.tiers.map((tier) => {
+      const state = availability[tier.id];
       return state?.available
         ? { id: tier.id, price: tier.price, available: true }
         : {
@@ -168,25 +216,30 @@ async function createServicesWithState(
   };
   const router = createRequestRouter({
     encoder,
-    bundle: () => bundle,
+    bundle: () => live.bundle,
     policies,
+    ...(learner ? { correct: (tiers: Readonly<Record<string, number>>) => learner.correct(tiers) } : {}),
     tiers: liveTiers,
     ...(ledger ? { ledger } : {}),
     ...(textScorer ? { textScorer } : {}),
   });
   let closing: Promise<void> | undefined;
   return {
-    config,
+    get config() {
+      return live.config;
+    },
     secrets,
     encoder,
-    bundle: () => bundle,
+    bundle: () => live.bundle,
     ...(stepBundle ? { stepBundle } : {}),
     policies,
     pool,
     telemetry,
     router,
     ...(ledger ? { ledger } : {}),
+    ...(learner ? { learner } : {}),
     routeTiers: liveTiers,
+    reload: (trigger) => reloader.reload(trigger),
     close() {
       // Once: the app's onClose and a caller that built the services may both ask.
       closing ??= (async () => {

@@ -14,6 +14,7 @@ import {
   sumCounters,
 } from '../state/outcome-stats.js';
 import type { StateStore } from '../state/state-store.js';
+import type { OnlineLearner } from './online-learner.js';
 
 export interface CompletedRequest {
   requestId: string;
@@ -26,6 +27,8 @@ export interface CompletedRequest {
   policyVersion?: string;
   /** The request's predicted task class, when the probes have a class head. */
   taskClass?: string;
+  /** The routing decision's uncorrected P per tier, kept for online learning's update. */
+  decidedP?: Record<string, number>;
 }
 
 export type { OutcomeGroup, StatsSnapshot } from '../state/outcome-stats.js';
@@ -37,6 +40,8 @@ export interface TelemetryOptions {
   logger?: { error(obj: object, msg?: string): void };
   /** Epoch ms (default Date.now); tests move it to check the feedback window. */
   now?: () => number;
+  /** Online learning (`learning.online`): decisions kept with their request, updates with their outcome. */
+  learner?: OnlineLearner;
 }
 
 /** Answered requests between two prunes of the ones past retention. */
@@ -150,6 +155,18 @@ export class Telemetry {
     labelNames: ['policy_version'] as const,
     registers: [this.registry],
   });
+  readonly learningEvents = new Counter({
+    name: 'mechroute_learning_events_total',
+    help: 'Feedback events applied by online learning, by the tier they updated',
+    labelNames: ['tier'] as const,
+    registers: [this.registry],
+  });
+  readonly correctionNorm = new Gauge({
+    name: 'mechroute_learning_correction_norm',
+    help: "Online learning: the L2 norm of a tier's correction (w, b) of its probe logit",
+    labelNames: ['tier'] as const,
+    registers: [this.registry],
+  });
   readonly stateErrors = new Counter({
     name: 'mechroute_state_errors_total',
     help: 'Answered requests that could not be written to the state file (their feedback and stats are lost)',
@@ -169,6 +186,7 @@ export class Telemetry {
     this.totals = applyDeltas(emptyTotals(), this.store.loadCounters());
     this.prune();
     this.updateOutcomeGauges();
+    this.updateLearningGauges();
   }
 
   /**
@@ -190,10 +208,12 @@ export class Telemetry {
       answered_at: this.now(),
     };
     const deltas = completionDeltas(request);
+    const { learner } = this.options;
     try {
       this.store.transaction(() => {
         this.store.addAnswered(request);
         this.store.addCounters(deltas);
+        if (learner && done.decidedP) learner.remember(done.requestId, done.decidedP, request.answered_at);
       });
     } catch (error) {
       this.stateErrors.inc();
@@ -242,13 +262,28 @@ export class Telemetry {
       const deltas = feedbackDeltas(request, success);
       this.store.rateAnswered(requestId, success, now);
       this.store.addCounters(deltas);
-      return { request, deltas };
+      // The update is written with the outcome that taught it: both commit, or neither.
+      const learned = this.options.learner?.learn(requestId, request.tier, success, now);
+      return { request, deltas, learned };
     });
     if (typeof outcome === 'string') return outcome;
     this.totals = applyDeltas(this.totals, outcome.deltas);
     this.feedback.inc({ tier: outcome.request.tier, success: String(success) });
+    if (outcome.learned) {
+      outcome.learned();
+      this.learningEvents.inc({ tier: outcome.request.tier });
+      this.updateLearningGauges();
+    }
     this.updateOutcomeGauges();
     return 'recorded';
+  }
+
+  /** Sets the correction gauges from the learner (after an update, a rollback or a reset). */
+  updateLearningGauges(): void {
+    const { learner } = this.options;
+    if (!learner) return;
+    this.correctionNorm.reset();
+    for (const [tier, c] of Object.entries(learner.status().tiers)) this.correctionNorm.set({ tier }, c.norm);
   }
 
   snapshot(): StatsSnapshot {
@@ -260,6 +295,7 @@ export class Telemetry {
     const { feedback_days, max_requests } = this.options.retention;
     try {
       this.store.pruneAnswered(this.now() - feedback_days * DAY_MS, max_requests);
+      this.options.learner?.prune(this.now());
     } catch (error) {
       this.options.logger?.error({ err: error, state_file: this.store.path }, 'pruning old requests failed');
     }

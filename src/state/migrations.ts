@@ -1,7 +1,7 @@
 /**
  * The state file's schema, as the ordered migrations that build it. `PRAGMA user_version` holds the
  * last one applied; a migration runs once, in its own transaction with the version bump. Never edit a
- * released migration: add the next one (online learning, for one, will add its tables this way).
+ * released migration: add the next one.
  */
 export interface Migration {
   version: number;
@@ -52,6 +52,39 @@ export const MIGRATIONS: readonly Migration[] = [
         position INTEGER PRIMARY KEY,
         version TEXT NOT NULL REFERENCES policies (version)
       );
+    `,
+  },
+  {
+    version: 2,
+    description:
+      'online learning: decisions kept for their update, corrections, snapshots per policy version',
+    sql: `
+      -- What a routed request's decision keeps for the update its feedback makes: the uncorrected
+      -- P(success) per tier, as JSON. seq is decision order: pruning by age deletes a prefix.
+      CREATE TABLE learning_decisions (
+        seq INTEGER PRIMARY KEY,
+        request_id TEXT NOT NULL UNIQUE,
+        decided_at INTEGER NOT NULL,
+        p_success TEXT NOT NULL
+      );
+      -- The live correction per tier: weights (JSON, keyed by head), bias, updates since reset/restore.
+      CREATE TABLE learning_corrections (
+        tier TEXT PRIMARY KEY,
+        weights TEXT NOT NULL,
+        bias REAL NOT NULL,
+        updates INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      -- The corrections as they were when a policy version stopped running (JSON of every tier's).
+      CREATE TABLE learning_snapshots (
+        policy_version TEXT PRIMARY KEY,
+        corrections TEXT NOT NULL,
+        taken_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      -- Feedback events applied per tier, cumulative (never reset: a metric, not model state).
+      CREATE TABLE learning_events (
+        tier TEXT PRIMARY KEY,
+        applied INTEGER NOT NULL DEFAULT 0
+      ) WITHOUT ROWID;
     `,
   },
 ];

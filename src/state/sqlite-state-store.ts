@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { correctionsFromJson, type TierCorrection } from '../learning/online-correction.js';
 import { MIGRATIONS, type Migration } from './migrations.js';
 import {
   type AnsweredRequest,
@@ -87,6 +88,23 @@ function migrate(db: Database.Database, path: string, migrations: readonly Migra
   }
 }
 
+/**
+ * Pruning for a table whose `seq` order is also time order: everything older than `before` and all but
+ * the newest `keep` rows go, which is always a prefix, so only the rows that go are read.
+ */
+function pruneInOrder(
+  lastSeq: Database.Statement,
+  firstYoungSeq: Database.Statement,
+  deleteBefore: Database.Statement,
+): (before: number, keep: number) => number {
+  return (before, keep) => {
+    const last = lastSeq.get() as number | null;
+    if (last === null) return 0;
+    const young = firstYoungSeq.get(before) as number | undefined;
+    return deleteBefore.run(Math.max(young ?? last + 1, last - keep + 1)).changes;
+  };
+}
+
 function createStore(db: Database.Database, path: string): StateStore {
   const insertRequest = db.prepare(
     `INSERT INTO answered_requests
@@ -130,7 +148,46 @@ function createStore(db: Database.Database, path: string): StateStore {
     'DELETE FROM policies WHERE version NOT IN (SELECT version FROM policy_stack)',
   );
 
+  const insertDecision = db.prepare(
+    'INSERT OR REPLACE INTO learning_decisions (request_id, decided_at, p_success) VALUES (?, ?, ?)',
+  );
+  const selectDecision = db.prepare<[string], { decided_at: number; p_success: string }>(
+    'SELECT decided_at, p_success FROM learning_decisions WHERE request_id = ?',
+  );
+  const lastDecision = db.prepare('SELECT max(seq) FROM learning_decisions').pluck();
+  const firstYoungDecision = db
+    .prepare('SELECT seq FROM learning_decisions WHERE decided_at >= ? ORDER BY seq LIMIT 1')
+    .pluck();
+  const deleteDecisionsBefore = db.prepare('DELETE FROM learning_decisions WHERE seq < ?');
+  const selectCorrections = db.prepare<[], { tier: string; weights: string; bias: number; updates: number }>(
+    'SELECT tier, weights, bias, updates FROM learning_corrections ORDER BY tier',
+  );
+  const upsertCorrection = db.prepare(
+    `INSERT INTO learning_corrections (tier, weights, bias, updates) VALUES (?, ?, ?, ?)
+     ON CONFLICT (tier) DO UPDATE SET weights = excluded.weights, bias = excluded.bias, updates = excluded.updates`,
+  );
+  const clearCorrections = db.prepare('DELETE FROM learning_corrections');
+  const upsertSnapshot = db.prepare(
+    `INSERT INTO learning_snapshots (policy_version, corrections, taken_at) VALUES (?, ?, ?)
+     ON CONFLICT (policy_version) DO UPDATE SET corrections = excluded.corrections, taken_at = excluded.taken_at`,
+  );
+  const selectSnapshot = db
+    .prepare<[string], string>('SELECT corrections FROM learning_snapshots WHERE policy_version = ?')
+    .pluck();
+  const dropOrphanSnapshots = db.prepare(
+    'DELETE FROM learning_snapshots WHERE policy_version NOT IN (SELECT version FROM policies)',
+  );
+  const addEvent = db.prepare(
+    `INSERT INTO learning_events (tier, applied) VALUES (?, 1)
+     ON CONFLICT (tier) DO UPDATE SET applied = applied + 1`,
+  );
+  const selectEvents = db.prepare<[], { tier: string; applied: number }>(
+    'SELECT tier, applied FROM learning_events',
+  );
+
   const transaction = <T>(fn: () => T): T => db.transaction(fn)();
+  const correctionRow = (tier: string, c: TierCorrection) =>
+    upsertCorrection.run(tier, JSON.stringify(c.weights), c.bias, c.updates);
 
   return {
     path,
@@ -159,13 +216,7 @@ function createStore(db: Database.Database, path: string): StateStore {
     rateAnswered(requestId, success, at) {
       rateRequest.run(success ? 1 : 0, at, requestId);
     },
-    pruneAnswered(before, keep) {
-      const last = lastSeq.get() as number | null;
-      if (last === null) return 0;
-      const young = firstYoungSeq.get(before) as number | undefined;
-      const bound = Math.max(young ?? last + 1, last - keep + 1);
-      return deleteBefore.run(bound).changes;
-    },
+    pruneAnswered: pruneInOrder(lastSeq, firstYoungSeq, deleteBefore),
     addCounters(deltas: readonly CounterDelta[]) {
       transaction(() => {
         for (const { scope, key, add } of deltas) {
@@ -192,6 +243,49 @@ function createStore(db: Database.Database, path: string): StateStore {
         }
         dropUnstacked.run();
       });
+    },
+    addDecision(decision) {
+      insertDecision.run(decision.request_id, decision.decided_at, JSON.stringify(decision.p_success));
+    },
+    findDecision(requestId) {
+      const row = selectDecision.get(requestId);
+      if (!row) return undefined;
+      return { request_id: requestId, decided_at: row.decided_at, p_success: JSON.parse(row.p_success) };
+    },
+    pruneDecisions: pruneInOrder(lastDecision, firstYoungDecision, deleteDecisionsBefore),
+    loadCorrections() {
+      return correctionsFromJson(
+        Object.fromEntries(
+          selectCorrections
+            .all()
+            .map((r) => [r.tier, { weights: JSON.parse(r.weights), bias: r.bias, updates: r.updates }]),
+        ),
+      );
+    },
+    saveCorrection(tier, correction) {
+      correctionRow(tier, correction);
+    },
+    replaceCorrections(corrections) {
+      transaction(() => {
+        clearCorrections.run();
+        for (const [tier, c] of Object.entries(corrections)) correctionRow(tier, c);
+      });
+    },
+    saveSnapshot(version, corrections, at) {
+      upsertSnapshot.run(version, JSON.stringify(corrections), at);
+    },
+    loadSnapshot(version) {
+      const text = selectSnapshot.get(version) as string | undefined;
+      return text === undefined ? undefined : correctionsFromJson(JSON.parse(text));
+    },
+    pruneSnapshots() {
+      dropOrphanSnapshots.run();
+    },
+    addLearningEvent(tier) {
+      addEvent.run(tier);
+    },
+    loadLearningEvents() {
+      return Object.fromEntries(selectEvents.all().map((r) => [r.tier, r.applied]));
     },
     close() {
       if (db.open) db.close();

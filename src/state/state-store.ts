@@ -1,3 +1,4 @@
+import type { Corrections, TierCorrection } from '../learning/online-correction.js';
 import type { AnsweredRequest, CounterDelta } from './outcome-stats.js';
 
 /**
@@ -6,9 +7,9 @@ import type { AnsweredRequest, CounterDelta } from './outcome-stats.js';
  * writes rows and knows no stats or policy rules; those stay pure (`outcome-stats.ts`, `policy-file.ts`).
  *
  * Every write commits before the call returns. Writes that belong together (a request and its counters,
- * an outcome and its counters) go through `transaction`, so a crash leaves both or neither. Later
- * state (online learning's estimates and snapshots) adds its tables with a new migration and updates
- * them inside the same `transaction` as the outcome that taught them.
+ * an outcome and its counters) go through `transaction`, so a crash leaves both or neither. Online
+ * learning's decisions, corrections and snapshots (migration 2) are written in the same `transaction`
+ * as the answered request or the outcome that taught them.
  */
 export interface StateStore {
   /** The SQLite file. */
@@ -36,7 +37,31 @@ export interface StateStore {
   /** Replaces the stored stack; versions no longer on it are forgotten. */
   savePolicyStack(stack: readonly StoredPolicy[]): void;
 
+  /** Keeps what a decision's later update needs (online learning). */
+  addDecision(decision: StoredDecision): void;
+  findDecision(requestId: string): StoredDecision | undefined;
+  /** Deletes decisions older than `before` (epoch ms) and all but the newest `keep`. */
+  pruneDecisions(before: number, keep: number): number;
+  loadCorrections(): Record<string, TierCorrection>;
+  saveCorrection(tier: string, correction: TierCorrection): void;
+  /** Replaces every live correction (a reset, or a snapshot restored). */
+  replaceCorrections(corrections: Corrections): void;
+  /** The corrections as they were when `version` stopped running (replacing an older snapshot of it). */
+  saveSnapshot(version: string, corrections: Corrections, at: number): void;
+  loadSnapshot(version: string): Record<string, TierCorrection> | undefined;
+  /** Snapshots of versions no longer in the policy history go. */
+  pruneSnapshots(): void;
+  addLearningEvent(tier: string): void;
+  loadLearningEvents(): Record<string, number>;
+
   close(): void;
+}
+
+/** A routed decision as online learning keeps it: the uncorrected P(success) per tier. */
+export interface StoredDecision {
+  request_id: string;
+  decided_at: number;
+  p_success: Record<string, number>;
 }
 
 /** An answered request, with its outcome once one was reported. */

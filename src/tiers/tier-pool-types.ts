@@ -65,7 +65,20 @@ export interface DeploymentStatus {
   missing_env: string[];
 }
 
+/** A new tier list, its runtimes built but not yet serving (see `TierPool.prepare`). */
+export interface PoolChange {
+  added: string[];
+  removed: string[];
+  /** Tiers kept under their id with other settings: a new runtime; the old one drains. */
+  replaced: string[];
+  /** Makes the new list the pool's: synchronous, so no call sees half of it. */
+  commit(): void;
+  /** Releases what was built for a change that will not be committed. */
+  discard(): Promise<void>;
+}
+
 export interface TierPool {
+  /** The tiers serving now, in config order. */
   readonly ids: readonly string[];
   /** A tier as a TierModel: failover, retries and breakers included. @throws UnknownTierError */
   tier(id: string): TierModel;
@@ -73,5 +86,13 @@ export interface TierPool {
   stream(id: string, request: TierRequest, options?: CallOptions): AsyncIterable<StreamPart>;
   availability(): Record<string, TierAvailability>;
   deployments(id: string): DeploymentStatus[];
+  /**
+   * Builds what serving `tiers` needs (new and changed tiers) without touching the running pool. On
+   * `commit` calls already in progress on a removed or replaced tier finish on it; new calls see only
+   * the new list (a removed id is an unknown tier); the old runtime is disposed once its last call ends.
+   */
+  prepare(tiers: readonly TierConfig[]): Promise<PoolChange>;
+  /** Tiers taken out by a reload that still have calls in progress. */
+  draining(): { id: string; in_flight: number }[];
   close(): Promise<void>;
 }

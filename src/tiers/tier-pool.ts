@@ -44,6 +44,9 @@ interface TierRuntime {
   deployments: Deployment[];
   loadError?: string;
   dispose?: () => Promise<void>;
+  /** Calls in progress on it (a retired runtime is disposed once they are done). */
+  active: number;
+  retired?: boolean;
 }
 
 /** A failure after text already left: it ends the stream and must not fail over. */
@@ -73,12 +76,44 @@ export async function createTierPool(
   const random = deps.random ?? Math.random;
   const backoff = deps.backoff ?? { baseMs: 250, maxMs: 8_000 };
   const maxRetryAfterMs = deps.maxRetryAfterMs ?? 10_000;
-  const runtimes = new Map<string, TierRuntime>();
+  let runtimes = new Map<string, TierRuntime>();
+  /** Runtimes a reload took out of the pool that still have calls in progress. */
+  const draining = new Set<TierRuntime>();
+  const disposals: Promise<void>[] = [];
 
   for (const config of tiers) {
     if (runtimes.has(config.id)) throw new Error(`tier "${config.id}" is declared twice`);
     runtimes.set(config.id, await buildTier(config));
   }
+
+  const disposeRuntime = (tier: TierRuntime) => {
+    const done = (tier.dispose?.() ?? Promise.resolve()).catch((error: unknown) =>
+      logger.error({ tier: tier.config.id, err: (error as Error).message }, 'disposing a tier failed'),
+    );
+    disposals.push(done);
+  };
+
+  /** Takes a runtime out of service: disposed now if idle, else when its last call ends. */
+  const retire = (tier: TierRuntime) => {
+    tier.retired = true;
+    if (tier.active === 0) disposeRuntime(tier);
+    else {
+      draining.add(tier);
+      logger.info({ tier: tier.config.id, in_flight: tier.active }, 'tier draining');
+    }
+  };
+
+  /** Counts a call on `tier` until `work` settles. */
+  const holding = <T>(tier: TierRuntime, work: () => Promise<T>): Promise<T> => {
+    tier.active += 1;
+    return work().finally(() => {
+      tier.active -= 1;
+      if (tier.retired && tier.active === 0 && draining.delete(tier)) {
+        logger.info({ tier: tier.config.id }, 'tier drained');
+        disposeRuntime(tier);
+      }
+    });
+  };
 
   async function buildTier(config: TierConfig): Promise<TierRuntime> {
     const breaker = () =>
@@ -94,13 +129,14 @@ export async function createTierPool(
         return {
           config,
           deployments: [deployment],
+          active: 0,
           ...(model.dispose ? { dispose: () => model.dispose!() } : {}),
         };
       } catch (error) {
         // One broken local tier must not take the router down: it is reported unavailable instead.
         const message = (error as Error).message;
         logger.error({ tier: config.id, err: message }, 'local tier failed to load');
-        return { config, deployments: [], loadError: message };
+        return { config, deployments: [], loadError: message, active: 0 };
       }
     }
     const deployments = config.deployments.map((d, index): Deployment => {
@@ -126,7 +162,7 @@ export async function createTierPool(
       );
       return { id, model, breaker: breaker(), missingEnv: () => deploymentEnv(d, env).missing };
     });
-    return { config, deployments };
+    return { config, deployments, active: 0 };
   }
 
   function unconfigured(id: string): TierModel {
@@ -321,8 +357,10 @@ export async function createTierPool(
   ): Promise<GenerateResult> {
     const tier = runtime(id);
     const { signal } = linkedController(options.signal);
-    const result = await withFailover(tier, signal, options, (d, timeoutMs) =>
-      d.model.generate(request, providerOptions(signal, options, timeoutMs)),
+    const result = await holding(tier, () =>
+      withFailover(tier, signal, options, (d, timeoutMs) =>
+        d.model.generate(request, providerOptions(signal, options, timeoutMs)),
+      ),
     );
     return { ...result, tier: id };
   }
@@ -355,7 +393,7 @@ export async function createTierPool(
       throw committed ? new CommittedFailure(truncated) : truncated;
     };
 
-    withFailover(tier, signal, options, attempt)
+    holding(tier, () => withFailover(tier, signal, options, attempt))
       .catch((error: unknown) => {
         const failure = error instanceof CommittedFailure ? error.error : toTierError(error, undefined);
         channel.push({ type: 'error', error: failure });
@@ -365,7 +403,9 @@ export async function createTierPool(
   }
 
   return {
-    ids: [...runtimes.keys()],
+    get ids() {
+      return [...runtimes.keys()];
+    },
     tier(id) {
       const tier = runtime(id);
       return {
@@ -408,8 +448,54 @@ export async function createTierPool(
         missing_env: d.missingEnv(),
       }));
     },
+    draining() {
+      return [...draining].map((t) => ({ id: t.config.id, in_flight: t.active }));
+    },
+    async prepare(next) {
+      const seen = new Set<string>();
+      for (const config of next) {
+        if (seen.has(config.id)) throw new Error(`tier "${config.id}" is declared twice`);
+        seen.add(config.id);
+      }
+      // A tier whose settings are unchanged keeps its runtime (and its breakers' state); a changed one
+      // gets a new runtime, and the old one drains like a removed tier.
+      const same = (a: TierConfig, b: TierConfig) => JSON.stringify(a) === JSON.stringify(b);
+      const built = new Map<string, TierRuntime>();
+      try {
+        for (const config of next) {
+          const old = runtimes.get(config.id);
+          if (!old || !same(old.config, config)) built.set(config.id, await buildTier(config));
+        }
+      } catch (error) {
+        for (const tier of built.values()) disposeRuntime(tier);
+        throw error;
+      }
+      const added = next.filter((t) => !runtimes.has(t.id)).map((t) => t.id);
+      const replaced = next.filter((t) => runtimes.has(t.id) && built.has(t.id)).map((t) => t.id);
+      const removed = [...runtimes.keys()].filter((id) => !seen.has(id));
+      let settled = false;
+      const settle = () => {
+        if (settled) throw new Error('this pool change was already committed or discarded');
+        settled = true;
+      };
+      return {
+        added,
+        removed,
+        replaced,
+        commit() {
+          settle();
+          const before = runtimes;
+          runtimes = new Map(next.map((t) => [t.id, built.get(t.id) ?? before.get(t.id)!]));
+          for (const [id, tier] of before) if (runtimes.get(id) !== tier) retire(tier);
+        },
+        async discard() {
+          settle();
+          await Promise.all([...built.values()].map((t) => t.dispose?.()));
+        },
+      };
+    },
     async close() {
-      await Promise.all([...runtimes.values()].map((t) => t.dispose?.()));
+      await Promise.all([...[...runtimes.values(), ...draining].map((t) => t.dispose?.()), ...disposals]);
     },
   };
 }

@@ -8,6 +8,7 @@ import { DEFAULT_PROBES_PATH } from '../../src/config/config-loader.js';
 import { type RunningServer, startServer } from '../../src/server/server.js';
 import type { LocalLlamaModel } from '../../src/tiers/providers/local-llama/local-llama-model.js';
 import { createUpstreamModel, type OpenAIUpstream, startOpenAIUpstream } from '../support/openai-upstream.js';
+import { callServer } from '../support/server-call.js';
 import { remoteTierConfig, writeServerConfig } from '../support/server-config.js';
 
 /**
@@ -59,17 +60,7 @@ async function start(): Promise<RunningServer> {
   return server;
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: response bodies are checked field by field
-type Json = any;
-const call = async (server: RunningServer, method: string, path: string, body?: unknown) => {
-  const response = await fetch(`${server.url}${path}`, {
-    method,
-    ...(body === undefined
-      ? {}
-      : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
-  });
-  return { status: response.status, headers: response.headers, body: (await response.json()) as Json };
-};
+const call = callServer;
 const chat = (stream: boolean) => ({
   model: 'mechroute',
   stream,

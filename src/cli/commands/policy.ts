@@ -16,6 +16,21 @@ const ShowResponseSchema = z.object({
   calibration: z.unknown().nullable(),
 });
 
+const ReloadResponseSchema = z.object({
+  tiers: z.array(z.string()),
+  added: z.array(z.string()),
+  removed: z.array(z.string()),
+  replaced: z.array(z.string()),
+  draining: z.array(z.object({ id: z.string(), in_flight: z.number() })),
+  probes: z.string(),
+  policy_version: z.string(),
+  restart_required: z.array(z.string()),
+});
+const LearningResponseSchema = z.object({
+  online: z.literal(true),
+  tiers: z.record(z.string(), z.object({ norm: z.number(), updates: z.number() })),
+});
+
 const admin = (base: string, env: NodeJS.ProcessEnv) =>
   ({ base, env, command: 'policy', tokenEnv: ADMIN_TOKEN_ENV }) as const;
 
@@ -64,6 +79,53 @@ export function registerPolicyCommand(program: Command, env: NodeJS.ProcessEnv =
         options.json
           ? `${JSON.stringify(result, null, 2)}\n`
           : `rolled back from ${result.previous_version ?? '?'} to policy version ${result.policy_version}\n`,
+      );
+    });
+
+  policy
+    .command('reload')
+    .description(
+      "reload the server's config file (tiers, probe bundle, policy) without a restart; refused as a whole if invalid",
+    )
+    .option('--url <url>', 'the server', 'http://127.0.0.1:8080')
+    .option('--json', 'print the raw JSON')
+    .action(async (options: { url: string; json?: boolean }, command: Command) => {
+      const r = await requestServer({
+        ...admin(options.url, env),
+        path: '/admin/reload',
+        method: 'POST',
+        schema: ReloadResponseSchema,
+      });
+      const list = (ids: readonly string[]) => ids.join(', ') || 'none';
+      write(
+        command,
+        options.json
+          ? `${JSON.stringify(r, null, 2)}\n`
+          : `reloaded: tiers ${list(r.tiers)} (added ${list(r.added)}, removed ${list(r.removed)}, ` +
+              `draining ${list(r.draining.map((d) => `${d.id} (${d.in_flight} in flight)`))}); ` +
+              `policy ${r.policy_version}; probes ${r.probes}` +
+              (r.restart_required.length ? `; needs a restart to apply: ${list(r.restart_required)}` : '') +
+              '\n',
+      );
+    });
+
+  policy
+    .command('reset-learning')
+    .description("set online learning's corrections back to 0 (snapshots per policy version are kept)")
+    .option('--url <url>', 'the server', 'http://127.0.0.1:8080')
+    .option('--json', 'print the raw JSON')
+    .action(async (options: { url: string; json?: boolean }, command: Command) => {
+      const r = await requestServer({
+        ...admin(options.url, env),
+        path: '/admin/learning/reset',
+        method: 'POST',
+        schema: LearningResponseSchema,
+      });
+      write(
+        command,
+        options.json
+          ? `${JSON.stringify(r, null, 2)}\n`
+          : `online learning reset: ${Object.keys(r.tiers).length} tier corrections at 0\n`,
       );
     });
 }

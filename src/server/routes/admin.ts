@@ -31,4 +31,25 @@ export const adminRoutes: FastifyPluginAsync = async (app) => {
     if (!change.ok) throw new ApiError('MR_ERR_NO_PREVIOUS_POLICY', change.error.message);
     return { policy_version: change.policy.version, previous_version: change.previous_version ?? null };
   });
+
+  // The config file read again: tiers, probe bundle and policy swapped in together, or a 422 and
+  // nothing changed (the reason is logged too).
+  app.post('/admin/reload', async () => services.reload('admin'));
+
+  app.get('/admin/tiers', async () => ({
+    tiers: services.routeTiers(),
+    draining: services.pool.draining(),
+    probes: services.config.probes.path,
+  }));
+
+  app.get('/admin/learning', async () => services.learner?.status() ?? { online: false });
+
+  app.post('/admin/learning/reset', async () => {
+    const { learner } = services;
+    if (!learner)
+      throw new ApiError('MR_ERR_LEARNING_OFF', 'online learning is off (learning.online: false)');
+    learner.reset();
+    services.telemetry.updateLearningGauges();
+    return learner.status();
+  });
 };

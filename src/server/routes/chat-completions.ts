@@ -1,4 +1,5 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { LoadedConfig } from '../../config/config-loader.js';
 import { PROBE_GATE_NEEDS_STEPS } from '../../config/config-loader.js';
 import { ApiError, MechrouteError } from '../../errors.js';
 import type { RouteDecision } from '../../policy/policy-schema.js';
@@ -49,15 +50,15 @@ function refuseUnsupported(mode: RequestMode, body: ChatCompletionRequest): void
  */
 export const chatRoutes: FastifyPluginAsync = async (app) => {
   const { services, inflight } = app;
+  // Read per request: a reload may change the tiers. The sections read from `config` need a restart.
   const { config, telemetry, pool } = services;
-  const priceOf = (tier: string) => config.tiers.find((t) => t.id === tier)!.price;
 
   async function plan(
     request: FastifyRequest,
     body: ChatCompletionRequest,
     mode: RequestMode,
     tracked: TrackedRequest,
-  ): Promise<{ plan: ExecutionPlan; decision?: RouteDecision }> {
+  ): Promise<{ plan: ExecutionPlan; decision?: RouteDecision; uncorrected?: Record<string, number> }> {
     const tiers = services.routeTiers();
     const policy = services.policies.current();
     if (mode.mode !== 'route') {
@@ -88,6 +89,7 @@ export const chatRoutes: FastifyPluginAsync = async (app) => {
     }
     const overrides = overridesOf(request, body);
     let decision: RouteDecision;
+    let uncorrected: Record<string, number> | undefined;
     if (body.model === MODEL_ROUTER) {
       const maxTokens = body.max_completion_tokens ?? body.max_tokens;
       const routed = await decideInSpan(
@@ -102,6 +104,7 @@ export const chatRoutes: FastifyPluginAsync = async (app) => {
         tracked.abortError,
       );
       decision = routed.decision;
+      uncorrected = routed.uncorrected;
     } else {
       const tier = tiers.find((t) => t.id === body.model);
       if (!tier) {
@@ -124,7 +127,11 @@ export const chatRoutes: FastifyPluginAsync = async (app) => {
       throw new MechrouteError('MR_ERR_NO_STEP_PROBE', `cascade.gate.kind ${PROBE_GATE_NEEDS_STEPS}`);
     }
     if (decision.fallback) telemetry.fallbacks.inc({ reason: 'policy' });
-    return { plan: { mode: 'route', tiers: decision.plan! }, decision };
+    return {
+      plan: { mode: 'route', tiers: decision.plan! },
+      decision,
+      ...(uncorrected ? { uncorrected } : {}),
+    };
   }
 
   /**
@@ -136,10 +143,15 @@ export const chatRoutes: FastifyPluginAsync = async (app) => {
     request: FastifyRequest,
     prompt: string,
     plan: ExecutionPlan,
+    tiersAtStart: LoadedConfig['tiers'],
     decision?: RouteDecision,
   ): ExecutorDeps {
     const key = clientKey(request);
     const stepBundle = services.stepBundle;
+    // A tier a reload removes while the request runs on it drains (its call finishes) and is still
+    // priced: by the tiers as the request found them, else as the decision found them.
+    const priceOf = (tier: string) =>
+      (tiersAtStart.find((t) => t.id === tier) ?? services.config.tiers.find((t) => t.id === tier))!.price;
     const attributes = (tier: string) => ({
       'mechroute.tier': tier,
       'mechroute.policy_version': plan.tiers.policy_version,
@@ -218,6 +230,7 @@ export const chatRoutes: FastifyPluginAsync = async (app) => {
     refuseUnsupported(mode, body);
     span.setAttribute('mechroute.mode', mode.mode);
     const tracked = inflight.track(reply);
+    const tiersAtStart = services.config.tiers;
     try {
       const planned = await plan(request, body, mode, tracked);
       span.setAttributes({
@@ -237,7 +250,7 @@ export const chatRoutes: FastifyPluginAsync = async (app) => {
       if (mode.mode !== 'route') reply.header('x-mechroute-mode', mode.mode);
       const prompt = routingPrompt(body.messages);
       const parts = observeExecution(
-        createExecutor(executorDeps(request, prompt, planned.plan, planned.decision)).execute(
+        createExecutor(executorDeps(request, prompt, planned.plan, tiersAtStart, planned.decision)).execute(
           planned.plan,
           toTierRequest(body),
           {
@@ -247,7 +260,13 @@ export const chatRoutes: FastifyPluginAsync = async (app) => {
             prompt,
           },
         ),
-        { request, telemetry, decision: planned.decision, startedAt: performance.now() - reply.elapsedTime },
+        {
+          request,
+          telemetry,
+          decision: planned.decision,
+          ...(planned.uncorrected ? { uncorrected: planned.uncorrected } : {}),
+          startedAt: performance.now() - reply.elapsedTime,
+        },
       );
       const extension = extensionOf(request.id, planned.plan, planned.decision);
       // A routed answer is labelled with the tier that gave it; a stitched one with the router.

@@ -20,5 +20,6 @@ export const feedbackRoutes: FastifyPluginAsync = async (app) => {
   app.get('/v1/stats', async () => ({
     ...telemetry.snapshot(),
     policy_version: services.policies.current().version,
+    learning: services.learner?.status() ?? { online: false },
   }));
 };

@@ -375,3 +375,36 @@ describe('policy history in the state file', () => {
     assert.equal(store.current().version, '2');
   });
 });
+
+describe('policy store: a config reload changes the tiers', () => {
+  test('retier validates against the new tiers, adopts them, and reports every change', () => {
+    const changes: string[] = [];
+    const store = createPolicyStore(v('1'), {
+      knownTiers: ['a', 'b'],
+      onChange: ({ from, to, via }) => changes.push(`${via} ${from}→${to}`),
+    });
+    const namesC = v('2', { threshold: { default: 0.5, tiers: { c: 0.7 } } });
+    assert.equal(store.set(namesC).ok, false, 'c is not a tier yet');
+    const change = store.retier(namesC, ['a', 'b', 'c'], 'config.yaml');
+    assert.ok(change.ok && change.changed);
+    // The known tiers are now the reloaded ones: a policy naming b (removed) is refused.
+    const namesB = v('3', { threshold: { default: 0.5, tiers: { b: 0.7 } } });
+    assert.equal(store.retier(namesB, ['a', 'c'], 'config.yaml').ok, false);
+    assert.equal(store.current().version, '2');
+    assert.ok(store.retier(v('2', { threshold: { default: 0.5, tiers: { c: 0.7 } } }), ['a', 'c'], 'x').ok);
+    // Version 1 names no removed tier and may be rolled back to.
+    assert.ok(store.rollback().ok);
+    assert.deepEqual(changes, ['install 1→2', 'rollback 2→1']);
+  });
+
+  test('rollback refuses a kept policy that names a tier a reload removed', () => {
+    const store = createPolicyStore(v('1', { threshold: { default: 0.5, tiers: { b: 0.6 } } }), {
+      knownTiers: ['a', 'b'],
+    });
+    assert.ok(store.retier(v('2'), ['a'], 'config.yaml').ok);
+    const back = store.rollback();
+    assert.equal(back.ok, false);
+    assert.match(back.ok ? '' : back.error.message, /unknown tier "b"[\s\S]*a config reload removed/);
+    assert.equal(store.current().version, '2');
+  });
+});

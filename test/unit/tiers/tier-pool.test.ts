@@ -5,6 +5,7 @@ import {
   canFailOver,
   type TierError,
   TierExhaustedError,
+  type TierModel,
   TierUnavailableError,
   UpstreamAbortedError,
   UpstreamStatusError,
@@ -346,5 +347,64 @@ describe('tier pool: a request that cannot be serialized', () => {
       pool.deployments('frontier').every((d) => d.state === 'closed' && d.consecutive_failures === 0),
     );
     assert.equal((await pool.generate('frontier', request)).text, 'Hello world');
+  });
+});
+
+describe('tier pool: a reload changes the tiers', () => {
+  test('adds a tier, drains a removed one until its call ends, keeps an unchanged one', async () => {
+    let release: (() => void) | undefined;
+    const held = new Promise<void>((done) => {
+      release = done;
+    });
+    const disposed: string[] = [];
+    const local = (id: string): TierModel & { dispose(): Promise<void> } => ({
+      specificationVersion: 'v1',
+      id,
+      provider: 'local',
+      generate: async () => {
+        await held;
+        return {
+          text: `from ${id}`,
+          finish_reason: 'stop',
+          usage: { input_tokens: 1, output_tokens: 1 },
+          warnings: [],
+          tier: id,
+          deployment: id,
+        };
+      },
+      stream: async function* () {},
+      dispose: async () => {
+        disposed.push(id);
+      },
+    });
+    const localTier = (id: string) =>
+      TierConfigSchema.parse({ id, provider: 'local', model: `${id}.gguf`, context_window: 512 });
+    const { deps } = setup({ 'd0.test': ok });
+    const pool = await createTierPool([localTier('old'), tier()], {
+      ...deps,
+      createLocalModel: async (t) => local(t.id),
+    });
+    const running = pool.generate('old', request);
+    const change = await pool.prepare([tier(), localTier('new')]);
+    assert.deepEqual([change.added, change.removed, change.replaced], [['new'], ['old'], []]);
+    assert.deepEqual(pool.ids, ['old', 'frontier'], 'nothing changes before commit');
+    change.commit();
+    assert.deepEqual(pool.ids, ['frontier', 'new']);
+    assert.deepEqual(pool.draining(), [{ id: 'old', in_flight: 1 }]);
+    await assert.rejects(pool.generate('old', request), { code: 'MR_ERR_UPSTREAM_UNKNOWN_TIER' });
+    assert.deepEqual(disposed, [], 'a draining tier is not disposed under its call');
+    release!();
+    assert.equal((await running).text, 'from old');
+    assert.deepEqual(pool.draining(), []);
+    assert.deepEqual(disposed, ['old']);
+    assert.equal((await pool.generate('new', request)).text, 'from new');
+    assert.equal((await pool.generate('frontier', request)).text, 'Hello world');
+    // A change never committed releases what it built.
+    const dropped = await pool.prepare([tier(), localTier('new'), localTier('spare')]);
+    await dropped.discard();
+    assert.deepEqual(disposed, ['old', 'spare']);
+    assert.deepEqual(pool.ids, ['frontier', 'new']);
+    await pool.close();
+    assert.deepEqual(disposed.sort(), ['new', 'old', 'spare']);
   });
 });
