@@ -122,11 +122,12 @@ function farthestRow(x: FeatureMatrix, centroids: readonly Float64Array[], assig
 }
 
 /**
- * The temperature of the soft assignment: the median over rows of the gap between the squared distances
- * to the second-nearest and the nearest centroid. A typical row then gives its second cluster e⁻¹ of the
- * weight of its first: soft enough that rates borrow from neighbouring clusters, hard enough that the
- * assignment still says where a prompt is (in 1,000+ dimensions raw squared distances differ by a few
- * per cent, so a temperature on their scale would make every assignment near uniform).
+ * The temperature of the soft assignment: a quarter of the median over rows of the gap between the
+ * squared distances to the second-nearest and the nearest centroid. A typical row then gives its second
+ * cluster e⁻⁴ ≈ 2 % of the weight of its first — rows near a boundary share their weight, the rest
+ * belong to one cluster. (In 1,000+ dimensions raw squared distances differ by a few per cent, so a
+ * temperature on their own scale would make every assignment near uniform; at the median gap itself,
+ * e⁻¹, a row of K well-separated clusters would still give most of its weight to the others.)
  */
 export function clusterTemperature(x: FeatureMatrix, centroids: readonly Float64Array[]): number {
   const gaps: number[] = [];
@@ -139,7 +140,7 @@ export function clusterTemperature(x: FeatureMatrix, centroids: readonly Float64
   }
   gaps.sort((a, b) => a - b);
   const median = gaps[Math.floor(gaps.length / 2)]!;
-  return Math.max(median, 1e-6 * meanNearest, 1e-12);
+  return Math.max(median / 4, 1e-6 * meanNearest, 1e-12);
 }
 
 /** Soft assignment of one row (its squared distances to the centroids) at a temperature; sums to 1. */

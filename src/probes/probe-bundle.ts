@@ -10,8 +10,8 @@ import type { LayerScore } from './layer-selection.js';
 import type { LogisticModel } from './logistic-regression.js';
 import type { MlpModel } from './mlp.js';
 import {
-  ClusterTierFields,
   ClustersSchema,
+  ClusterTierFields,
   ConstantTierFields,
   PriceSchema,
   TierHeadExtras,
@@ -310,7 +310,10 @@ function checkConsistency(b: BundleShape, ctx: z.RefinementCtx): void {
       if (clusters === undefined)
         issue(['tiers', k, 'kind'], `tier "${tier.id}" is a cluster head but the bundle has no clusters`);
       else if (tier.rates.length !== clusters)
-        issue(['tiers', k, 'rates'], `tier "${tier.id}" has ${tier.rates.length} rates for ${clusters} clusters`);
+        issue(
+          ['tiers', k, 'rates'],
+          `tier "${tier.id}" has ${tier.rates.length} rates for ${clusters} clusters`,
+        );
     }
     if (tier.kind === 'linear' && tier.weights.length !== dim) {
       issue(

@@ -110,15 +110,9 @@ describe('probe bundle', () => {
       return tier.calibration;
     };
     const p = predictProbes(bundle, row(i));
-    const expected = applyCalibration(
-      calibrationOf(0),
-      logisticLogits(built.cheapFit, built.z, [i])[0]!,
-    );
+    const expected = applyCalibration(calibrationOf(0), logisticLogits(built.cheapFit, built.z, [i])[0]!);
     assert.ok(Math.abs(p.tiers.cheap! - expected) < 1e-6, `${p.tiers.cheap} vs ${expected}`);
-    const strong = applyCalibration(
-      calibrationOf(1),
-      logisticLogits(built.strongFit, built.z, [i])[0]!,
-    );
+    const strong = applyCalibration(calibrationOf(1), logisticLogits(built.strongFit, built.z, [i])[0]!);
     assert.ok(Math.abs(p.tiers.strong! - strong) < 1e-6);
     assert.equal(p.difficulty, 1 - p.tiers.cheap!);
     assert.deepEqual(predictProbesBatch(bundle, x)[i], p);
