@@ -18,6 +18,8 @@ export interface AnchorSelection {
   clusters: number[];
   /** Rows picked per cluster. */
   quotas: number[];
+  /** Pool rows per cluster (nearest centroid). */
+  poolSizes: number[];
 }
 
 /** Largest-remainder apportionment of n over sizes, with at least one per non-empty cluster if n allows. */
@@ -73,10 +75,8 @@ export function selectAnchors(
     members[c]!.push(i);
     toCentre[i] = distances[c]!;
   }
-  const quotas = clusterQuotas(
-    members.map((m) => m.length),
-    n,
-  );
+  const poolSizes = members.map((m) => m.length);
+  const quotas = clusterQuotas(poolSizes, n);
   const picked: number[] = [];
   const pickedClusters: number[] = [];
   const order = quotas.map((q, c) => ({ q, c })).sort((a, b) => b.q - a.q || a.c - b.c);
@@ -109,5 +109,5 @@ export function selectAnchors(
       next = far;
     }
   }
-  return { rows: picked, clusters: pickedClusters, quotas };
+  return { rows: picked, clusters: pickedClusters, quotas, poolSizes };
 }
