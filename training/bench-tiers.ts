@@ -39,6 +39,8 @@ export interface TiersBenchOptions {
   randomRepeats?: number;
   clusters?: number;
   seed?: number;
+  /** Passed to the tier fit (default its own). */
+  floorStandardErrors?: number;
   onProgress?: (line: string) => void;
 }
 
@@ -190,7 +192,12 @@ export async function benchTiers(options: TiersBenchOptions): Promise<TiersBench
             heads: linearHeadsOf(removed),
             clusters: clustersOf(removed),
           },
-          { rng: createRng(seed) },
+          {
+            rng: createRng(seed),
+            ...(options.floorStandardErrors === undefined
+              ? {}
+              : { floorStandardErrors: options.floorStandardErrors }),
+          },
         );
         const original = full.tiers[t]!;
         const head = {

@@ -64,6 +64,8 @@ export interface TierFitOptions {
   folds?: number;
   /** Only these methods (default all that the inputs allow). */
   methods?: readonly TierFitMethod[];
+  /** Standard errors by which a candidate must beat the constant floor to replace it (default 2). */
+  floorStandardErrors?: number;
 }
 
 export interface TierFitResult {
@@ -253,9 +255,10 @@ export function fitTierHead(inputs: TierFitInputs, options: TierFitOptions): Tie
     return { d, se: sd / Math.sqrt(n) };
   };
   const floor = candidates[0]!.method === 'constant' ? 0 : -1;
+  const floorSe = options.floorStandardErrors ?? 1;
   let chosen = best;
   let why: 'best' | 'floor' | 'simpler' = 'best';
-  if (floor === 0 && best !== 0 && gap(0).d <= 2 * gap(0).se) [chosen, why] = [0, 'floor'];
+  if (floor === 0 && best !== 0 && gap(0).d <= floorSe * gap(0).se) [chosen, why] = [0, 'floor'];
   else {
     for (let c = floor + 1; c < best; c += 1) {
       if (gap(c).d <= gap(c).se) {
@@ -280,7 +283,7 @@ export function fitTierHead(inputs: TierFitInputs, options: TierFitOptions): Tie
       ? `${candidateName(c)} has the lowest ${lead} (${f(meanLoss[best]!)}; constant ${f(meanLoss[0]!)})`
       : why === 'floor'
         ? `constant: the best, ${bestName} (${lead} ${f(meanLoss[best]!)}), does not beat the constant ` +
-          `(${f(meanLoss[0]!)}) by two standard errors (SE ${f(gap(0).se)}), so the features show no reliable signal`
+          `(${f(meanLoss[0]!)}) by ${floorSe} standard errors (SE ${f(gap(0).se)}), so the features show no reliable signal`
         : `${candidateName(c)} is the simplest candidate within one standard error of the lowest ${lead} ` +
           `(${f(meanLoss[chosen]!)} vs ${f(meanLoss[best]!)} for ${bestName}, SE ${f(gap(chosen).se)})`;
   return {
