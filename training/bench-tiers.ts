@@ -8,7 +8,7 @@ import { type FeatureMatrix, selectRows } from '../src/probes/matrix.js';
 import type { ProbeBundle, TierHead } from '../src/probes/probe-bundle.js';
 import { predictProbesBatch } from '../src/probes/probe-predict.js';
 import { addTierHead, removeTierHead, withClusters } from '../src/probes/tier-edit.js';
-import { fitTierHead } from '../src/probes/tier-fit.js';
+import { fitTierHead, type TierFitOptions } from '../src/probes/tier-fit.js';
 import { createRng } from '../src/seeded-rng.js';
 import { readTraces, writeTraces } from '../src/traces/jsonl-reader.js';
 import { successOf } from '../src/traces/trace-schema.js';
@@ -39,8 +39,8 @@ export interface TiersBenchOptions {
   randomRepeats?: number;
   clusters?: number;
   seed?: number;
-  /** Passed to the tier fit (default its own). */
-  floorStandardErrors?: number;
+  /** Settings of the tier fit (default its own). */
+  fit?: Pick<TierFitOptions, 'standardErrors' | 'repeats'>;
   onProgress?: (line: string) => void;
 }
 
@@ -193,10 +193,8 @@ export async function benchTiers(options: TiersBenchOptions): Promise<TiersBench
             clusters: clustersOf(removed),
           },
           {
+            ...options.fit,
             rng: createRng(seed),
-            ...(options.floorStandardErrors === undefined
-              ? {}
-              : { floorStandardErrors: options.floorStandardErrors }),
           },
         );
         const original = full.tiers[t]!;

@@ -106,8 +106,11 @@ describe('fitting a new tier from anchors', () => {
     assert.equal(Object.keys(fit.cv).length, 10);
   });
 
+  // The one-SE rule is not a significance test: on noise it leaves the constant now and then (3 of these
+  // 30 seeds, measured), but only for a head shrunk so far that it costs next to nothing on fresh rows.
   test('the cross-validated pick is the constant when the features carry no signal', () => {
-    for (const seed of [1, 2, 3, 4, 5]) {
+    let constant = 0;
+    for (let seed = 1; seed <= 30; seed += 1) {
       const noise = createRng(100 + seed);
       const n = 200;
       const x = createMatrix(
@@ -124,16 +127,27 @@ describe('fitting a new tier from anchors', () => {
       };
       const noSignal = bundleOf(fakePool, seed);
       const anchorRows = range(n);
-      const fit = fitTierHead(
-        inputsOf(
-          noSignal,
-          selectRows(x, anchorRows),
-          anchorRows.map((i) => labels[i]!),
-        ),
-        { rng: createRng(seed) },
+      const anchorLabels = anchorRows.map((i) => labels[i]!);
+      const fit = fitTierHead(inputsOf(noSignal, selectRows(x, anchorRows), anchorLabels), {
+        rng: createRng(seed),
+      });
+      if (fit.method === 'constant') {
+        constant += 1;
+        continue;
+      }
+      const fresh = range(1800).map((i) => i + 200);
+      const added = addTierHead(noSignal, { id: 'fresh', ...fit.head }).bundle;
+      const p = predictProbesBatch(added, selectRows(x, fresh)).map((r) => r.tiers.fresh!);
+      const rate = anchorLabels.filter(Boolean).length / n;
+      const loss = (q: (k: number) => number) =>
+        -fresh.reduce((s, i, k) => s + Math.log(labels[i] ? q(k) : 1 - q(k)), 0) / fresh.length;
+      const excess = loss((k) => p[k]!) - loss(() => rate);
+      assert.ok(
+        excess < 0.015,
+        `seed ${seed}: ${fit.method} costs ${excess.toFixed(4)} nats (${fit.reason})`,
       );
-      assert.equal(fit.method, 'constant', `seed ${seed}: picked ${fit.method} (${fit.reason})`);
     }
+    assert.ok(constant >= 26, `the constant was picked on ${constant} of 30 noise seeds`);
   });
 
   test('too few of one outcome to cross-validate gives the constant and says so', () => {
