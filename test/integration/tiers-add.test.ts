@@ -184,44 +184,24 @@ describe('mechroute tiers clusters, anchors, remove, add and list', () => {
       return error.stderr;
     };
     const bundle = join(dir, 'full.json');
+    const out = join(dir, 'x.json');
+    const words = (text: string) => text.split(' ');
     assert.match(
-      await failing(
-        'tiers',
-        'add',
-        '--bundle',
-        bundle,
-        '--tier',
-        'new',
-        '--anchors',
-        few,
-        '--out',
-        join(dir, 'x.json'),
-      ),
+      await failing(...words(`tiers add --bundle ${bundle} --tier new --anchors ${few} --out ${out}`)),
       /has 0 traces with an outcome for tier "new"; at least 25/,
     );
     assert.match(
       await failing(
-        'tiers',
-        'add',
-        '--bundle',
-        bundle,
-        '--tier',
-        ADDED,
-        '--anchors',
-        few,
-        '--price',
-        'cheap',
-        '--out',
-        join(dir, 'x.json'),
+        ...words(`tiers add --bundle ${bundle} --tier ${ADDED} --anchors ${few} --price cheap --out ${out}`),
       ),
       /--price: expected in\/out/,
     );
     assert.match(
-      await failing('tiers', 'remove', '--bundle', bundle, '--tier', 'nope', '--out', join(dir, 'x.json')),
+      await failing(...words(`tiers remove --bundle ${bundle} --tier nope --out ${out}`)),
       /no tier "nope"/,
     );
     assert.match(
-      await failing('tiers', 'anchors', '--bundle', bundle, '--pool', traces, '--out', join(dir, 'x.jsonl')),
+      await failing(...words(`tiers anchors --bundle ${bundle} --pool ${traces} --out ${out}`)),
       /has no clusters; run `mechroute tiers clusters/,
     );
   });
