@@ -8,14 +8,14 @@ import { type FeatureMatrix, selectRows } from '../src/probes/matrix.js';
 import type { ProbeBundle, TierHead } from '../src/probes/probe-bundle.js';
 import { predictProbesBatch } from '../src/probes/probe-predict.js';
 import { addTierHead, removeTierHead, withClusters } from '../src/probes/tier-edit.js';
-import { fitTierHead, type TierFitOptions } from '../src/probes/tier-fit.js';
+import { clustersOf, fitTierHead, linearHeadsOf, type TierFitOptions } from '../src/probes/tier-fit.js';
 import { createRng } from '../src/seeded-rng.js';
 import { readTraces, writeTraces } from '../src/traces/jsonl-reader.js';
 import { successOf } from '../src/traces/trace-schema.js';
 import { bundleFeatures } from './bundle-features.js';
 import { ladderOf, multiOf } from './split-metrics.js';
 import { costTable } from './tier-costs.js';
-import { clustersFromPool, clustersOf, linearHeadsOf } from './tiers.js';
+import { clustersFromPool } from './tiers.js';
 import { trainProbes } from './train-probes.js';
 
 /**

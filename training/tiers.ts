@@ -1,10 +1,10 @@
 import { TrainingDataError } from '../src/errors.js';
 import { selectAnchors } from '../src/probes/anchor-selection.js';
 import { clusterTemperature, kMeans } from '../src/probes/kmeans.js';
-import { selectRows } from '../src/probes/matrix.js';
-import { type ProbeBundle, saveProbeBundle, type TierHead } from '../src/probes/probe-bundle.js';
+import { type FeatureMatrix, selectRows } from '../src/probes/matrix.js';
+import { saveProbeBundle, type TierHead } from '../src/probes/probe-bundle.js';
 import { addTierHead, withClusters } from '../src/probes/tier-edit.js';
-import { fitTierHead, type TierFitInputs } from '../src/probes/tier-fit.js';
+import { clustersOf, fitTierHead, linearHeadsOf } from '../src/probes/tier-fit.js';
 import type { Clusters, Price } from '../src/probes/tier-head-schema.js';
 import { createRng } from '../src/seeded-rng.js';
 import { writeTraces } from '../src/traces/jsonl-reader.js';
@@ -22,22 +22,9 @@ interface Common extends BundleFeatureOptions {
   bundle: string;
 }
 
-/** The bundle's clusters as tier fitting reads them. */
-export function clustersOf(bundle: ProbeBundle): TierFitInputs['clusters'] {
-  const c = bundle.clusters;
-  return c
-    ? { centroids: c.centroids.map((v) => Float64Array.from(v)), temperature: c.temperature }
-    : undefined;
-}
-
-/** The bundle's linear heads (what low-rank transfer combines). */
-export function linearHeadsOf(bundle: ProbeBundle): TierFitInputs['heads'] {
-  return bundle.tiers.flatMap((t) => (t.kind === 'linear' ? [{ weights: t.weights, bias: t.bias }] : []));
-}
-
 /** k-means of the pool's standardised features, as the bundle stores them (deterministic in `seed`). */
 export function clustersFromPool(
-  z: Parameters<typeof kMeans>[0],
+  z: FeatureMatrix,
   k: number,
   seed: number,
   pool: { sha256: string },

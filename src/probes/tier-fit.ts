@@ -4,6 +4,7 @@ import type { Rng } from '../seeded-rng.js';
 import { softAssignments } from './kmeans.js';
 import { fitLogistic, logisticLogits, sigmoid } from './logistic-regression.js';
 import { createMatrix, type FeatureMatrix } from './matrix.js';
+import type { ProbeBundle } from './probe-bundle.js';
 import { kFold } from './splits.js';
 import type { TierFit } from './tier-head-schema.js';
 
@@ -77,6 +78,19 @@ export interface TierFitResult {
   cv: Record<string, { log_loss: number; auroc: number | null }>;
   reason: string;
   anchorSuccessRate: number;
+}
+
+/** The bundle's clusters as tier fitting reads them. */
+export function clustersOf(bundle: ProbeBundle): TierFitInputs['clusters'] {
+  const c = bundle.clusters;
+  return c
+    ? { centroids: c.centroids.map((v) => Float64Array.from(v)), temperature: c.temperature }
+    : undefined;
+}
+
+/** The bundle's linear heads (what low-rank transfer combines). */
+export function linearHeadsOf(bundle: ProbeBundle): TierFitInputs['heads'] {
+  return bundle.tiers.flatMap((t) => (t.kind === 'linear' ? [{ weights: t.weights, bias: t.bias }] : []));
 }
 
 /** Grids, most regularised first within each method (the simplicity order of the 1-SE rule). */

@@ -5,7 +5,7 @@ import { createMatrix, type FeatureMatrix, selectRows } from '../../../src/probe
 import type { ProbeBundle, TierHead } from '../../../src/probes/probe-bundle.js';
 import { predictProbesBatch } from '../../../src/probes/probe-predict.js';
 import { addTierHead } from '../../../src/probes/tier-edit.js';
-import { fitTierHead, type TierFitMethod } from '../../../src/probes/tier-fit.js';
+import { clustersOf, fitTierHead, linearHeadsOf, type TierFitMethod } from '../../../src/probes/tier-fit.js';
 import { createRng } from '../../../src/seeded-rng.js';
 import { meanByBlob, PLANTED_RATES, plantedClusters, trainedHead } from './planted-clusters.js';
 import { range } from './synthetic.js';
@@ -50,15 +50,7 @@ function bundleOf(pool: ReturnType<typeof plantedClusters>, seed: number): Probe
 }
 
 function inputsOf(bundle: ProbeBundle, z: FeatureMatrix, labels: readonly boolean[]) {
-  return {
-    z,
-    labels,
-    heads: bundle.tiers.flatMap((t) => (t.kind === 'linear' ? [{ weights: t.weights, bias: t.bias }] : [])),
-    clusters: {
-      centroids: bundle.clusters!.centroids.map((c) => Float64Array.from(c)),
-      temperature: bundle.clusters!.temperature,
-    },
-  };
+  return { z, labels, heads: linearHeadsOf(bundle), clusters: clustersOf(bundle) };
 }
 
 describe('fitting a new tier from anchors', () => {
