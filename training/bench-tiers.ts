@@ -198,11 +198,11 @@ export async function benchTiers(options: TiersBenchOptions): Promise<TiersBench
           },
         );
         const original = full.tiers[t]!;
-        const head = {
+        const head: TierHead = {
           id,
           ...fit.head,
           ...(original.mean_cost_usd === undefined ? {} : { mean_cost_usd: original.mean_cost_usd }),
-        } as TierHead;
+        };
         const probs = score(onZ(addTierHead(removed, head).bundle), test.z);
         const m = multi(probs);
         return {

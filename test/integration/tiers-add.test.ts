@@ -35,8 +35,10 @@ describe('mechroute tiers clusters, anchors, remove, add and list', () => {
   let env: NodeJS.ProcessEnv;
   let traces: string;
   let store: string;
-  const cli = async (...args: string[]) =>
-    (await run('node', [CLI, ...args, '--store', store], { env })).stdout;
+  /** One command line (paths here have no spaces), run against the test's store. */
+  const cli = async (line: string) =>
+    (await run('node', [CLI, ...line.split(' '), '--store', store], { env })).stdout;
+  const cliJson = async (line: string) => JSON.parse(await cli(`${line} --json`));
 
   before(async () => {
     ({ dir, env } = await tempHome('mechroute-tiers-'));
@@ -70,44 +72,18 @@ describe('mechroute tiers clusters, anchors, remove, add and list', () => {
   });
 
   it('re-adds a removed tier from anchors, leaving every other head byte-identical', async () => {
-    const clustered = join(dir, 'clustered.json');
-    const c = JSON.parse(
-      await cli(
-        'tiers',
-        'clusters',
-        '--bundle',
-        join(dir, 'full.json'),
-        '--pool',
-        traces,
-        '--k',
-        '4',
-        '--out',
-        clustered,
-        '--json',
-      ),
-    );
+    const at = (file: string) => join(dir, file);
+    const [full, clustered, anchors] = [at('full.json'), at('clustered.json'), at('anchors.jsonl')];
+    const [again, removed, added] = [at('anchors-again.jsonl'), at('removed.json'), at('added.json')];
+    const c = await cliJson(`tiers clusters --bundle ${full} --pool ${traces} --k 4 --out ${clustered}`);
     assert.equal(c.rows, 60);
     assert.equal(
       c.sizes.reduce((s: number, v: number) => s + v, 0),
       60,
     );
 
-    const anchors = join(dir, 'anchors.jsonl');
-    const a = JSON.parse(
-      await cli(
-        'tiers',
-        'anchors',
-        '--bundle',
-        clustered,
-        '--pool',
-        traces,
-        '--n',
-        '30',
-        '--out',
-        anchors,
-        '--json',
-      ),
-    );
+    const anchorsCommand = `tiers anchors --bundle ${clustered} --pool ${traces} --n 30 --out`;
+    const a = await cliJson(`${anchorsCommand} ${anchors}`);
     assert.equal(a.chosen, 30);
     assert.ok(
       a.per_cluster.every((p: { anchors: number }) => p.anchors > 0),
@@ -115,33 +91,15 @@ describe('mechroute tiers clusters, anchors, remove, add and list', () => {
     );
     assert.equal((await readFile(anchors, 'utf8')).trim().split('\n').length, 30);
     // Deterministic: the same call picks the same prompts.
-    const again = join(dir, 'anchors-again.jsonl');
-    await cli('tiers', 'anchors', '--bundle', clustered, '--pool', traces, '--n', '30', '--out', again);
+    await cli(`${anchorsCommand} ${again}`);
     assert.equal(await readFile(again, 'utf8'), await readFile(anchors, 'utf8'));
 
-    const removed = join(dir, 'removed.json');
-    const r = JSON.parse(
-      await cli('tiers', 'remove', '--bundle', clustered, '--tier', ADDED, '--out', removed, '--json'),
-    );
+    const r = await cliJson(`tiers remove --bundle ${clustered} --tier ${ADDED} --out ${removed}`);
     assert.equal(r.tiers.length, 7);
     assert.ok(!r.tiers.includes(ADDED));
 
-    const added = join(dir, 'added.json');
-    const report = JSON.parse(
-      await cli(
-        'tiers',
-        'add',
-        '--bundle',
-        removed,
-        '--tier',
-        ADDED,
-        '--anchors',
-        anchors,
-        '--cost-from-traces',
-        '--out',
-        added,
-        '--json',
-      ),
+    const report = await cliJson(
+      `tiers add --bundle ${removed} --tier ${ADDED} --anchors ${anchors} --cost-from-traces --out ${added}`,
     );
     assert.equal(report.anchors, 30);
     assert.ok(['constant', 'cluster', 'low-rank', 'logistic'].includes(report.method));
@@ -157,16 +115,16 @@ describe('mechroute tiers clusters, anchors, remove, add and list', () => {
     assert.equal(after.tiers[7].id, ADDED);
     assert.equal(after.tiers[7].fit.method, report.method);
 
-    const list = JSON.parse(await cli('tiers', 'list', '--bundle', added, '--json'));
+    const list = await cliJson(`tiers list --bundle ${added}`);
     assert.deepEqual(
       list.tiers.filter((t: { method: string | null }) => t.method !== null).map((t: { id: string }) => t.id),
       [ADDED],
     );
-    const text = await cli('tiers', 'list', '--bundle', added);
+    const text = await cli(`tiers list --bundle ${added}`);
     assert.match(text, new RegExp(`${ADDED} \\| ${after.tiers[7].kind} \\| ${report.method}`));
 
     // The added head scores like any other through eval.
-    const evaluated = JSON.parse(await cli('eval', '--probes', added, '--traces', traces, '--json'));
+    const evaluated = await cliJson(`eval --probes ${added} --traces ${traces}`);
     assert.ok(Number.isFinite(evaluated.brier[ADDED]));
     assert.ok(evaluated.multi !== null);
   });
@@ -174,8 +132,8 @@ describe('mechroute tiers clusters, anchors, remove, add and list', () => {
   it('refuses too few anchors, a bad price and an unknown tier with one-line errors', async () => {
     const few = join(dir, 'few.jsonl');
     await writeFile(few, `${(await readFile(traces, 'utf8')).split('\n').slice(0, 10).join('\n')}\n`);
-    const failing = async (...args: string[]) => {
-      const error = await cli(...args).then(
+    const failing = async (line: string) => {
+      const error = await cli(line).then(
         () => assert.fail('expected a failure'),
         (e: { stderr: string; code: number }) => e,
       );
@@ -185,23 +143,19 @@ describe('mechroute tiers clusters, anchors, remove, add and list', () => {
     };
     const bundle = join(dir, 'full.json');
     const out = join(dir, 'x.json');
-    const words = (text: string) => text.split(' ');
     assert.match(
-      await failing(...words(`tiers add --bundle ${bundle} --tier new --anchors ${few} --out ${out}`)),
+      await failing(`tiers add --bundle ${bundle} --tier new --anchors ${few} --out ${out}`),
       /has 0 traces with an outcome for tier "new"; at least 25/,
     );
     assert.match(
       await failing(
-        ...words(`tiers add --bundle ${bundle} --tier ${ADDED} --anchors ${few} --price cheap --out ${out}`),
+        `tiers add --bundle ${bundle} --tier ${ADDED} --anchors ${few} --price cheap --out ${out}`,
       ),
       /--price: expected in\/out/,
     );
+    assert.match(await failing(`tiers remove --bundle ${bundle} --tier nope --out ${out}`), /no tier "nope"/);
     assert.match(
-      await failing(...words(`tiers remove --bundle ${bundle} --tier nope --out ${out}`)),
-      /no tier "nope"/,
-    );
-    assert.match(
-      await failing(...words(`tiers anchors --bundle ${bundle} --pool ${traces} --out ${out}`)),
+      await failing(`tiers anchors --bundle ${bundle} --pool ${traces} --out ${out}`),
       /has no clusters; run `mechroute tiers clusters/,
     );
   });

@@ -59,6 +59,15 @@ function baseBundle(): ProbeBundle {
   };
 }
 
+/** A cluster head over the four planted clusters. */
+const clusterHead = (id: string, rates = [0.5, 0.5, 0.5, 0.5]) => ({
+  id,
+  kind: 'cluster' as const,
+  rates,
+  base_rate: 0.5,
+  prior_strength: 2,
+});
+
 const clusters = {
   centroids: centroids.map((c) => Array.from(c)),
   temperature: 3,
@@ -80,13 +89,7 @@ describe('editing a bundle’s tiers', () => {
   test('adding a tier leaves the encoder, standardizer and every other head byte-identical', async () => {
     const before = withClusters(baseBundle(), clusters);
     await saveProbeBundle(join(dir, 'before.json'), before);
-    const added = addTierHead(before, {
-      id: 'fresh',
-      kind: 'cluster',
-      rates: [0.9, 0.1, 0.3, 0.5],
-      base_rate: 0.45,
-      prior_strength: 8,
-    });
+    const added = addTierHead(before, clusterHead('fresh', [0.9, 0.1, 0.3, 0.5]));
     await saveProbeBundle(join(dir, 'after.json'), added.bundle);
     const [old, next] = await Promise.all(
       ['before.json', 'after.json'].map(async (f) => JSON.parse(await readFile(join(dir, f), 'utf8'))),
@@ -112,13 +115,7 @@ describe('editing a bundle’s tiers', () => {
   });
 
   test('a cluster head without clusters, or with the wrong number of rates, is refused', () => {
-    const head = {
-      id: 'f',
-      kind: 'cluster' as const,
-      rates: [0.5, 0.5, 0.5, 0.5],
-      base_rate: 0.5,
-      prior_strength: 2,
-    };
+    const head = clusterHead('f');
     assert.throws(() => addTierHead(baseBundle(), head), /tiers clusters/);
     const value = JSON.parse(JSON.stringify({ ...baseBundle(), tiers: [...baseBundle().tiers, head] }));
     assert.throws(() => parseProbeBundle(value, 'x.json'), /cluster head but the bundle has no clusters/);
@@ -165,13 +162,7 @@ describe('editing a bundle’s tiers', () => {
         ['fresh', 'constant', 'constant', 40, false],
       ],
     );
-    const withCluster = addTierHead(bundle, {
-      id: 'g',
-      kind: 'cluster',
-      rates: [0.5, 0.5, 0.5, 0.5],
-      base_rate: 0.5,
-      prior_strength: 2,
-    });
+    const withCluster = addTierHead(bundle, clusterHead('g'));
     assert.throws(() => withClusters(withCluster.bundle, clusters), /read the bundle's clusters/);
   });
 });
