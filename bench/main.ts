@@ -1,9 +1,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { packageRoot } from '../src/paths.js';
+import { mechrouteHome, packageRoot } from '../src/paths.js';
 import { defaultEncoderPath } from '../test/support/default-encoder.js';
-import { SHARED_GSM8K } from '../test/support/mmlu-slice.js';
+import { SHARED_DATA, SHARED_GSM8K } from '../test/support/mmlu-slice.js';
+import { benchTiers } from '../training/bench-tiers.js';
 import { runCascadeGateBench } from './cascade-gate-bench.js';
 import { cascadeGateMarkdown } from './cascade-gate-report.js';
 import { type EncoderBenchResult, runEncoderBench } from './encoder-bench.js';
@@ -14,6 +15,7 @@ import { omitSamples, writeReliabilityResults } from './reliability-report.js';
 import { runServerBench, type ServerBenchResult } from './server-bench.js';
 import { runStateBench, stateMarkdown } from './state-bench.js';
 import { runStepsBench, stepsMarkdown } from './steps-bench.js';
+import { tiersMarkdown } from './tiers-bench.js';
 
 /**
  * `npm run bench -- <suite> [--runs N]`: runs a benchmark suite, writes its JSON to bench-results/ and
@@ -39,6 +41,10 @@ const { positionals, values } = parseArgs({
     chat: { type: 'string', default: 'mixed' },
     label: { type: 'string' },
     'server-node-options': { type: 'string' },
+    set: { type: 'string', default: 'rb' },
+    layers: { type: 'string', default: '10' },
+    pooling: { type: 'string', default: 'mean' },
+    repeats: { type: 'string', default: '3' },
   },
 });
 const suite = positionals[0] ?? 'encoder';
@@ -202,9 +208,46 @@ if (suite === 'server') {
     { json: join(packageRoot, 'bench-results'), markdown: values['no-markdown'] ? undefined : packageRoot },
     log,
   );
+} else if (suite === 'tiers') {
+  // Leave-one-tier-out over a multi-tier file, on the lead's committed random split and cached activations.
+  const sets = {
+    rb: {
+      file: 'routerbench-traces.jsonl',
+      split: 'rb-random',
+      store: 'activations-tail128',
+      title: 'RouterBench, 8 tiers',
+    },
+    ze: {
+      file: 'zeroeval-gsm8k-traces.jsonl',
+      split: 'ze-random',
+      store: 'activations-ladder',
+      title: 'ZeroEval GSM8K, 30 tiers',
+    },
+  } as const;
+  const set = sets[values.set as keyof typeof sets];
+  if (!set) throw new Error(`--set: rb or ze, not ${values.set}`);
+  const splits = join(packageRoot, 'docs', 'ladder', 'splits');
+  const pooling = values.pooling === 'last' ? 'last' : 'mean';
+  const result = await benchTiers({
+    tracesFile: join(SHARED_DATA, set.file),
+    trainIds: join(splits, `${set.split}-train.ids`),
+    testIds: join(splits, `${set.split}-test.ids`),
+    storeDir: join(mechrouteHome(), set.store),
+    layers: values.layers.split(',').map(Number),
+    pooling,
+    randomRepeats: Number(values.repeats),
+    onProgress: log,
+  });
+  process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  writeResults(
+    `tiers-${values.set}`,
+    result,
+    tiersMarkdown(result, `${set.title} (\`${set.split}\` split)`),
+    `nice -n 10 npm run bench -- tiers --set ${values.set} --layers ${values.layers} --pooling ${pooling} --repeats ${values.repeats}`,
+  );
 } else {
   log(
-    `unknown benchmark suite "${suite}"; available: encoder, server, steps, prefixes, state, cascade-gate, reliability`,
+    `unknown benchmark suite "${suite}"; available: encoder, server, steps, prefixes, state, cascade-gate, reliability, tiers`,
   );
   process.exitCode = 2;
 }

@@ -20,6 +20,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   train: async () => (await import('./commands/train.js')).registerTrainCommand,
   'train-classes': async () => (await import('./commands/train-classes.js')).registerTrainClassesCommand,
   eval: async () => (await import('./commands/eval.js')).registerEvalCommand,
+  tiers: async () => (await import('./commands/tiers.js')).registerTiersCommand,
   bench: async () => (await import('./commands/bench.js')).registerBenchCommand,
   calibrate: async () => (await import('./commands/calibrate.js')).registerCalibrateCommand,
   drift: async () => (await import('./commands/drift.js')).registerDriftCommand,

@@ -10,6 +10,13 @@ import type { LayerScore } from './layer-selection.js';
 import type { LogisticModel } from './logistic-regression.js';
 import type { MlpModel } from './mlp.js';
 import { StepProbeInfoSchema } from './step-probe-info.js';
+import {
+  type BundlePrice,
+  ClustersSchema,
+  ClusterTierFields,
+  ConstantTierFields,
+  TierHeadExtras,
+} from './tier-head-schema.js';
 
 /**
  * The probe bundle: everything the router needs to turn an encoder's activations into P(success | tier)
@@ -65,12 +72,6 @@ export const CalibrationSchema = z.discriminatedUnion('kind', [
     }),
 ]) satisfies z.ZodType<Calibration>;
 
-/** A tier's price as a bundle records it (the file format's own field names). */
-export const BundlePriceSchema = z.object({
-  input_usd_per_mtok: z.number().nonnegative(),
-  output_usd_per_mtok: z.number().nonnegative(),
-});
-
 const LinearProbeFields = {
   weights: z.array(z.number()),
   bias: z.number(),
@@ -82,13 +83,24 @@ export const LinearTierSchema = z.object({
   id: TierIdSchema,
   kind: z.literal('linear'),
   ...LinearProbeFields,
-  price: BundlePriceSchema.optional(),
-  /**
-   * Mean cost of one call of this tier over the training traces (USD): the price a router knows before
-   * calling when calls cost what the traces say (their `cost`, else prices × tokens).
-   */
-  mean_cost_usd: z.number().nonnegative().optional(),
+  ...TierHeadExtras,
 });
+
+/** A tier added from anchors by its success rate per cluster (tier-head-schema.ts). */
+export const ClusterTierSchema = z.object({ id: TierIdSchema, ...ClusterTierFields, ...TierHeadExtras });
+/** A tier whose P(success) is one number (tier-head-schema.ts). */
+export const ConstantTierSchema = z.object({ id: TierIdSchema, ...ConstantTierFields, ...TierHeadExtras });
+
+/**
+ * A tier's head: a linear probe (what `train` fits; also `tiers add`'s low-rank and logistic heads), a
+ * per-cluster rate or a constant (only `tiers add` writes those). Bundles older than the last two
+ * hold linear heads only and still load.
+ */
+export const TierHeadSchema = z.discriminatedUnion('kind', [
+  LinearTierSchema,
+  ClusterTierSchema,
+  ConstantTierSchema,
+]);
 
 export const MlpHeadSchema = z.object({
   /** Output order: the k-th logit is tiers[k]'s. */
@@ -222,7 +234,9 @@ const ProbeBundleObjectSchema = z.object({
     max_prompt_tokens: z.number().int().min(2).optional(),
   }),
   standardizer: z.object({ mean: z.array(z.number()), std: z.array(z.number().positive()) }),
-  tiers: z.array(LinearTierSchema).min(1),
+  tiers: z.array(TierHeadSchema).min(1),
+  /** k-means clusters of the standardised features (`mechroute tiers clusters`); cluster heads read them. */
+  clusters: ClustersSchema.optional(),
   mlp: MlpHeadSchema.optional(),
   /** Which head answers for the tiers the MLP covers (default `linear`). */
   prefer: z.enum(['linear', 'mlp']).optional(),
@@ -289,12 +303,31 @@ function checkConsistency(b: BundleShape, ctx: z.RefinementCtx): void {
   for (const [k, tier] of b.tiers.entries()) {
     if (ids.has(tier.id)) issue(['tiers', k, 'id'], `tier "${tier.id}" appears twice`);
     ids.add(tier.id);
-    if (tier.weights.length !== dim) {
+    if (tier.kind === 'cluster') {
+      const clusters = b.clusters?.centroids.length;
+      if (clusters === undefined)
+        issue(['tiers', k, 'kind'], `tier "${tier.id}" is a cluster head but the bundle has no clusters`);
+      else if (tier.rates.length !== clusters)
+        issue(
+          ['tiers', k, 'rates'],
+          `tier "${tier.id}" has ${tier.rates.length} rates for ${clusters} clusters`,
+        );
+    }
+    if (tier.kind === 'linear' && tier.weights.length !== dim) {
       issue(
         ['tiers', k, 'weights'],
         `tier "${tier.id}" has ${tier.weights.length} weights but the features have ${dimText}`,
       );
     }
+  }
+  if (b.clusters) {
+    const { centroids, sizes } = b.clusters;
+    for (const [k, c] of centroids.entries()) {
+      if (c.length !== dim)
+        issue(['clusters', 'centroids', k], `has ${c.length} values but the features have ${dimText}`);
+    }
+    if (sizes.length !== centroids.length)
+      issue(['clusters', 'sizes'], `${sizes.length} sizes for ${centroids.length} clusters`);
   }
   const { mlp } = b;
   if (mlp) {
@@ -371,6 +404,9 @@ function checkHybrid(
 export const ProbeBundleSchema = ProbeBundleObjectSchema.superRefine(checkConsistency);
 export type ProbeBundle = z.infer<typeof ProbeBundleSchema>;
 export type LinearTier = z.infer<typeof LinearTierSchema>;
+export type TierHead = z.infer<typeof TierHeadSchema>;
+export type ClusterTier = z.infer<typeof ClusterTierSchema>;
+export type ConstantTier = z.infer<typeof ConstantTierSchema>;
 export type MlpHead = z.infer<typeof MlpHeadSchema>;
 export type Difficulty = z.infer<typeof DifficultySchema>;
 export type ClassHead = z.infer<typeof ClassHeadSchema>;
@@ -452,7 +488,7 @@ export function linearTier(
   id: string,
   model: LogisticModel,
   calibration: Calibration,
-  price?: z.infer<typeof BundlePriceSchema>,
+  price?: BundlePrice,
   meanCostUsd?: number,
 ): LinearTier {
   return {

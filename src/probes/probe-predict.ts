@@ -1,6 +1,7 @@
 import { InvalidProbeInputError } from '../errors.js';
 import { applyCalibration, type Calibration } from './calibration.js';
 import { topClass } from './class-head.js';
+import { softAssignmentOf, squaredDistances } from './kmeans.js';
 import type { FeatureMatrix, FloatArray } from './matrix.js';
 import { type MlpModel, mlpLogitsOne } from './mlp.js';
 import { bundleFeatureDim, mlpModelOf, type ProbeBundle } from './probe-bundle.js';
@@ -25,9 +26,17 @@ interface CompiledLinear {
   calibration: Calibration;
 }
 
+/** A tier's head ready to score: a folded linear probe, per-cluster rates, or one number. */
+type CompiledHead =
+  | ({ kind: 'linear' } & CompiledLinear)
+  | { kind: 'cluster'; rates: Float64Array }
+  | { kind: 'constant'; p: number };
+
 interface CompiledBundle {
   dim: number;
-  linear: Map<string, CompiledLinear>;
+  heads: Map<string, CompiledHead>;
+  /** The bundle's clusters, when a cluster head reads them. */
+  clusters?: { centroids: Float64Array[]; temperature: number };
   mlp?: { model: MlpModel; tiers: string[]; calibration: Calibration[] };
   preferMlp: boolean;
   difficultyProbe?: CompiledLinear;
@@ -56,13 +65,28 @@ function compileLinear(
   return { weights, bias, calibration: probe.calibration };
 }
 
+function compileHead(bundle: ProbeBundle, tier: ProbeBundle['tiers'][number]): CompiledHead {
+  if (tier.kind === 'linear') return { kind: 'linear', ...compileLinear(bundle, tier) };
+  if (tier.kind === 'cluster') return { kind: 'cluster', rates: Float64Array.from(tier.rates) };
+  return { kind: 'constant', p: tier.p };
+}
+
 function compile(bundle: ProbeBundle): CompiledBundle {
   let compiled = compiledBundles.get(bundle);
   if (compiled) return compiled;
   const dim = bundleFeatureDim(bundle);
+  const { clusters } = bundle;
   compiled = {
     dim,
-    linear: new Map(bundle.tiers.map((t) => [t.id, compileLinear(bundle, t)])),
+    heads: new Map(bundle.tiers.map((t) => [t.id, compileHead(bundle, t)])),
+    ...(clusters && bundle.tiers.some((t) => t.kind === 'cluster')
+      ? {
+          clusters: {
+            centroids: clusters.centroids.map((c) => Float64Array.from(c)),
+            temperature: clusters.temperature,
+          },
+        }
+      : {}),
     preferMlp: bundle.prefer === 'mlp',
     ...(bundle.mlp
       ? {
@@ -99,6 +123,13 @@ function scoreLinear(probe: CompiledLinear, x: FloatArray, offset: number): numb
   return applyCalibration(probe.calibration, z);
 }
 
+/** The row's soft assignment to the bundle's clusters (its standardised vector against the centroids). */
+function assignmentAt(bundle: ProbeBundle, compiled: CompiledBundle, x: FloatArray, offset: number) {
+  const { centroids, temperature } = compiled.clusters!;
+  const z = standardizeVector(bundle.standardizer, x.subarray(offset, offset + compiled.dim));
+  return softAssignmentOf(squaredDistances(centroids, z), temperature);
+}
+
 function predictAt(
   bundle: ProbeBundle,
   compiled: CompiledBundle,
@@ -106,7 +137,16 @@ function predictAt(
   offset: number,
 ): ProbePrediction {
   const tiers: Record<string, number> = {};
-  for (const [id, probe] of compiled.linear) tiers[id] = scoreLinear(probe, x, offset);
+  const assignment = compiled.clusters ? assignmentAt(bundle, compiled, x, offset) : undefined;
+  for (const [id, head] of compiled.heads) {
+    if (head.kind === 'linear') tiers[id] = scoreLinear(head, x, offset);
+    else if (head.kind === 'constant') tiers[id] = head.p;
+    else {
+      let p = 0;
+      for (let k = 0; k < head.rates.length; k += 1) p += assignment![k]! * head.rates[k]!;
+      tiers[id] = p;
+    }
+  }
   const { mlp } = compiled;
   if (mlp && (compiled.preferMlp || mlp.tiers.some((id) => !(id in tiers)))) {
     // Only the MLP needs the standardised copy (its first layer could absorb the standardizer like the

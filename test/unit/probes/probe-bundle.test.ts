@@ -104,16 +104,15 @@ describe('probe bundle', () => {
   // the standardizer into the weights in float64.
   test('predictions are the calibrated probes on standardised features', () => {
     const i = 450;
+    const calibrationOf = (k: number) => {
+      const tier = bundle.tiers[k]!;
+      if (tier.kind !== 'linear') throw new Error(`tier ${k} is not linear`);
+      return tier.calibration;
+    };
     const p = predictProbes(bundle, row(i));
-    const expected = applyCalibration(
-      bundle.tiers[0]!.calibration,
-      logisticLogits(built.cheapFit, built.z, [i])[0]!,
-    );
+    const expected = applyCalibration(calibrationOf(0), logisticLogits(built.cheapFit, built.z, [i])[0]!);
     assert.ok(Math.abs(p.tiers.cheap! - expected) < 1e-6, `${p.tiers.cheap} vs ${expected}`);
-    const strong = applyCalibration(
-      bundle.tiers[1]!.calibration,
-      logisticLogits(built.strongFit, built.z, [i])[0]!,
-    );
+    const strong = applyCalibration(calibrationOf(1), logisticLogits(built.strongFit, built.z, [i])[0]!);
     assert.ok(Math.abs(p.tiers.strong! - strong) < 1e-6);
     assert.equal(p.difficulty, 1 - p.tiers.cheap!);
     assert.deepEqual(predictProbesBatch(bundle, x)[i], p);
