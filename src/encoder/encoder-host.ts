@@ -241,6 +241,7 @@ export class EncoderHost implements AsyncDisposable {
     this.assertLayers(layers, pooling);
     call.signal?.throwIfAborted();
     if (prompts.length === 0) return [];
+    this.refuseIfBacklogged(prompts.length);
     const prepared = prompts.map((prompt, index) => this.prepare(prompt, index));
     this.admit(prepared.length, tokenCount(prepared), call.deadlineMs);
     const enqueuedAt = performance.now();
@@ -272,30 +273,46 @@ export class EncoderHost implements AsyncDisposable {
     return this.decodeCost.estimateMs(decodes, tokenCount(this.queue) + tokenCount(this.running));
   }
 
-  /** Refuses, at once, a call the queue cannot hold or could not clear in time. */
-  private admit(prompts: number, tokens: number, deadlineMs: number | undefined): void {
+  /**
+   * Refuses, at once and before its prompts are tokenized, a call the queue cannot hold or that would
+   * wait past `maxQueueWaitMs`: under overload the refusals must cost next to nothing, and tokenizing a
+   * long prompt on the event loop only to turn it away is what slowed them (and health checks) to seconds.
+   */
+  private refuseIfBacklogged(prompts: number): void {
     const wait = this.estimatedWaitMs();
     if (this.queue.length + prompts > this.options.queueLimit) {
       throw new EncoderQueueFullError(this.options.queueLimit, wait);
     }
-    // An idle encoder takes any call: nobody waits behind it, its deadline still stops it, and only a
-    // decode that runs can correct an estimate gone wrong (refusing everything would keep it wrong).
-    if (wait === undefined || (this.queue.length === 0 && this.running.length === 0)) return;
     const limit = this.options.maxQueueWaitMs;
-    if (limit !== undefined && wait > limit) {
+    if (limit !== undefined && wait !== undefined && !this.isIdle() && wait > limit) {
       throw new EncoderOverloadedError(
         `the encoder has ${Math.round(wait)} ms of work queued (limit encoder.max_queue_wait_ms = ${limit})`,
         wait,
       );
     }
+  }
+
+  /**
+   * Refuses a tokenized call that could not finish within its deadline behind the queued work. An idle
+   * encoder takes any call: nobody waits behind it, its deadline still stops it, and only a decode that
+   * runs can correct an estimate gone wrong (refusing everything would keep it wrong).
+   */
+  private admit(prompts: number, tokens: number, deadlineMs: number | undefined): void {
+    this.refuseIfBacklogged(prompts);
+    const wait = this.estimatedWaitMs();
+    if (wait === undefined || deadlineMs === undefined || this.isIdle()) return;
     const own = this.decodeCost.estimateMs(prompts, tokens)!;
-    if (deadlineMs !== undefined && wait + own > deadlineMs) {
+    if (wait + own > deadlineMs) {
       throw new EncoderOverloadedError(
         `the encoder cannot finish this prompt within the request's remaining ${Math.round(deadlineMs)} ms ` +
           `(${Math.round(wait)} ms queued, about ${Math.round(own)} ms of its own)`,
         wait,
       );
     }
+  }
+
+  private isIdle(): boolean {
+    return this.queue.length === 0 && this.running.length === 0;
   }
 
   /**
@@ -365,6 +382,7 @@ export class EncoderHost implements AsyncDisposable {
     this.assertLayers(layers, 'last');
     call.signal?.throwIfAborted();
     if (texts.length === 0) return [];
+    this.refuseIfBacklogged(1);
     const prepared = texts.map((text, index) => this.prepare(text, index));
     const longest = prepared.reduce((a, b) => (b.tokens.length > a.tokens.length ? b : a));
     const isShared = prepared.map(

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { EncoderHost } from '../../src/encoder/encoder-host.js';
-import { EncoderDisposedError, EncoderOverloadedError } from '../../src/errors.js';
+import { EncoderDisposedError, EncoderOverloadedError, InvalidEncodeRequestError } from '../../src/errors.js';
 import { createEncoder } from '../support/default-encoder.js';
 
 /**
@@ -79,7 +79,11 @@ describe('encoder admission and cancellation', () => {
       await strict.encode([SHORT], layers);
       const first = strict.encode([LONG], layers);
       await assert.rejects(strict.encode([SHORT], layers), EncoderOverloadedError);
+      // Refused before its prompt is even read: ill-formed UTF-8 gets the overload answer, not the 400,
+      // so turning a long prompt away costs no tokenization on the event loop.
+      await assert.rejects(strict.encode([new Uint8Array([0xff, 0xfe])], layers), EncoderOverloadedError);
       await first;
+      await assert.rejects(strict.encode([new Uint8Array([0xff, 0xfe])], layers), InvalidEncodeRequestError);
       await strict.encode([SHORT], layers); // accepted again once the queue has cleared
     } finally {
       await strict.dispose();
