@@ -64,7 +64,9 @@ export function retryHeaders(error: MechrouteError, status: number): Record<stri
   // A translated upstream 4xx is the request's fault whatever its code's default says.
   const advice = status >= 400 && status < 500 && status !== 429 ? 'never' : ERROR_CODES[error.code].retry;
   if (advice === 'never') return { 'x-should-retry': 'false' };
-  if (advice === 'later') return { 'x-should-retry': 'true', 'retry-after': '1' };
+  // An upstream's 503 or 429 passed on without a wait of its own still means "later", and says so.
+  if (advice === 'later' || status === 503 || status === 429)
+    return { 'x-should-retry': 'true', 'retry-after': '1' };
   return {};
 }
 
