@@ -96,12 +96,25 @@ let loading: Promise<LoadedBinding> | undefined;
  * One binding per process: node-llama-cpp picks the llama.cpp variant (never compiling one), then the
  * addon built for that same variant is smoke-tested and loaded next to it.
  */
+const CANCELLED_DECODE =
+  /graph_compute: ggml_backend_sched_graph_compute_async failed with error 1|process_ubatch: failed to compute graph, compute status: 1|llama_decode: failed to decode, ret = 2/;
+
 export function loadActivationBinding(gpu: GpuPreference = 'auto'): Promise<LoadedBinding> {
   loading ??= (async () => {
     // Imported here: node-llama-cpp takes most of a second to load, which CLI commands that never touch
     // the encoder should not pay.
     const { getLlama, LlamaLogLevel } = await import('node-llama-cpp');
-    const llama = await getLlama({ gpu, build: 'never', logLevel: LlamaLogLevel.error, progressLogs: false });
+    const llama = await getLlama({
+      gpu,
+      build: 'never',
+      logLevel: LlamaLogLevel.error,
+      progressLogs: false,
+      logger: (_level, message) => {
+        // A decode stopped on purpose (client gone, deadline) ends in llama.cpp's "failed to decode";
+        // the caller already has that as a cancellation, and operators should not read it as a fault.
+        if (!CANCELLED_DECODE.test(message)) process.stderr.write(`[node-llama-cpp] ${message.trimEnd()}\n`);
+      },
+    });
     const variant = pickVariant(llama.gpu);
     smokeTest(variant);
     let addon: ActivationAddon;
