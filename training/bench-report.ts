@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type ChartSpec, type LineSeries, lineChartSpec, renderChartSvg } from '../src/charts/render-svg.js';
 import type { BenchResult } from './bench-routing.js';
-import { qualityCostChartSpec } from './quality-cost-chart.js';
+import { type QualityCostChartInput, qualityCostChartSpec } from './quality-cost-chart.js';
 import { table } from './render-report.js';
 
 /** `mechroute bench routing --out DIR`: report.md, deferral.svg, calibration.svg and their data, charts.json. */
@@ -241,22 +241,25 @@ export function renderBenchMarkdown(result: BenchResult, title = 'Routing benchm
 }
 
 /**
- * The data behind the two plots of `bench routing --out`, written beside them as charts.json so the
- * plots can be drawn again (`npm run charts`) without rerunning the benchmark.
+ * The data behind the plots of `bench routing --out`, written beside them as charts.json so the plots can
+ * be drawn again (`npm run charts`) without rerunning the benchmark.
  */
 export interface BenchCharts {
   weak_tier: string;
   strong_tier: string;
   deferral: LineSeries[];
   calibration: LineSeries[];
+  /** The quality-vs-cost chart's input, where the test file has a ladder. */
+  quality_cost?: QualityCostChartInput;
 }
 
-export function benchCharts(result: BenchResult): BenchCharts {
+export function benchCharts(result: BenchResult, title?: string): BenchCharts {
   return {
     weak_tier: result.weak_tier,
     strong_tier: result.strong_tier,
     deferral: deferralSeries(result),
     calibration: calibrationSeries(result),
+    ...(result.ladder ? { quality_cost: qualityCostInput(result, title) } : {}),
   };
 }
 
@@ -284,21 +287,25 @@ export function reliabilityChartSpec(charts: BenchCharts): ChartSpec {
   });
 }
 
-export function qualityCostSpec(result: BenchResult, title?: string): ChartSpec {
+export function qualityCostInput(result: BenchResult, title?: string): QualityCostChartInput {
   const ladder = result.ladder!;
-  return qualityCostChartSpec({
+  return {
     title: `${title ?? 'Quality vs cost'}: ${ladder.tiers.length} tiers, ${result.n_test} test prompts`,
     methods: Object.fromEntries(
       Object.entries(result.methods).flatMap(([name, m]) => (m.multi ? [[name, m.multi.frontier]] : [])),
     ),
     singles: ladder.singles,
     oracle: ladder.oracle,
-  });
+  };
+}
+
+export function qualityCostSpec(result: BenchResult, title?: string): ChartSpec {
+  return qualityCostChartSpec(qualityCostInput(result, title));
 }
 
 export async function writeBenchReport(result: BenchResult, dir: string, title?: string): Promise<string[]> {
   await mkdir(dir, { recursive: true });
-  const charts = benchCharts(result);
+  const charts = benchCharts(result, title);
   const files = [
     join(dir, 'report.md'),
     join(dir, 'deferral.svg'),
@@ -309,9 +316,9 @@ export async function writeBenchReport(result: BenchResult, dir: string, title?:
   await writeFile(files[1]!, await renderChartSvg(deferralChartSpec(charts)));
   await writeFile(files[2]!, await renderChartSvg(reliabilityChartSpec(charts)));
   await writeFile(files[3]!, `${JSON.stringify(charts)}\n`);
-  if (result.ladder) {
+  if (charts.quality_cost) {
     const file = join(dir, 'quality-cost.svg');
-    await writeFile(file, await renderChartSvg(qualityCostSpec(result, title)));
+    await writeFile(file, await renderChartSvg(qualityCostChartSpec(charts.quality_cost)));
     files.push(file);
   }
   return files;

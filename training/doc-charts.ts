@@ -4,6 +4,7 @@ import { paretoChartSpec } from '../src/calibration/render-calibration.js';
 import type { ChartSpec } from '../src/charts/render-svg.js';
 import { type BenchCharts, deferralChartSpec, reliabilityChartSpec } from './bench-report.js';
 import { type EvalStepsReport, stepRoutingChartSpec } from './eval-steps.js';
+import { qualityCostChartSpec } from './quality-cost-chart.js';
 
 /**
  * Every chart committed under docs/, with the data it is drawn from: `bench routing --out` writes
@@ -36,6 +37,13 @@ export async function docCharts(docsDir: string): Promise<DocChart[]> {
       const data = (await readJson(file)) as BenchCharts;
       charts.push({ svg: join(dir, 'deferral.svg'), data: file, spec: deferralChartSpec(data) });
       charts.push({ svg: join(dir, 'calibration.svg'), data: file, spec: reliabilityChartSpec(data) });
+      if (data.quality_cost) {
+        charts.push({
+          svg: join(dir, 'quality-cost.svg'),
+          data: file,
+          spec: qualityCostChartSpec(data.quality_cost),
+        });
+      }
     } else if (file.endsWith('/pareto-chart.json')) {
       const data = (await readJson(file)) as Parameters<typeof paretoChartSpec>[0];
       charts.push({ svg: join(dir, 'pareto.svg'), data: file, spec: paretoChartSpec(data) });

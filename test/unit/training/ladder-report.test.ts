@@ -2,8 +2,16 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { renderChartSvg } from '../../../src/charts/render-svg.js';
 import { multiTierMetrics } from '../../../src/metrics/multi-tier.js';
-import { comparisonTable, ladderText, multiTable, qualityCostSpec } from '../../../training/bench-report.js';
+import {
+  type BenchCharts,
+  benchCharts,
+  comparisonTable,
+  ladderText,
+  multiTable,
+  qualityCostSpec,
+} from '../../../training/bench-report.js';
 import type { BenchResult, MethodResult } from '../../../training/bench-routing.js';
+import { qualityCostChartSpec } from '../../../training/quality-cost-chart.js';
 import { layerTradeOff } from '../../../training/render-report.js';
 
 const TIERS = ['cheap', 'mid', 'dear'];
@@ -108,6 +116,14 @@ describe('ladder report', () => {
     ])
       assert.ok(svg.includes(text.replace("'", '&#39;')) || svg.includes(text), text);
     assert.match(JSON.stringify(spec), /"type":"log"/);
+  });
+
+  test("charts.json carries the quality-vs-cost chart's input, so `npm run charts` can redraw it", () => {
+    const charts = JSON.parse(JSON.stringify(benchCharts(result, 'Test'))) as BenchCharts;
+    assert.ok(charts.quality_cost, 'quality_cost in charts.json');
+    assert.deepEqual(qualityCostChartSpec(charts.quality_cost), qualityCostSpec(result, 'Test'));
+    const noLadder = benchCharts({ ...result, ladder: null });
+    assert.equal(noLadder.quality_cost, undefined);
   });
 
   test('layer trade-off names the chosen layer, the best one and the fastest near it', () => {
