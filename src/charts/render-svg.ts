@@ -39,7 +39,10 @@ export interface ChartMarker {
   y: number;
 }
 
-/** Tableau 10, the Vega default, for groups drawn solid; greys for reference lines only drawn dashed. */
+/**
+ * Tableau 10, the Vega default, then two dark hues unlike any of it (`bench routing` draws 11 methods),
+ * for groups drawn solid; greys for reference lines only drawn dashed.
+ */
 const PALETTE = [
   '#4c78a8',
   '#f58518',
@@ -51,6 +54,8 @@ const PALETTE = [
   '#ff9da6',
   '#9d755d',
   '#bab0ac',
+  '#332288',
+  '#882255',
 ];
 const GREYS = ['#555555', '#999999', '#bbbbbb', '#333333'];
 /** Series with at most this many points show them; denser curves are plain lines (dots would hide them). */

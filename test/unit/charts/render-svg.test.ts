@@ -120,8 +120,16 @@ describe('line charts', () => {
   });
 
   test('more coloured groups than distinguishable colours is refused, not drawn with repeats', () => {
-    const many = Array.from({ length: 11 }, (_, i) => ({ name: `m${i}`, points: [{ x: 0, y: 0 }] }));
-    assert.throws(() => groupColours(many), /11 coloured and 0 reference groups/);
+    const series = (n: number) =>
+      Array.from({ length: n }, (_, i) => ({ name: `m${i}`, points: [{ x: 0, y: 0 }] }));
+    // Every method of `bench routing` (11) and its two references fit, each with its own colour.
+    const eleven = [
+      ...series(11),
+      ...['random', 'oracle'].map((name) => ({ name, dashed: true, points: [] })),
+    ];
+    const { range } = groupColours(eleven);
+    assert.equal(new Set(range).size, 13);
+    assert.throws(() => groupColours(series(13)), /13 coloured and 0 reference groups/);
   });
 
   test('renderChartSvg rejects a malformed spec with an error instead of an empty picture', async () => {
