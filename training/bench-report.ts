@@ -241,15 +241,15 @@ export function renderBenchMarkdown(result: BenchResult, title = 'Routing benchm
 }
 
 /**
- * The data behind the two plots of `bench routing --out`, written beside them as charts.json so the
- * plots can be drawn again (`npm run charts`) without rerunning the benchmark.
+ * The data behind the plots of `bench routing --out`, written beside them as charts.json so the plots can
+ * be drawn again (`npm run charts`) without rerunning the benchmark.
  */
 export interface BenchCharts {
   weak_tier: string;
   strong_tier: string;
   deferral: LineSeries[];
   calibration: LineSeries[];
-  /** On a ladder of more than two tiers: the quality-vs-cost plot's data. */
+  /** The quality-vs-cost chart's input, where the test file has a ladder. */
   quality_cost?: QualityCostChartInput;
 }
 
@@ -287,7 +287,7 @@ export function reliabilityChartSpec(charts: BenchCharts): ChartSpec {
   });
 }
 
-function qualityCostInput(result: BenchResult, title?: string): QualityCostChartInput {
+export function qualityCostInput(result: BenchResult, title?: string): QualityCostChartInput {
   const ladder = result.ladder!;
   return {
     title: `${title ?? 'Quality vs cost'}: ${ladder.tiers.length} tiers, ${result.n_test} test prompts`,
@@ -297,6 +297,10 @@ function qualityCostInput(result: BenchResult, title?: string): QualityCostChart
     singles: ladder.singles,
     oracle: ladder.oracle,
   };
+}
+
+export function qualityCostSpec(result: BenchResult, title?: string): ChartSpec {
+  return qualityCostChartSpec(qualityCostInput(result, title));
 }
 
 export async function writeBenchReport(result: BenchResult, dir: string, title?: string): Promise<string[]> {

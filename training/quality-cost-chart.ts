@@ -1,11 +1,13 @@
 import { type ChartSpec, PALETTE } from '../src/charts/render-svg.js';
 import { type CostQuality, upperHull } from '../src/metrics/cost-quality-hull.js';
+import { paretoPoints } from '../src/metrics/multi-tier.js';
 
 /**
  * The quality-vs-cost chart of a price ladder: every method's frontier (the upper convex hull of its
  * utility and threshold sweeps together with the single tiers, the curve its `multi` fields are read
- * off), every single tier as a labelled point, the single tiers' own hull (mixing them at random), and
- * the oracle — on a log cost axis, since prices on a ladder differ by orders of magnitude.
+ * off), every single tier as a point (named; past a dozen tiers only the Pareto-efficient ones), the
+ * single tiers' own hull (mixing them at random), and the oracle — on a log cost axis, since prices on a
+ * ladder differ by orders of magnitude.
  */
 export interface QualityCostChartInput {
   title: string;
@@ -16,6 +18,14 @@ export interface QualityCostChartInput {
 }
 
 const SINGLE_HULL = "single tiers' hull (random mix)";
+
+/** Past this many tiers names overprint: only the Pareto-efficient tiers are named, the rest are points. */
+export const MAX_NAMED_TIERS = 12;
+
+function labelledTiers(singles: readonly (CostQuality & { tier: string })[]): Set<string> {
+  const named = singles.length > MAX_NAMED_TIERS ? paretoPoints(singles) : singles;
+  return new Set(named.map((s) => s.tier));
+}
 const ORACLE = 'oracle (cheapest right tier)';
 
 export function qualityCostChartSpec(input: QualityCostChartInput): ChartSpec {
@@ -37,11 +47,17 @@ export function qualityCostChartSpec(input: QualityCostChartInput): ChartSpec {
     Math.max(0, Math.floor(20 * Math.min(...qualities)) / 20 - 0.05),
     Math.min(1, Math.ceil(20 * Math.max(...qualities)) / 20 + 0.02),
   ];
-  // Labels alternate right and left of their points in cost order, so neighbours do not overprint.
-  const singles = [...input.singles]
+  // Copies: the renderer tags the data objects it draws, and the input is the caller's.
+  const singles = input.singles
     .filter((s) => s.cost > 0)
-    .sort((a, b) => a.cost - b.cost)
-    .map((s, k) => ({ ...s, side: k % 2 === 0 ? 'right' : 'left' }));
+    .map((s) => ({ ...s }))
+    .sort((a, b) => a.cost - b.cost);
+  // Labels alternate left and right of their points, counted from the dearest (named on its left, so the
+  // name stays inside the plot), so neighbours do not overprint.
+  const named = labelledTiers(singles);
+  const labels = singles
+    .filter((s) => named.has(s.tier))
+    .map((s, k, all) => ({ ...s, side: (all.length - 1 - k) % 2 === 0 ? 'left' : 'right' }));
   const domain = [...names, SINGLE_HULL, ORACLE];
   const range = [...names.map((_, k) => PALETTE[k % PALETTE.length]!), '#777777', '#C00000'];
   const x = {
@@ -90,7 +106,7 @@ export function qualityCostChartSpec(input: QualityCostChartInput): ChartSpec {
         encoding: { x, y },
       },
       ...(['right', 'left'] as const).map((side) => ({
-        data: { values: singles.filter((s) => s.side === side) },
+        data: { values: labels.filter((s) => s.side === side) },
         mark: {
           type: 'text' as const,
           align: side === 'right' ? ('left' as const) : ('right' as const),

@@ -54,6 +54,16 @@ describe('mechroute config', () => {
     }
   });
 
+  test('check passes the shipped RouterBench config with its 8-tier bundle', async () => {
+    const { out, exitCode } = await run('check', join(packageRoot, 'config', 'routerbench.yaml'), '--json');
+    assert.equal(exitCode, 0, out);
+    const json = JSON.parse(out) as { valid: boolean };
+    assert.equal(json.valid, true, out);
+    const text = (await run('check', join(packageRoot, 'config', 'routerbench.yaml'))).out;
+    assert.match(text, /probes\.path\s+ok\s+.*routerbench\.json: 8 tier probes/);
+    assert.match(text, /^policy: utility, version routerbench-1 \(inline\)/m);
+  });
+
   test('check explains every error with its path and exits 1', async () => {
     const file = join(dir, 'broken.yaml');
     await writeFile(

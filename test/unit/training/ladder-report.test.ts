@@ -2,7 +2,14 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { renderChartSvg } from '../../../src/charts/render-svg.js';
 import { multiTierMetrics } from '../../../src/metrics/multi-tier.js';
-import { benchCharts, comparisonTable, ladderText, multiTable } from '../../../training/bench-report.js';
+import {
+  type BenchCharts,
+  benchCharts,
+  comparisonTable,
+  ladderText,
+  multiTable,
+  qualityCostSpec,
+} from '../../../training/bench-report.js';
 import type { BenchResult, MethodResult } from '../../../training/bench-routing.js';
 import { qualityCostChartSpec } from '../../../training/quality-cost-chart.js';
 import { layerTradeOff } from '../../../training/render-report.js';
@@ -109,6 +116,37 @@ describe('ladder report', () => {
     ])
       assert.ok(svg.includes(text.replace("'", '&#39;')) || svg.includes(text), text);
     assert.match(JSON.stringify(spec), /"type":"log"/);
+  });
+
+  test('quality-vs-cost chart: past a dozen tiers only the Pareto-efficient ones are named, the dearest on its left', () => {
+    // 14 tiers: cost k+1, quality rising on the even ones only, so the odd ones are dominated.
+    const singles = Array.from({ length: 14 }, (_, k) => ({
+      tier: `t${k}`,
+      cost: (k + 1) / 1000,
+      quality: 0.5 + 0.03 * Math.floor(k / 2) - (k % 2 === 1 ? 0.02 : 0),
+    }));
+    const spec = qualityCostChartSpec({
+      title: 'T',
+      methods: {},
+      singles,
+      oracle: { quality: 1, cost: 0.001 },
+    });
+    const text = (
+      spec as { layer: { mark: { type?: string; align?: string }; data: { values: { tier: string }[] } }[] }
+    ).layer.filter((l) => l.mark.type === 'text');
+    const named = text.flatMap((l) => l.data.values.map((v) => v.tier)).sort();
+    assert.deepEqual(named, ['t0', 't10', 't12', 't2', 't4', 't6', 't8']);
+    const leftAligned = text.find((l) => l.mark.align === 'right')!.data.values.map((v) => v.tier);
+    assert.ok(leftAligned.includes('t12'), 'the dearest named tier is labelled on its left');
+    assert.ok(!leftAligned.includes('t10'), 'its neighbour on the other side');
+  });
+
+  test("charts.json carries the quality-vs-cost chart's input, so `npm run charts` can redraw it", () => {
+    const charts = JSON.parse(JSON.stringify(benchCharts(result, 'Test'))) as BenchCharts;
+    assert.ok(charts.quality_cost, 'quality_cost in charts.json');
+    assert.deepEqual(qualityCostChartSpec(charts.quality_cost), qualityCostSpec(result, 'Test'));
+    const noLadder = benchCharts({ ...result, ladder: null });
+    assert.equal(noLadder.quality_cost, undefined);
   });
 
   test('layer trade-off names the chosen layer, the best one and the fastest near it', () => {
