@@ -37,7 +37,7 @@ export function cascadeGateChartSpec(set: GateSet): ChartSpec {
   });
 }
 
-/** The plot file of one evaluation set, beside report.json (training/doc-charts.ts draws it again). */
+/** The plot file of one evaluation set, beside report.json (scripts/doc-charts.ts draws it again). */
 export const cascadeGateChartFile = (dir: string, set: Pick<GateSet, 'name'>): string =>
   join(dir, `quality-vs-cost-${set.name}.svg`);
 

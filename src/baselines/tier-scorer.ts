@@ -3,6 +3,7 @@ import type { EncodeCall } from '../encoder/encoder-host.js';
 import { checkPromptWindow, type ProbeBundle } from '../probes/probe-bundle.js';
 import { featureVector, predictProbes } from '../probes/probe-predict.js';
 import { tfidfVector } from '../text/tfidf.js';
+import { inSpan } from '../tracing.js';
 import { type BaselineModel, predictBaseline } from './baseline-model.js';
 import { predictHybrid } from './hybrid-predict.js';
 import type { SentenceEncoder } from './sentence-encoder.js';
@@ -42,7 +43,7 @@ export function promptTokens(
 
 /**
  * The pooled activations of the given layers side by side (the probes' feature vector): one encoder
- * prefill, early exit at the deepest layer asked for.
+ * prefill, early exit at the deepest layer asked for, traced as the request's `mechroute.encoder` span.
  */
 export async function encoderFeatures(
   encoder: Encoder,
@@ -51,7 +52,20 @@ export async function encoderFeatures(
   pooling: 'last' | 'mean',
   call?: EncodeCall,
 ): Promise<{ vector: Float32Array; tokens: number; truncated: boolean }> {
-  const [encoded] = await encoder.encode([text], { layers: [...layers], pooling }, call);
+  const [encoded] = await inSpan(
+    'mechroute.encoder',
+    { 'mechroute.layers': layers.join(',') },
+    async (span) => {
+      const out = await encoder.encode([text], { layers: [...layers], pooling }, call);
+      span.setAttributes({
+        'mechroute.encoder.tokens': out[0]!.tokens,
+        'mechroute.encoder.truncated': out[0]!.truncated,
+        'mechroute.encoder.queued_ms': out[0]!.queuedMs,
+        'mechroute.encoder.decode_ms': out[0]!.decodeMs,
+      });
+      return out;
+    },
+  );
   const vector = featureVector(pooling === 'last' ? encoded!.last! : encoded!.mean!);
   return { vector, tokens: promptTokens(encoder, text, encoded!), truncated: encoded!.truncated };
 }
@@ -85,7 +99,7 @@ export function probeScorer(bundle: ProbeBundle, encoder: Encoder): TierScorer {
 
 /**
  * The bundle's hybrid head (`policy.signal: hybrid`): the same encoder prefill as the probes, plus the
- * prompt's TF-IDF vector, stacked (src/probes/hybrid-predict.ts).
+ * prompt's TF-IDF vector, stacked (src/baselines/hybrid-predict.ts).
  */
 export function hybridScorer(bundle: ProbeBundle, encoder: Encoder): TierScorer {
   return bundleScorer('hybrid', bundle, encoder, (vector, text) => predictHybrid(bundle, vector, text));

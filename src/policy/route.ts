@@ -141,13 +141,13 @@ export function answerGate(policy: Policy): AnswerGate {
     : { kind: 'logprob', min_mean_logprob: gate.min_mean_logprob };
 }
 
-/** The error a server should answer with for a decision that carries one. */
 /** The soonest known return of any of `tiers`; undefined when one of them has no known return. */
 function soonestBack(tiers: readonly Candidate[]): number | undefined {
   const waits = tiers.map((t) => t.retry_after_ms);
   return waits.every((w) => w !== undefined) ? Math.min(...(waits as number[])) : undefined;
 }
 
+/** The error a server should answer with for a decision that carries one. */
 export function decisionError(decision: RouteDecision): MechrouteError | undefined {
   const { error } = decision;
   if (!error) return undefined;

@@ -1,4 +1,4 @@
-import { hybridScorer, promptTokens, type TierScorer } from '../baselines/tier-scorer.js';
+import { encoderFeatures, hybridScorer, type TierScorer } from '../baselines/tier-scorer.js';
 import type { PolicyStore } from '../config/policy-file.js';
 import type { Encoder } from '../encoder/encoder.js';
 import type { EncodeCall } from '../encoder/encoder-host.js';
@@ -7,9 +7,8 @@ import type { BudgetLedger } from '../policy/budget-ledger.js';
 import type { Policy, RouteDecision, RouteOverrides, RouteTier } from '../policy/policy-schema.js';
 import { route } from '../policy/route.js';
 import { checkPromptWindow, type ProbeBundle } from '../probes/probe-bundle.js';
-import { featureVector, type ProbePrediction, predictProbes } from '../probes/probe-predict.js';
+import { type ProbePrediction, predictProbes } from '../probes/probe-predict.js';
 import { type Message, promptText } from '../traces/trace-schema.js';
-import { inSpan } from '../tracing.js';
 
 export interface RequestRouterDeps {
   encoder: Encoder;
@@ -63,30 +62,9 @@ async function probePrediction(
   call: EncodeCall | undefined,
 ): Promise<Scored> {
   checkPromptWindow(bundle, deps.encoder.info.maxPromptTokens);
-  const [encoded] = await inSpan(
-    'mechroute.encoder',
-    { 'mechroute.layers': bundle.features.layers.join(',') },
-    async (span) => {
-      const out = await deps.encoder.encode(
-        [prompt],
-        { layers: bundle.features.layers, pooling: bundle.features.pooling },
-        call,
-      );
-      span.setAttributes({
-        'mechroute.encoder.tokens': out[0]!.tokens,
-        'mechroute.encoder.truncated': out[0]!.truncated,
-        'mechroute.encoder.queued_ms': out[0]!.queuedMs,
-        'mechroute.encoder.decode_ms': out[0]!.decodeMs,
-      });
-      return out;
-    },
-  );
-  const pooled = bundle.features.pooling === 'last' ? encoded!.last! : encoded!.mean!;
-  return {
-    prediction: predictProbes(bundle, featureVector(pooled)),
-    tokens: promptTokens(deps.encoder, prompt, encoded!),
-    truncated: encoded!.truncated,
-  };
+  const { layers, pooling } = bundle.features;
+  const { vector, tokens, truncated } = await encoderFeatures(deps.encoder, prompt, layers, pooling, call);
+  return { prediction: predictProbes(bundle, vector), tokens, truncated };
 }
 
 function textScorerOf(deps: RequestRouterDeps): TierScorer {
