@@ -299,10 +299,6 @@ export function qualityCostInput(result: BenchResult, title?: string): QualityCo
   };
 }
 
-export function qualityCostSpec(result: BenchResult, title?: string): ChartSpec {
-  return qualityCostChartSpec(qualityCostInput(result, title));
-}
-
 export async function writeBenchReport(result: BenchResult, dir: string, title?: string): Promise<string[]> {
   await mkdir(dir, { recursive: true });
   const charts = benchCharts(result, title);

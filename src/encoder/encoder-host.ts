@@ -243,7 +243,7 @@ export class EncoderHost implements AsyncDisposable {
     if (prompts.length === 0) return [];
     this.refuseIfBacklogged(prompts.length);
     const prepared = prompts.map((prompt, index) => this.prepare(prompt, index));
-    this.admit(prepared.length, tokenCount(prepared), call.deadlineMs);
+    this.refuseIfLate(prepared.length, tokenCount(prepared), call.deadlineMs);
     const enqueuedAt = performance.now();
     const results = prepared.map(
       ({ tokens, truncated }) =>
@@ -293,12 +293,12 @@ export class EncoderHost implements AsyncDisposable {
   }
 
   /**
-   * Refuses a tokenized call that could not finish within its deadline behind the queued work. An idle
-   * encoder takes any call: nobody waits behind it, its deadline still stops it, and only a decode that
-   * runs can correct an estimate gone wrong (refusing everything would keep it wrong).
+   * Refuses a tokenized call (already past `refuseIfBacklogged`, with nothing run in between) that could
+   * not finish within its deadline behind the queued work. An idle encoder takes any call: nobody waits
+   * behind it, its deadline still stops it, and only a decode that runs can correct an estimate gone
+   * wrong (refusing everything would keep it wrong).
    */
-  private admit(prompts: number, tokens: number, deadlineMs: number | undefined): void {
-    this.refuseIfBacklogged(prompts);
+  private refuseIfLate(prompts: number, tokens: number, deadlineMs: number | undefined): void {
     const wait = this.estimatedWaitMs();
     if (wait === undefined || deadlineMs === undefined || this.isIdle()) return;
     const own = this.decodeCost.estimateMs(prompts, tokens)!;
@@ -395,7 +395,7 @@ export class EncoderHost implements AsyncDisposable {
     const ends = Int32Array.from(
       new Set(prepared.filter((_, i) => isShared[i]).map((p) => p.tokens.length - 1)),
     ).sort();
-    this.admit(1, longest.tokens.length, call.deadlineMs);
+    this.refuseIfLate(1, longest.tokens.length, call.deadlineMs);
     const sharedPass = new Promise<EncodedPrompt[]>((resolve, reject) => {
       if (ends.length === 0) return resolve([]);
       this.enqueue({

@@ -8,7 +8,7 @@ import {
   comparisonTable,
   ladderText,
   multiTable,
-  qualityCostSpec,
+  qualityCostInput,
 } from '../../../training/bench-report.js';
 import type { BenchResult, MethodResult } from '../../../training/bench-routing.js';
 import { qualityCostChartSpec } from '../../../training/quality-cost-chart.js';
@@ -144,7 +144,10 @@ describe('ladder report', () => {
   test("charts.json carries the quality-vs-cost chart's input, so `npm run charts` can redraw it", () => {
     const charts = JSON.parse(JSON.stringify(benchCharts(result, 'Test'))) as BenchCharts;
     assert.ok(charts.quality_cost, 'quality_cost in charts.json');
-    assert.deepEqual(qualityCostChartSpec(charts.quality_cost), qualityCostSpec(result, 'Test'));
+    assert.deepEqual(
+      qualityCostChartSpec(charts.quality_cost),
+      qualityCostChartSpec(qualityCostInput(result, 'Test')),
+    );
     const noLadder = benchCharts({ ...result, ladder: null });
     assert.equal(noLadder.quality_cost, undefined);
   });
