@@ -2,8 +2,8 @@ import { loadBaselineModel } from '../baselines/baseline-model.js';
 import type { LoadedConfig } from '../config/config-loader.js';
 import type { ModelManifest } from '../models/manifest.js';
 import { createManifestRegistry, resolveCachedModel } from '../models/manifest-registry.js';
-import { orderTiers } from '../policy/route-view.js';
 import { loadProbeBundle, type ProbeBundle } from '../probes/probe-bundle.js';
+import { cheapestTier } from '../router/mode-plans.js';
 import { asStepBundle } from '../steps/step-scorer.js';
 
 /** One file a config names, checked with the loader `serve` uses (paths already resolved as serve does). */
@@ -35,6 +35,12 @@ async function check(key: string, path: string, load: () => Promise<string>): Pr
 const describeBundle = (bundle: ProbeBundle) =>
   `${bundle.tiers.length} tier probe${bundle.tiers.length === 1 ? '' : 's'} (${bundle.tiers.map((t) => t.id).join(', ')}), ` +
   `layer${bundle.features.layers.length === 1 ? '' : 's'} ${bundle.features.layers.join(',')} (${bundle.features.pooling})`;
+
+/** Which probe of the step bundle reads the steps: `steps.probe_tier`, else the worker, else the cheapest tier. */
+export function stepProbeTier(config: Pick<LoadedConfig, 'steps' | 'tiers'>): string {
+  const { steps } = config;
+  return steps?.probe_tier ?? steps?.worker ?? cheapestTier(config.tiers);
+}
 
 /**
  * Loads every file the config names — the encoder weights' presence, the probe bundle, the step bundle, the
@@ -69,7 +75,7 @@ export async function checkConfigFiles(config: LoadedConfig): Promise<ConfigFile
   if (probed) checks.at(-1)!.tiers = [...new Set(probed)];
   if (config.steps) {
     const { steps } = config;
-    const probeTier = steps.probe_tier ?? steps.worker ?? orderTiers(config.tiers)[0]!.id;
+    const probeTier = stepProbeTier(config);
     checks.push(
       await check('steps.probes', steps.probes, async () => {
         const step = asStepBundle(await bundleOf(steps.probes), probeTier, steps.probes);

@@ -11,13 +11,13 @@ import { resolveCachedModel } from '../models/manifest-registry.js';
 import { type BudgetLedger, createBudgetLedger } from '../policy/budget-ledger.js';
 import type { RouteTier } from '../policy/policy-schema.js';
 import { loadProbeBundle, type ProbeBundle } from '../probes/probe-bundle.js';
-import { cheapestTier } from '../router/mode-plans.js';
 import { createRequestRouter, type RequestRouter } from '../router/request-router.js';
 import { openStateStore } from '../state/sqlite-state-store.js';
 import { stateFilePath } from '../state/state-path.js';
 import type { StateStore } from '../state/state-store.js';
 import { asStepBundle, type StepBundle } from '../steps/step-scorer.js';
 import { createTierPool, type TierLogger, type TierPool } from '../tiers/tier-pool.js';
+import { stepProbeTier } from './config-files.js';
 import { createConfigReloader, type LiveConfig, type ReloadResult } from './config-reload.js';
 import { createOnlineLearner, type OnlineLearner } from './online-learner.js';
 import { Telemetry } from './telemetry.js';
@@ -109,7 +109,7 @@ async function createServicesWithState(
           encoderSha256: manifest.sha256,
           encoderName: manifest.name,
         }),
-        config.steps.probe_tier ?? config.steps.worker ?? cheapestTier(config.tiers),
+        stepProbeTier(config),
         config.steps.probes,
       )
     : undefined;
