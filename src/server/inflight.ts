@@ -78,10 +78,15 @@ export class InflightRequests {
     return {
       signal: controller.signal,
       remainingMs: () => Math.max(0, deadlineAt - performance.now()),
-      abortError: () =>
-        controller.signal.aborted && controller.signal.reason instanceof TierError
+      abortError: () => {
+        // A tier call's own timeout is clipped to the time left, so it can fire a moment before the
+        // deadline's timer does: past the deadline, the request timed out whichever timer came first.
+        if (!controller.signal.aborted && deadlineAt - performance.now() <= 0)
+          controller.abort(new RequestTimeoutError(this.limitMs));
+        return controller.signal.aborted && controller.signal.reason instanceof TierError
           ? controller.signal.reason
-          : undefined,
+          : undefined;
+      },
       release: () => {
         if (released) return;
         released = true;
