@@ -16,17 +16,24 @@ function exampleSetting(tier: TierConfig): string | undefined {
 
 /**
  * The one line `mechroute serve` prints on stderr once it listens: where, which tiers are unavailable and
- * why, and how to point one at an OpenAI-compatible endpoint. Everything else goes to the JSON log.
+ * why, how to point one at an OpenAI-compatible endpoint, and which tiers the probe bundle has no probe
+ * for (`probed`), since the policies reach those only as a fallback. Everything else goes to the JSON log.
  */
 export function startupSummary(
   url: string,
   tiers: readonly Pick<RouteTier, 'id' | 'available' | 'unavailable_reason'>[],
   configTiers: readonly TierConfig[],
+  probed?: ReadonlySet<string>,
 ): string {
   const available = tiers.filter((t) => t.available).map((t) => t.id);
   const unavailable = tiers.filter((t) => !t.available);
+  const unprobed = probed ? tiers.filter((t) => !probed.has(t.id)).map((t) => t.id) : [];
+  const fallbackOnly = unprobed.length
+    ? `; no probe in the bundle, so reached only as a fallback: ${unprobed.join(', ')}`
+    : '';
   const head = `mechroute: serving on ${url}`;
-  if (unavailable.length === 0) return `${head}; every tier is available: ${available.join(', ')}\n`;
+  if (unavailable.length === 0)
+    return `${head}; every tier is available: ${available.join(', ')}${fallbackOnly}\n`;
   const serving = available.length
     ? `routing to ${available.join(', ')}`
     : 'no tier is available, so every chat completion fails until one is';
@@ -38,5 +45,5 @@ export function startupSummary(
   const hint = example
     ? `; to serve a tier from any OpenAI-compatible endpoint (vLLM, llama-server, LiteLLM, OpenRouter), set its variables and restart, e.g. ${example}`
     : '';
-  return `${head}; ${serving}; unavailable: ${why}${hint}\n`;
+  return `${head}; ${serving}; unavailable: ${why}${fallbackOnly}${hint}\n`;
 }

@@ -275,6 +275,11 @@ export function bundleFeatureDim(bundle: Pick<BundleShape, 'encoder' | 'features
   return bundle.features.layers.length * bundle.encoder.embedding_width;
 }
 
+/** Tier ids the bundle predicts P(success) for: its tier heads and its MLP's outputs. */
+export function probedTiers(bundle: Pick<BundleShape, 'tiers' | 'mlp'>): Set<string> {
+  return new Set([...bundle.tiers.map((t) => t.id), ...(bundle.mlp?.tiers ?? [])]);
+}
+
 /** The checks that need several fields at once; each issue carries the path of the offending field. */
 function checkConsistency(b: BundleShape, ctx: z.RefinementCtx): void {
   const dim = bundleFeatureDim(b);

@@ -2,7 +2,7 @@ import { loadBaselineModel } from '../baselines/baseline-model.js';
 import type { LoadedConfig } from '../config/config-loader.js';
 import type { ModelManifest } from '../models/manifest.js';
 import { createManifestRegistry, resolveCachedModel } from '../models/manifest-registry.js';
-import { loadProbeBundle, type ProbeBundle } from '../probes/probe-bundle.js';
+import { loadProbeBundle, type ProbeBundle, probedTiers } from '../probes/probe-bundle.js';
 import { cheapestTier } from '../router/mode-plans.js';
 import { asStepBundle } from '../steps/step-scorer.js';
 
@@ -68,7 +68,7 @@ export async function checkConfigFiles(config: LoadedConfig): Promise<ConfigFile
   checks.push(
     await check('probes.path', config.probes.path, async () => {
       const bundle = await bundleOf(config.probes.path);
-      probed = [...bundle.tiers.map((t) => t.id), ...(bundle.mlp?.tiers ?? [])];
+      probed = [...probedTiers(bundle)];
       return describeBundle(bundle);
     }),
   );

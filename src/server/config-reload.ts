@@ -1,7 +1,7 @@
 import { type LoadedConfig, loadConfig } from '../config/config-loader.js';
 import type { PolicyChange, PolicyStore } from '../config/policy-file.js';
 import { MechrouteError, ReloadRefusedError } from '../errors.js';
-import { loadProbeBundle, type ProbeBundle } from '../probes/probe-bundle.js';
+import { loadProbeBundle, type ProbeBundle, probedTiers } from '../probes/probe-bundle.js';
 import type { TierPool } from '../tiers/tier-pool.js';
 
 /**
@@ -57,19 +57,14 @@ const RESTART_ONLY = [
   'learning',
 ] as const;
 
-/** Tier ids the bundle has a head for (linear or MLP). */
-export function headsOf(bundle: ProbeBundle): Set<string> {
-  return new Set([...bundle.tiers.map((t) => t.id), ...(bundle.mlp?.tiers ?? [])]);
-}
-
 /**
  * Tiers the reload would leave without the head they need: a new tier, or one whose head the new bundle
  * drops. A tier that ran without a head before (its P comes from elsewhere, or it is never predicted
  * to succeed) may go on without one.
  */
 export function missingHeads(running: LiveConfig, next: LiveConfig): string[] {
-  const before = headsOf(running.bundle);
-  const after = headsOf(next.bundle);
+  const before = probedTiers(running.bundle);
+  const after = probedTiers(next.bundle);
   const ranWithout = new Set(running.config.tiers.filter((t) => !before.has(t.id)).map((t) => t.id));
   return next.config.tiers.filter((t) => !after.has(t.id) && !ranWithout.has(t.id)).map((t) => t.id);
 }
@@ -130,7 +125,7 @@ async function reloadOnce(deps: ReloadDeps, running: LiveConfig, file: string): 
     throw new ReloadRefusedError(
       file,
       `tier${headless.length === 1 ? '' : 's'} ${headless.join(', ')} ha${headless.length === 1 ? 's' : 've'} ` +
-        `no head in the probe bundle ${loaded.probes.path} (its heads: ${[...headsOf(bundle)].join(', ')}); ` +
+        `no head in the probe bundle ${loaded.probes.path} (its heads: ${[...probedTiers(bundle)].join(', ')}); ` +
         'add the head (`mechroute tiers add`) or point probes.path at a bundle that has it',
     );
   }

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { DEFAULT_CONFIG_PATH } from '../../config/config-loader.js';
+import { probedTiers } from '../../probes/probe-bundle.js';
 import { CliOptionError } from '../cli-flags.js';
 import { startupSummary } from '../startup-summary.js';
 
@@ -51,7 +52,14 @@ export function registerServeCommand(program: Command, env: NodeJS.ProcessEnv = 
         ...(options.host ? { host: options.host } : {}),
       });
       // The JSON log goes to stdout; a person starting the server reads this one line on stderr.
-      process.stderr.write(startupSummary(server.url, server.services.routeTiers(), server.config.tiers));
+      process.stderr.write(
+        startupSummary(
+          server.url,
+          server.services.routeTiers(),
+          server.config.tiers,
+          probedTiers(server.services.bundle()),
+        ),
+      );
       const stop = (signal: string) => {
         server.app.log.info({ signal }, 'shutting down');
         server.close().then(

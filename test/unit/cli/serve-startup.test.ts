@@ -44,6 +44,29 @@ describe('mechroute serve: the startup line and the port', () => {
     );
   });
 
+  test('names the tiers the bundle has no probe for, which the policies reach only as a fallback', async () => {
+    const config = await loadConfig(DEFAULT_CONFIG_PATH);
+    const all = routeTiers(
+      config,
+      resolveSecrets(config, { MIXTRAL_BASE_URL: 'http://x/v1', MIXTRAL_API_KEY: 'k', OPENAI_API_KEY: 'k' }),
+    );
+    const probed = new Set(['mixtral-8x7b-instruct', 'gpt-4-1106-preview']);
+    assert.equal(
+      startupSummary('http://h:1', all, config.tiers, probed),
+      'mechroute: serving on http://h:1; every tier is available: gemma-3-270m, mixtral-8x7b-instruct, ' +
+        'gpt-4-1106-preview; no probe in the bundle, so reached only as a fallback: gemma-3-270m\n',
+    );
+    const none = routeTiers(config, resolveSecrets(config, {}));
+    assert.match(
+      startupSummary('http://h:1', none, config.tiers, probed),
+      /; unavailable: .*; no probe in the bundle, so reached only as a fallback: gemma-3-270m; to serve a tier/,
+    );
+    assert.doesNotMatch(
+      startupSummary('http://h:1', all, config.tiers, new Set([...probed, 'gemma-3-270m'])),
+      /no probe/,
+    );
+  });
+
   test('the port: --port, else MECHROUTE_PORT, else PORT, else the config’s', () => {
     assert.equal(listenPort(undefined, {}), undefined);
     assert.equal(listenPort(undefined, { PORT: '9000' }), 9000);
