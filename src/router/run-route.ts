@@ -1,5 +1,6 @@
 import { shouldEscalate } from '../policy/cascade.js';
 import type { AnswerGate, TierPlan } from '../policy/policy-schema.js';
+import type { TierError } from '../tiers/tier-errors.js';
 import {
   canFailOver,
   type GenerateResult,
@@ -67,8 +68,24 @@ export async function* runRoute(
     },
   });
   /** The next tier after a failure, or undefined when this failure ends the request. */
-  const failoverTarget = (error: ReturnType<typeof toTierError>) =>
+  const failoverTarget = (error: TierError) =>
     plan.failover && canFailOver(error) && !signal.aborted ? plan.tiers[index + 1] : undefined;
+  /** Records a failed attempt; false when it ends the request (its error then yielded), else fails over. */
+  function* fail(
+    tier: string,
+    error: TierError,
+    next: string | undefined,
+  ): Generator<ExecutionPart, boolean> {
+    attempts.push({ tier, via, outcome: 'failed', code: error.code });
+    yield { type: 'attempt-failed', tier, error, next };
+    if (next === undefined) {
+      yield { type: 'error', error };
+      return false;
+    }
+    index += 1;
+    via = 'failover';
+    return true;
+  }
 
   while (index < plan.tiers.length) {
     const tier = plan.tiers[index]!;
@@ -80,16 +97,8 @@ export async function* runRoute(
         result = await deps.generate(tier, call, callOptions());
       } catch (thrown) {
         const error = toTierError(thrown, undefined);
-        const next = failoverTarget(error);
-        attempts.push({ tier, via, outcome: 'failed', code: error.code });
-        yield { type: 'attempt-failed', tier, error, next };
-        if (!next) {
-          yield { type: 'error', error };
-          return;
-        }
-        index += 1;
-        via = 'failover';
-        continue;
+        if (yield* fail(tier, error, failoverTarget(error))) continue;
+        return;
       }
       yield charge(tier, result.usage);
       const next = plan.tiers[index + 1];
@@ -115,7 +124,7 @@ export async function* runRoute(
     }
 
     let committed = false;
-    let failed: ReturnType<typeof toTierError> | undefined;
+    let failed: TierError | undefined;
     for await (const part of deps.stream(tier, call, callOptions())) {
       if (part.type === 'start') continue;
       if (part.type === 'error') {
@@ -133,15 +142,7 @@ export async function* runRoute(
       yield part;
     }
     const error = failed ?? toTierError(new Error('the stream ended without a finish'), tier);
-    attempts.push({ tier, via, outcome: 'failed', code: error.code });
-    const next = committed ? undefined : failoverTarget(error);
-    yield { type: 'attempt-failed', tier, error, next };
-    if (!next) {
-      yield { type: 'error', error };
-      return;
-    }
-    index += 1;
-    via = 'failover';
+    if (!(yield* fail(tier, error, committed ? undefined : failoverTarget(error)))) return;
   }
 }
 
