@@ -90,11 +90,7 @@ async function liveReadings(
 ): Promise<{ prompt: number[]; answer: number[] }> {
   const { manifest, path } = resolveCachedModel(DEFAULT_ENCODER_MODEL);
   const file = join(packageRoot, 'probes', 'default-steps.json');
-  const bundle = asStepBundle(
-    await loadProbeBundle(file, { encoderSha256: manifest.sha256, encoderName: manifest.name }),
-    CHEAP,
-    file,
-  );
+  const bundle = asStepBundle(await loadProbeBundle(file, manifest), CHEAP, file);
   log(`cascade-gate: reading ${set.length} held-out problems live (prompt, and prompt + answer)`);
   const encoder = await EncoderHost.create({ modelPath: path });
   try {

@@ -46,7 +46,7 @@ export interface BundleFeatures {
 export async function loadBundleFor(file: string, model: string | undefined): Promise<ProbeBundle> {
   if (model === undefined) return parseProbeBundle(await readJsonFile(file, 'probe bundle'), file);
   const identity = encoderIdentity(model);
-  return loadProbeBundle(file, { encoderSha256: identity.sha256, encoderName: identity.name });
+  return loadProbeBundle(file, identity);
 }
 
 export async function bundleFeatures(

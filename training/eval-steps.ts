@@ -93,10 +93,7 @@ function stepMetric<T>(bundle: ProbeBundle, key: string): T | undefined {
 
 export async function evalSteps(options: EvalStepsOptions): Promise<EvalStepsReport> {
   const { manifest, path } = resolveCachedModel(options.model ?? DEFAULT_ENCODER_MODEL);
-  const bundle = await loadProbeBundle(options.probes, {
-    encoderSha256: manifest.sha256,
-    encoderName: manifest.name,
-  });
+  const bundle = await loadProbeBundle(options.probes, manifest);
   if (!bundle.steps) {
     throw new TrainingDataError(`${options.probes} is not a step-probe bundle (it has no "steps" field)`);
   }

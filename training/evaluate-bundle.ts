@@ -212,10 +212,7 @@ function hybridPredictions(
 
 export async function scoreBundleOnTraces(options: EvaluateOptions): Promise<ScoredTraces> {
   const identity = encoderIdentity(options.model ?? undefined);
-  const bundle = await loadProbeBundle(options.probes, {
-    encoderSha256: identity.sha256,
-    encoderName: identity.name,
-  });
+  const bundle = await loadProbeBundle(options.probes, identity);
   const { traces: all, errors, lines } = await readTraces(options.tracesFile);
   const bundleTiers = bundle.tiers.map((t) => t.id);
   const traces = all.filter((t) => bundleTiers.some((id) => t.outcomes[id] !== undefined));

@@ -36,10 +36,7 @@ export interface TrainClassHeadResult {
 
 export async function trainClassHead(options: TrainClassHeadOptions): Promise<TrainClassHeadResult> {
   const identity = encoderIdentity(options.model);
-  const bundle = await loadProbeBundle(options.probes, {
-    encoderSha256: identity.sha256,
-    encoderName: identity.name,
-  });
+  const bundle = await loadProbeBundle(options.probes, identity);
   const { traces: all } = await readTraces(options.tracesFile);
   const labelled = all.flatMap((t) => {
     const c = taskClassOf(t, options.source);

@@ -427,21 +427,20 @@ export function parseProbeBundle(value: unknown, file: string): ProbeBundle {
   return parsed.data;
 }
 
-export interface LoadProbeBundleOptions {
-  /** sha256 of the encoder that will produce the activations; a bundle for another model is refused. */
-  encoderSha256: string;
-  /** Its name, for the error message. */
-  encoderName?: string;
+/**
+ * The encoder that will produce the activations (a model manifest or an encoder's identity): a bundle
+ * trained for another model (by sha256) is refused; the name is for the error message.
+ */
+export interface BundleEncoder {
+  sha256: string;
+  name?: string;
 }
 
-export async function loadProbeBundle(file: string, options: LoadProbeBundleOptions): Promise<ProbeBundle> {
+export async function loadProbeBundle(file: string, encoder: BundleEncoder): Promise<ProbeBundle> {
   const value = await readJsonFile(file, 'probe bundle');
   const bundle = parseProbeBundle(value, file);
-  if (bundle.encoder.sha256 !== options.encoderSha256.toLowerCase()) {
-    throw new ProbeEncoderMismatchError(file, bundle.encoder, {
-      name: options.encoderName,
-      sha256: options.encoderSha256,
-    });
+  if (bundle.encoder.sha256 !== encoder.sha256.toLowerCase()) {
+    throw new ProbeEncoderMismatchError(file, bundle.encoder, { name: encoder.name, sha256: encoder.sha256 });
   }
   return bundle;
 }

@@ -62,7 +62,7 @@ export async function checkConfigFiles(config: LoadedConfig): Promise<ConfigFile
   const manifest = encoder ?? safeManifest(config.encoder.model);
   const bundleOf = (path: string) => {
     if (!manifest) throw new Error(`cannot check it until encoder.model names a known model`);
-    return loadProbeBundle(path, { encoderSha256: manifest.sha256, encoderName: manifest.name });
+    return loadProbeBundle(path, manifest);
   };
   let probed: string[] | undefined;
   checks.push(

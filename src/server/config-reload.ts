@@ -107,10 +107,7 @@ export function createConfigReloader(deps: ReloadDeps): { reload(trigger: string
 
 async function reloadOnce(deps: ReloadDeps, running: LiveConfig, file: string): Promise<ReloadResult> {
   const loaded = await loadConfig(file);
-  const bundle = await loadProbeBundle(loaded.probes.path, {
-    encoderSha256: deps.encoder.sha256,
-    encoderName: deps.encoder.name,
-  });
+  const bundle = await loadProbeBundle(loaded.probes.path, deps.encoder);
   const restartRequired = RESTART_ONLY.filter((key) => changed(running.config[key], loaded[key]));
   // Only what a reload applies changes; the rest stays as the process started with it.
   const config: LoadedConfig = {

@@ -99,16 +99,10 @@ async function createServicesWithState(
     source: config.policy_file ?? config.file,
   });
   const { manifest, path } = resolveCachedModel(config.encoder.model);
-  const bundle = await loadProbeBundle(config.probes.path, {
-    encoderSha256: manifest.sha256,
-    encoderName: manifest.name,
-  });
+  const bundle = await loadProbeBundle(config.probes.path, manifest);
   const stepBundle = config.steps
     ? asStepBundle(
-        await loadProbeBundle(config.steps.probes, {
-          encoderSha256: manifest.sha256,
-          encoderName: manifest.name,
-        }),
+        await loadProbeBundle(config.steps.probes, manifest),
         stepProbeTier(config),
         config.steps.probes,
       )

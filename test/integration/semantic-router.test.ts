@@ -67,7 +67,7 @@ describe('the router in semantic mode (policy.signal: text-embedding)', () => {
   before(async () => {
     encoder = await sharedEncoder();
     const manifest = createManifestRegistry().get(DEFAULT_ENCODER_MODEL);
-    bundle = await loadProbeBundle(DEFAULT_PROBES_PATH, { encoderSha256: manifest.sha256 });
+    bundle = await loadProbeBundle(DEFAULT_PROBES_PATH, manifest);
   });
 
   const policy = (signal: 'probes' | 'text-embedding') =>

@@ -89,7 +89,7 @@ describe('mechroute train --steps and eval-steps with the real encoder', () => {
     const { manifest } = await import('../../src/models/manifest-registry.js').then((m) =>
       m.resolveCachedModel('gemma-3-270m-q4_k_m'),
     );
-    bundle = await loadProbeBundle(bundleFile, { encoderSha256: manifest.sha256 });
+    bundle = await loadProbeBundle(bundleFile, manifest);
     assert.equal(bundle.steps?.text_format, 'prompt-blank-line-steps');
     assert.equal(bundle.steps?.metrics?.max_k, 2);
     const split = bundle.steps?.metrics?.split as { test_problems: string[] };

@@ -85,7 +85,7 @@ describe('task-class head', () => {
     try {
       const file = join(dir, 'bundle.json');
       await saveProbeBundle(file, bundle);
-      const loaded = await loadProbeBundle(file, { encoderSha256: 'a'.repeat(64) });
+      const loaded = await loadProbeBundle(file, { sha256: 'a'.repeat(64) });
       assert.deepEqual(loaded.classes!.names, NAMES);
       for (let i = 0; i < 30; i += 1) {
         const raw = x.data.subarray(i * D, (i + 1) * D);

@@ -133,7 +133,7 @@ describe('probe bundle', () => {
     const file = join(dir, 'nested', 'bundle.json');
     await saveProbeBundle(file, bundle);
     assert.deepEqual(await readdir(join(dir, 'nested')), ['bundle.json']); // no temporary left behind
-    const loaded = await loadProbeBundle(file, { encoderSha256: SHA_A });
+    const loaded = await loadProbeBundle(file, { sha256: SHA_A });
     for (const i of [0, 17, 599])
       assert.deepEqual(predictProbes(loaded, row(i)), predictProbes(bundle, row(i)));
     assert.equal(loaded.metrics.splits['random-test']!.linear.strong!.auroc, null);
@@ -145,16 +145,13 @@ describe('probe bundle', () => {
   test('a bundle for another encoder is refused, naming both models and shas', async () => {
     const file = join(dir, 'mismatch.json');
     await saveProbeBundle(file, bundle);
-    await assert.rejects(
-      loadProbeBundle(file, { encoderSha256: SHA_B, encoderName: 'other-encoder' }),
-      (error) => {
-        assert.ok(error instanceof ProbeEncoderMismatchError);
-        assert.equal(error.code, 'MR_ERR_PROBE_ENCODER_MISMATCH');
-        for (const part of [SHA_A, SHA_B, 'test-encoder', 'other-encoder', file])
-          assert.ok(error.message.includes(part));
-        return true;
-      },
-    );
+    await assert.rejects(loadProbeBundle(file, { sha256: SHA_B, name: 'other-encoder' }), (error) => {
+      assert.ok(error instanceof ProbeEncoderMismatchError);
+      assert.equal(error.code, 'MR_ERR_PROBE_ENCODER_MISMATCH');
+      for (const part of [SHA_A, SHA_B, 'test-encoder', 'other-encoder', file])
+        assert.ok(error.message.includes(part));
+      return true;
+    });
   });
 
   test('a malformed bundle fails with every problem and its path', async () => {
@@ -164,7 +161,7 @@ describe('probe bundle', () => {
     delete bad.encoder.sha256;
     bad.features.pooling = 'max';
     await writeFile(file, JSON.stringify(bad));
-    await assert.rejects(loadProbeBundle(file, { encoderSha256: SHA_A }), (error) => {
+    await assert.rejects(loadProbeBundle(file, { sha256: SHA_A }), (error) => {
       assert.ok(error instanceof InvalidFileError);
       assert.match(error.message, /encoder\.sha256/);
       assert.match(error.message, /features\.pooling/);
@@ -175,15 +172,12 @@ describe('probe bundle', () => {
     wrongWidth.tiers[1].weights.pop();
     await writeFile(file, JSON.stringify(wrongWidth));
     await assert.rejects(
-      loadProbeBundle(file, { encoderSha256: SHA_A }),
+      loadProbeBundle(file, { sha256: SHA_A }),
       /tiers\.1\.weights: tier "strong" has 15 weights but the features have 16 dimensions \(2 layers × 8\)/,
     );
     await writeFile(file, '{"format": "mechroute-probes",');
-    await assert.rejects(loadProbeBundle(file, { encoderSha256: SHA_A }), /not JSON/);
-    await assert.rejects(
-      loadProbeBundle(join(dir, 'missing.json'), { encoderSha256: SHA_A }),
-      FileUnreadableError,
-    );
+    await assert.rejects(loadProbeBundle(file, { sha256: SHA_A }), /not JSON/);
+    await assert.rejects(loadProbeBundle(join(dir, 'missing.json'), { sha256: SHA_A }), FileUnreadableError);
   });
 
   test('an invalid bundle is not written; a wrong-length feature vector is refused', async () => {
@@ -227,7 +221,7 @@ describe('probe bundle', () => {
     const file = join(dir, 'hybrid.json');
     await saveProbeBundle(file, hybrid);
     assert.deepEqual(
-      predictHybrid(await loadProbeBundle(file, { encoderSha256: SHA_A }), row(0), 'proof'),
+      predictHybrid(await loadProbeBundle(file, { sha256: SHA_A }), row(0), 'proof'),
       predictHybrid(hybrid, row(0), 'proof'),
     );
     const narrow = { ...hybrid, hybrid: { ...hybrid.hybrid!, stacker: stage(3, () => 0) } };

@@ -100,7 +100,7 @@ describe('trainProbes when the cheapest tier has outcomes on only some traces', 
     assert.equal(bundle.metrics?.layer_selection_tier, 'cheap');
     assert.match(bundle.notes ?? '', /Reference tier: cheap/);
     assert.match(bundle.notes ?? '', /tiny 60 of 300/);
-    const loaded = await loadProbeBundle(out, { encoderSha256: synthetic.encoder.sha256 });
+    const loaded = await loadProbeBundle(out, { sha256: synthetic.encoder.sha256 });
     assert.equal(loaded.tiers.length, 3);
   });
 

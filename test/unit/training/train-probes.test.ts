@@ -83,7 +83,7 @@ describe('trainProbes on synthetic activations with a planted signal', () => {
   });
 
   it('writes a bundle that loads, carries the CV metrics, and predicts', async () => {
-    const loaded = await loadProbeBundle(out, { encoderSha256: synthetic.encoder.sha256 });
+    const loaded = await loadProbeBundle(out, { sha256: synthetic.encoder.sha256 });
     assert.deepEqual(loaded.features, bundle.features);
     assert.deepEqual(
       loaded.tiers.map((t) => t.id),
