@@ -110,11 +110,13 @@ async function reloadOnce(deps: ReloadDeps, running: LiveConfig, file: string): 
   const bundle = await loadProbeBundle(loaded.probes.path, deps.encoder);
   const restartRequired = RESTART_ONLY.filter((key) => changed(running.config[key], loaded[key]));
   // Only what a reload applies changes; the rest stays as the process started with it.
+  const { policy_file: _, ...kept } = running.config;
   const config: LoadedConfig = {
-    ...running.config,
+    ...kept,
     tiers: loaded.tiers,
     probes: loaded.probes,
     policy: loaded.policy,
+    ...(loaded.policy_file === undefined ? {} : { policy_file: loaded.policy_file }),
   };
   const next: LiveConfig = { config, bundle };
   const headless = missingHeads(running, next);

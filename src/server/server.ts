@@ -73,17 +73,25 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   }
   // From here the app owns the services: closing it releases them.
   const tracing = setupTracing(options.env ?? process.env);
-  const watcher =
-    options.watchPolicy === false
-      ? undefined
-      : watchPolicyFile(config.policy_file ?? config.file, services.policies, logger, {
-          // SIGHUP reloads the whole config (tiers, probes, policy): see below.
-          sighup: false,
-          onReload: (change) => {
-            if (change.ok && change.changed)
-              logger.info({ version: change.policy.version }, 'policy reloaded');
-          },
-        });
+  const policyPath = (c: LoadedConfig) => c.policy_file ?? c.file;
+  const watchPolicy = (file: string) =>
+    watchPolicyFile(file, services.policies, logger, {
+      // SIGHUP reloads the whole config (tiers, probes, policy): see below.
+      sighup: false,
+      onReload: (change) => {
+        if (change.ok && change.changed) logger.info({ version: change.policy.version }, 'policy reloaded');
+      },
+    });
+  let watched = policyPath(config);
+  let watcher = options.watchPolicy === false ? undefined : watchPolicy(watched);
+  // A reloaded config may keep its policy in another file: from then on, edits to that file count.
+  const stopFollowing = services.onReload((next) => {
+    if (!watcher || policyPath(next) === watched) return;
+    watcher.close();
+    watched = policyPath(next);
+    watcher = watchPolicy(watched);
+    logger.info({ file: watched }, 'watching the policy file the reloaded config names');
+  });
   // A refused reload is logged by the reloader and changes nothing.
   const onHangup = () => void services.reload('SIGHUP').catch(() => undefined);
   if (options.watchPolicy !== false) process.on('SIGHUP', onHangup);
@@ -104,6 +112,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       // cancel what is left (clients get MR_ERR_SHUTTING_DOWN, streams an error event), then release
       // the tiers and the encoder.
       closing ??= (async () => {
+        stopFollowing();
         watcher?.close();
         process.off('SIGHUP', onHangup);
         inflight.closing = true;

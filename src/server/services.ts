@@ -3,7 +3,12 @@ import { createSentenceEncoder, type SentenceEncoder } from '../baselines/senten
 import { baselineScorer, type TierScorer } from '../baselines/tier-scorer.js';
 import type { LoadedConfig, ResolvedSecrets } from '../config/config-loader.js';
 import { policyFromConfigFile, resolveSecrets } from '../config/config-loader.js';
-import { createPolicyStore, type PolicyLogger, type PolicyStore } from '../config/policy-file.js';
+import {
+  createPolicyStore,
+  loadPolicyFile,
+  type PolicyLogger,
+  type PolicyStore,
+} from '../config/policy-file.js';
 import type { Encoder } from '../encoder/encoder.js';
 import { EncoderHost } from '../encoder/encoder-host.js';
 import { InvalidFileError } from '../errors.js';
@@ -45,6 +50,8 @@ export interface RouterServices {
    * config-reload.ts). @throws ReloadRefusedError, with everything left as it was
    */
   reload(trigger: string): Promise<ReloadResult>;
+  /** Calls `listener` with the config each successful reload installs; returns its removal. */
+  onReload(listener: (config: LoadedConfig) => void): () => void;
   close(): Promise<void>;
 }
 
@@ -93,8 +100,9 @@ async function createServicesWithState(
     onChange: (change) => onPolicyChange?.(change),
     knownTiers: config.tiers.map((t) => t.id),
     ...(options.logger ? { logger: options.logger } : {}),
-    // A policy written inline is reloaded from the config file itself.
-    ...(config.policy_file ? {} : { load: policyFromConfigFile }),
+    // A policy written inline is reloaded from the config file itself; a reload may move it to a policy
+    // file or back (the watcher follows, server.ts), so the file read says which one it is.
+    load: (file) => (file === config.file ? policyFromConfigFile(file) : loadPolicyFile(file)),
     persist: state,
     source: config.policy_file ?? config.file,
   });
@@ -181,10 +189,12 @@ async function createServicesWithState(
   }
   // What a reload replaces, read on every request.
   let live: LiveConfig = { config, bundle };
+  const reloadListeners = new Set<(config: LoadedConfig) => void>();
   const reloader = createConfigReloader({
     live: () => live,
     install: (next) => {
       live = next;
+      for (const listener of reloadListeners) listener(next.config);
     },
     pool,
     policies,
@@ -234,6 +244,10 @@ async function createServicesWithState(
     ...(learner ? { learner } : {}),
     routeTiers: liveTiers,
     reload: (trigger) => reloader.reload(trigger),
+    onReload(listener) {
+      reloadListeners.add(listener);
+      return () => reloadListeners.delete(listener);
+    },
     close() {
       // Once: the app's onClose and a caller that built the services may both ask.
       closing ??= (async () => {

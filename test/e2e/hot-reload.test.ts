@@ -170,3 +170,23 @@ it('a reload adds a tier with its head and routes to it; a reload without it dra
   assert.deepEqual((await call('GET', '/admin/tiers')).body.draining, []);
   assert.equal(added.requests.length, 2, 'nothing else reached the removed tier');
 });
+
+it('a reload that moves the policy to another file watches that file from then on', async () => {
+  const policyFile = join(dir, 'policy.json');
+  await writeFile(policyFile, JSON.stringify({ ...policy, version: 'moved-1' }));
+  const { policy: _inline, ...withoutPolicy } = config(DEFAULT_PROBES_PATH, false);
+  await writeServerConfig(dir, { ...withoutPolicy, policy_file: policyFile });
+  const reloaded = await call('POST', '/admin/reload');
+  assert.equal(reloaded.status, 200, JSON.stringify(reloaded.body));
+  assert.equal((await call('GET', '/admin/policy')).body.policy_version, 'moved-1');
+  // Past the settle time of any watcher event the config file's own rewrite caused.
+  await sleep(1_500);
+  assert.equal((await call('GET', '/admin/policy')).body.policy_version, 'moved-1');
+  // An edit to the new file is picked up without a reload call (the watcher waits for it to settle).
+  await writeFile(policyFile, JSON.stringify({ ...policy, version: 'moved-2' }));
+  for (let i = 0; (await call('GET', '/admin/policy')).body.policy_version !== 'moved-2'; i++) {
+    assert.ok(i < 200, 'the edit to the policy file the reloaded config names was never loaded');
+    await sleep(50);
+  }
+  assert.ok(logLines.some((l) => l.msg === 'watching the policy file the reloaded config names'));
+});
