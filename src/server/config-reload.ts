@@ -69,6 +69,22 @@ export function missingHeads(running: LiveConfig, next: LiveConfig): string[] {
   return next.config.tiers.filter((t) => !after.has(t.id) && !ranWithout.has(t.id)).map((t) => t.id);
 }
 
+/**
+ * Tiers of the running config that the reload removes or whose head (linear, cluster or constant, or the
+ * MLP that predicts it) it replaces: what online learning corrected for them no longer applies.
+ */
+export function replacedHeads(running: LiveConfig, next: LiveConfig): string[] {
+  const head = (bundle: ProbeBundle, id: string) =>
+    JSON.stringify([
+      bundle.tiers.find((t) => t.id === id) ?? null,
+      bundle.mlp?.tiers.includes(id) ? bundle.mlp : null,
+    ]);
+  const kept = new Set(next.config.tiers.map((t) => t.id));
+  return running.config.tiers
+    .map((t) => t.id)
+    .filter((id) => !kept.has(id) || head(running.bundle, id) !== head(next.bundle, id));
+}
+
 const changed = (a: unknown, b: unknown) => JSON.stringify(a ?? null) !== JSON.stringify(b ?? null);
 
 /** One reload at a time, in order: a SIGHUP and an admin call may come together. */

@@ -33,6 +33,11 @@ export interface OnlineLearner {
   policyChanged(from: string, to: string, via: 'install' | 'rollback', at: number): void;
   /** Every correction back to 0 (snapshots are kept, so a rollback can still restore one). */
   reset(): void;
+  /**
+   * Drops the corrections of `tiers`: tiers a reload removed or whose head it replaced, since what was
+   * learned corrected the old head's P.
+   */
+  forget(tiers: readonly string[]): void;
   status(): LearningStatus;
   /** Decisions past retention go (called every so many answered requests). */
   prune(at: number): void;
@@ -99,6 +104,15 @@ export function createOnlineLearner(
     reset() {
       install({});
       logger?.info({}, 'online learning: corrections reset');
+    },
+    forget(tiers) {
+      const dropped = tiers.filter((t) => corrections[t] !== undefined);
+      if (dropped.length === 0) return;
+      install(Object.fromEntries(Object.entries(corrections).filter(([t]) => !dropped.includes(t))));
+      logger?.info(
+        { tiers: dropped },
+        'online learning: corrections dropped (tier removed or its head replaced)',
+      );
     },
     status() {
       return {

@@ -23,7 +23,7 @@ import type { StateStore } from '../state/state-store.js';
 import { asStepBundle, type StepBundle } from '../steps/step-scorer.js';
 import { createTierPool, type TierLogger, type TierPool } from '../tiers/tier-pool.js';
 import { stepProbeTier } from './config-files.js';
-import { createConfigReloader, type LiveConfig, type ReloadResult } from './config-reload.js';
+import { createConfigReloader, type LiveConfig, type ReloadResult, replacedHeads } from './config-reload.js';
 import { createOnlineLearner, type OnlineLearner } from './online-learner.js';
 import { Telemetry } from './telemetry.js';
 
@@ -193,7 +193,15 @@ async function createServicesWithState(
   const reloader = createConfigReloader({
     live: () => live,
     install: (next) => {
+      const relearn = learner ? replacedHeads(live, next) : [];
       live = next;
+      try {
+        learner?.forget(relearn);
+        telemetry.updateLearningGauges();
+      } catch (error) {
+        // The reload stands; the stale corrections stay until a reset (`mechroute policy reset-learning`).
+        options.logger?.error({ err: error, tiers: relearn }, 'online learning: corrections not dropped');
+      }
       for (const listener of reloadListeners) listener(next.config);
     },
     pool,

@@ -97,6 +97,24 @@ describe('online learner', () => {
     third.state.close();
   });
 
+  test('forgetting a tier drops its corrections only, persisted; unknown tiers are ignored', () => {
+    const file = join(dir, 'forget.sqlite');
+    const first = open(file, () => 1_000_000);
+    answer(first.telemetry, 'a', 'cheap');
+    answer(first.telemetry, 'b', 'dear');
+    first.telemetry.recordFeedback('a', false);
+    first.telemetry.recordFeedback('b', false);
+    assert.deepEqual(Object.keys(first.learner.status().tiers).sort(), ['cheap', 'dear']);
+    const dear = first.learner.status().tiers.dear;
+    first.learner.forget(['cheap', 'gone']);
+    assert.deepEqual(first.learner.status().tiers, { dear });
+    assert.equal(first.learner.correct(decided).cheap, decided.cheap);
+    first.state.close();
+    const second = open(file, () => 1_000_000);
+    assert.deepEqual(second.learner.status().tiers, { dear }, 'the drop is persisted');
+    second.state.close();
+  });
+
   test('an update that cannot be written leaves the outcome unrecorded and memory unchanged', () => {
     const file = join(dir, 'atomic.sqlite');
     const { state, learner, telemetry } = open(file, () => 5_000);
