@@ -10,9 +10,13 @@ import type { TierFit } from './tier-head-schema.js';
 
 /**
  * Fitting a new tier's head from its outcomes on a few hundred anchor prompts, leaving the encoder and
- * every other head alone (`mechroute tiers add`). Four methods, simplest first:
+ * every other head alone (`mechroute tiers add`). Five methods, simplest first:
  *
  * - `constant`: the anchors' success rate (Jeffreys-smoothed, (s + ½)/(n + 1), so 0 of 25 is not P = 0);
+ * - `consensus`: a scale and a bias on the pool's consensus — the mean of the existing heads' logits,
+ *   each standardised over the anchors. Most tiers fail on the same hard prompts, so the other heads'
+ *   agreement is a one-number difficulty a new tier tends to share; two parameters are estimable from 25
+ *   anchors where `low-rank`'s one coefficient per head is not. λ (on the scale) is the setting;
  * - `cluster` (UniRoute, Jitkrittum et al. 2025): the tier's success rate per cluster of the bundle's
  *   features, counted with each anchor's soft assignment and shrunk toward its overall rate,
  *   (Sₖ + m·p̄)/(Nₖ + m); P(success | x) = Σₖ aₖ(x)·rateₖ. m is the setting;
@@ -95,6 +99,7 @@ export function linearHeadsOf(bundle: ProbeBundle): TierFitInputs['heads'] {
 
 /** Grids, most regularised first within each method (the simplicity order of the 1-SE rule). */
 const CLUSTER_STRENGTHS = [32, 8, 2];
+const CONSENSUS_LAMBDAS = [0.1, 0.01];
 const LOW_RANK_LAMBDAS = [1, 0.1, 0.01];
 const LOGISTIC_LAMBDAS = [30, 3, 0.3];
 /**
@@ -107,7 +112,7 @@ const LOGISTIC_LAMBDAS = [30, 3, 0.3];
  */
 export const DEFAULT_STANDARD_ERRORS = 1;
 export const DEFAULT_REPEATS = 3;
-const METHOD_ORDER: readonly TierFitMethod[] = ['constant', 'cluster', 'low-rank', 'logistic'];
+const METHOD_ORDER: readonly TierFitMethod[] = ['constant', 'consensus', 'cluster', 'low-rank', 'logistic'];
 
 export const candidateName = (c: Candidate): string =>
   c.method === 'constant' ? 'constant' : `${c.method} ${c.method === 'cluster' ? 'm' : 'λ'}=${c.setting}`;
@@ -120,6 +125,8 @@ interface Prepared {
   y: Float64Array;
   assignments?: Float64Array[];
   headLogits?: { u: FeatureMatrix; mean: Float64Array; std: Float64Array };
+  /** The row means of `headLogits.u`, standardised over the anchors (one column). */
+  consensus?: { c: FeatureMatrix; mean: number; std: number };
 }
 
 function prepare(inputs: TierFitInputs): Prepared {
@@ -145,6 +152,15 @@ function prepare(inputs: TierFitInputs): Prepared {
     for (let i = 0; i < z.rows; i += 1)
       for (let c = 0; c < t; c += 1) data[i * t + c] = (raw[c]![i]! - centre[c]!) / std[c]!;
     prepared.headLogits = { u: createMatrix(data, z.rows, t), mean: centre, std };
+    const rowMeans = Float64Array.from({ length: z.rows }, (_, i) => mean(data.subarray(i * t, (i + 1) * t)));
+    const m = mean(rowMeans);
+    const sd = Math.max(Math.sqrt(rowMeans.reduce((s, v) => s + (v - m) ** 2, 0) / z.rows), 1e-9);
+    const c = createMatrix(
+      rowMeans.map((v) => (v - m) / sd),
+      z.rows,
+      1,
+    );
+    prepared.consensus = { c, mean: m, std: sd };
   }
   return prepared;
 }
@@ -182,11 +198,12 @@ function fitCandidate(c: Candidate, data: Prepared, inputs: TierFitInputs, rows:
     };
   }
   const lambda = c.setting!;
-  const x = c.method === 'low-rank' ? data.headLogits!.u : data.z;
+  const x =
+    c.method === 'low-rank' ? data.headLogits!.u : c.method === 'consensus' ? data.consensus!.c : data.z;
   const { model } = fitLogistic(x, data.y, { lambda, rows });
   return {
     predict: (r) => logisticLogits(model, x, r).map(sigmoid),
-    head: () => {
+    head: (): FittedHead => {
       if (c.method === 'logistic') {
         return {
           kind: 'linear',
@@ -196,18 +213,44 @@ function fitCandidate(c: Candidate, data: Prepared, inputs: TierFitInputs, rows:
           calibration: { kind: 'none' },
         };
       }
-      // α over standardised logits back to one weight vector over the features: Σ αₜ (wₜ·z + bₜ − μₜ)/σₜ.
-      const { mean, std } = data.headLogits!;
-      const weights = new Float64Array(data.z.cols);
-      let bias = model.bias;
-      for (const [t, h] of inputs.heads.entries()) {
-        const scale = model.weights[t]! / std[t]!;
-        for (let j = 0; j < weights.length; j += 1) weights[j]! += scale * h.weights[j]!;
-        bias += scale * (h.bias - mean[t]!);
-      }
-      return { kind: 'linear', weights: Array.from(weights), bias, lambda, calibration: { kind: 'none' } };
+      if (c.method === 'low-rank')
+        return {
+          ...combinedHead(model.weights, model.bias, data, inputs),
+          lambda,
+          calibration: { kind: 'none' },
+        };
+      // a·(mean of the T standardised logits − μ)/σ + b is the combination with every αₜ = a/(σ·T).
+      const { mean: mu, std: sigma } = data.consensus!;
+      const a = model.weights[0]!;
+      const alpha = new Float64Array(inputs.heads.length).fill(a / (sigma * inputs.heads.length));
+      return {
+        ...combinedHead(alpha, model.bias - (a * mu) / sigma, data, inputs),
+        lambda,
+        calibration: { kind: 'none' },
+      };
     },
   };
+}
+
+/**
+ * A combination α of the existing heads' standardised logits (plus a bias) as one weight vector over the
+ * features: Σₜ αₜ (wₜ·z + bₜ − μₜ)/σₜ + bias.
+ */
+function combinedHead(
+  alpha: ArrayLike<number>,
+  bias0: number,
+  data: Prepared,
+  inputs: TierFitInputs,
+): { kind: 'linear'; weights: number[]; bias: number } {
+  const { mean: mu, std } = data.headLogits!;
+  const weights = new Float64Array(data.z.cols);
+  let bias = bias0;
+  for (const [t, h] of inputs.heads.entries()) {
+    const scale = alpha[t]! / std[t]!;
+    for (let j = 0; j < weights.length; j += 1) weights[j]! += scale * h.weights[j]!;
+    bias += scale * (h.bias - mu[t]!);
+  }
+  return { kind: 'linear', weights: Array.from(weights), bias };
 }
 
 /** The candidates the inputs allow, in simplicity order. */
@@ -219,6 +262,8 @@ export function tierFitCandidates(
   for (const method of METHOD_ORDER) {
     if (!methods.includes(method)) continue;
     if (method === 'constant') out.push({ method });
+    if (method === 'consensus' && inputs.heads.length > 0)
+      out.push(...CONSENSUS_LAMBDAS.map((setting) => ({ method, setting })));
     if (method === 'cluster' && inputs.clusters)
       out.push(...CLUSTER_STRENGTHS.map((setting) => ({ method, setting })));
     if (method === 'low-rank' && inputs.heads.length > 0)
@@ -304,13 +349,14 @@ export function fitTierHead(inputs: TierFitInputs, options: TierFitOptions): Tie
   const lead = `${k}-fold out-of-fold log loss on ${n} anchors`;
   const bestName = candidateName(candidates[best]!);
   const constant = candidates.findIndex((x) => x.method === 'constant');
-  const within = `within ${tolerance} standard errors (SE ${f(gap(chosen).se)})`;
+  const errors = `${tolerance} standard error${tolerance === 1 ? '' : 's'}`;
+  const within = `within ${errors} (SE ${f(gap(chosen).se)})`;
   const reason =
     chosen === best
       ? `${candidateName(c)} has the lowest ${lead} (${f(meanLoss[best]!)}` +
         `${constant >= 0 && constant !== best ? `; constant ${f(meanLoss[constant]!)}` : ''})`
       : c.method === 'constant'
-        ? `constant: no candidate beats it by more than ${tolerance} standard errors of the ${lead} ` +
+        ? `constant: no candidate beats it by more than ${errors} of the ${lead} ` +
           `(constant ${f(meanLoss[chosen]!)}, best ${bestName} ${f(meanLoss[best]!)}, SE ${f(gap(chosen).se)}): no reliable signal in the features`
         : `${candidateName(c)} is the simplest candidate ${within} of the lowest ${lead} ` +
           `(${f(meanLoss[chosen]!)} vs ${f(meanLoss[best]!)} for ${bestName})`;

@@ -34,8 +34,8 @@ export const ClustersSchema = z.object({
 
 /** How an added tier's head was chosen: the method, its setting and the anchors' CV figures per candidate. */
 export const TierFitSchema = z.object({
-  method: z.enum(['constant', 'cluster', 'low-rank', 'logistic']),
-  /** The candidate's setting: shrinkage strength (cluster) or λ (low-rank, logistic); absent for constant. */
+  method: z.enum(['constant', 'consensus', 'cluster', 'low-rank', 'logistic']),
+  /** The candidate's setting: shrinkage strength (cluster) or λ (consensus, low-rank, logistic); absent for constant. */
   setting: z.number().nonnegative().optional(),
   anchors: z.number().int().positive(),
   anchor_success_rate: probability,

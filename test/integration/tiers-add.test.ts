@@ -102,7 +102,7 @@ describe('mechroute tiers clusters, anchors, remove, add and list', () => {
       `tiers add --bundle ${removed} --tier ${ADDED} --anchors ${anchors} --cost-from-traces --out ${added}`,
     );
     assert.equal(report.anchors, 30);
-    assert.ok(['constant', 'cluster', 'low-rank', 'logistic'].includes(report.method));
+    assert.ok(['constant', 'consensus', 'cluster', 'low-rank', 'logistic'].includes(report.method));
     assert.match(report.reason, /log loss|cross-validate/);
     assert.ok(report.mean_cost_usd > 0);
 

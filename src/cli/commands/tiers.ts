@@ -179,8 +179,8 @@ export function registerTiersCommand(program: Command): void {
     tiers
       .command('add')
       .description(
-        'fit a new tier’s head from its outcomes on anchor prompts (≥ 25): constant, per-cluster rates, low-rank ' +
-          'transfer from the other heads or a logistic head, picked by cross-validated log loss',
+        'fit a new tier’s head from its outcomes on anchor prompts (≥ 25): constant, the other heads’ consensus, ' +
+          'per-cluster rates, low-rank transfer from the other heads or a logistic head, picked by cross-validated log loss',
       ),
   )
     .requiredOption('--tier <id>', 'the new tier’s id (its outcomes in the anchors file)')

@@ -79,6 +79,43 @@ describe('fitting a new tier from anchors', () => {
     });
   }
 
+  test('consensus recovers a tier that follows the pool’s shared difficulty, through the stored head', () => {
+    // Planted: P(fresh) = σ(1.5·c(x) − 0.3), c the mean of the existing heads' logits, each standardised.
+    const heads = linearHeadsOf(bundle);
+    const logitsOf = (x: FeatureMatrix) =>
+      heads.map((h) =>
+        range(x.rows).map((i) => {
+          let l = h.bias;
+          for (let j = 0; j < D; j += 1) l += h.weights[j]! * x.data[i * D + j]!;
+          return l;
+        }),
+      );
+    const stats = logitsOf(pool.x).map((l) => {
+      const m = l.reduce((s, v) => s + v, 0) / l.length;
+      return { m, sd: Math.sqrt(l.reduce((s, v) => s + (v - m) ** 2, 0) / l.length) };
+    });
+    const planted = (x: FeatureMatrix) => {
+      const l = logitsOf(x);
+      return range(x.rows).map((i) => {
+        const c = l.reduce((s, lt, t) => s + (lt[i]! - stats[t]!.m) / stats[t]!.sd, 0) / l.length;
+        return 1 / (1 + Math.exp(-(1.5 * c - 0.3)));
+      });
+    };
+    const draw = createRng(5);
+    const labels = planted(anchors.x).map((p) => draw.next() < p);
+    const fit = fitTierHead(inputsOf(bundle, anchors.x, labels), {
+      rng: createRng(1),
+      methods: ['consensus'],
+    });
+    assert.equal(fit.method, 'consensus');
+    assert.equal(fit.head.kind, 'linear');
+    const added = addTierHead(bundle, { id: 'fresh', ...fit.head }).bundle;
+    const p = predictProbesBatch(added, heldOut.x).map((r) => r.tiers.fresh!);
+    const truth = planted(heldOut.x);
+    const error = p.reduce((s, v, i) => s + Math.abs(v - truth[i]!), 0) / p.length;
+    assert.ok(error < 0.06, `mean |P − planted| ${error.toFixed(3)}`);
+  });
+
   test('constant predicts the anchors’ success rate everywhere', () => {
     const labels = anchors.outcomes.fresh!;
     const fit = fitTierHead(inputsOf(bundle, anchors.x, labels), {
@@ -95,7 +132,7 @@ describe('fitting a new tier from anchors', () => {
     assert.notEqual(fit.method, 'constant');
     assert.ok(fit.cv.constant!.log_loss > fit.cv[Object.keys(fit.cv).at(-1)!]!.log_loss);
     assert.match(fit.reason, /log loss on 200 anchors/);
-    assert.equal(Object.keys(fit.cv).length, 10);
+    assert.equal(Object.keys(fit.cv).length, 12);
   });
 
   // The one-SE rule is not a significance test: on noise it leaves the constant now and then (3 of these
