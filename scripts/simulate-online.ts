@@ -7,8 +7,9 @@ import { onlineAurocChartSpec, onlineSavingChartSpec } from '../training/online-
 import { simulateOnline } from '../training/online-simulation.js';
 
 /**
- * `node dist/scripts/simulate-online.js [--out docs/online] [--seeds 5] [--tiers a,b]`: issue 13's
- * online simulation on RouterBench (training/online-simulation.ts); writes online-chart.json (the
+ * `node dist/scripts/simulate-online.js [--out docs/online] [--seeds 5] [--tiers a,b] [--new-head logistic]`:
+ * issue 13's online simulation on RouterBench (training/online-simulation.ts); the new tier's head is fitted
+ * as `tiers add` fits it, or as a plain logistic head with `--new-head logistic`; writes online-chart.json (the
  * report, which `npm run charts` redraws from), online-auroc.svg and online-saving.svg into --out,
  * and prints the report's tables.
  */
@@ -21,6 +22,7 @@ const { values } = parseArgs({
     anchors: { type: 'string', default: '50' },
     layer: { type: 'string', default: '10' },
     tiers: { type: 'string' },
+    'new-head': { type: 'string', default: 'tiers-add' },
     'learning-rate': { type: 'string', default: '0.01' },
     l2: { type: 'string', default: '0.001' },
     'max-step': { type: 'string', default: '0.1' },
@@ -43,6 +45,7 @@ const report = await simulateOnline({
     max_step: Number(values['max-step']),
   },
   ...(values.tiers ? { tiers: values.tiers.split(',') } : {}),
+  newHead: values['new-head'] === 'logistic' ? 'logistic' : 'tiers-add',
   progress: (m) => console.error(`${new Date().toISOString()} ${m}`),
 });
 await mkdir(values.out!, { recursive: true });
@@ -53,6 +56,8 @@ const f = (v: { mean: number; sd: number }) => `${v.mean.toFixed(3)} ± ${v.sd.t
 console.log(`| events | AUROC (re-added tier) | pool cost_saving_at_parity |\n|---:|---:|---:|`);
 for (const c of report.mean) console.log(`| ${c.events} | ${f(c.auroc)} | ${f(c.cost_saving_at_parity)} |`);
 console.log(`\nfull pool cost_saving_at_parity: ${report.full_pool_cost_saving_at_parity.toFixed(3)}`);
+if (report.methods_picked)
+  console.log(`methods picked on the anchors: ${JSON.stringify(report.methods_picked)}`);
 console.log(`prequential log loss on the stream: ${report.prequential_log_loss.toFixed(4)}`);
 const g = (v: { mean: number; ci95: [number, number] }) =>
   `${v.mean >= 0 ? '+' : ''}${v.mean.toFixed(3)} [${v.ci95[0].toFixed(3)}, ${v.ci95[1].toFixed(3)}]`;

@@ -9,11 +9,13 @@ import {
 import { auroc } from '../src/metrics/classification.js';
 import { multiTierFigures } from '../src/metrics/multi-tier.js';
 import type { LabelledRows } from '../src/metrics/operating-points.js';
+import { clusterTemperature, kMeans, softAssignments } from '../src/probes/kmeans.js';
 import type { Pooling } from '../src/probes/layer-selection.js';
-import { fitLogisticCV, logisticLogits } from '../src/probes/logistic-regression.js';
-import type { FeatureMatrix } from '../src/probes/matrix.js';
+import { fitLogisticCV, type LogisticModel, logisticLogits } from '../src/probes/logistic-regression.js';
+import { type FeatureMatrix, selectRows } from '../src/probes/matrix.js';
 import { kFold, mapFolds } from '../src/probes/splits.js';
 import { applyStandardizer, fitStandardizer } from '../src/probes/standardizer.js';
+import { type FittedHead, fitTierHead, type TierFitInputs } from '../src/probes/tier-fit.js';
 import { createRng, type Rng } from '../src/seeded-rng.js';
 import { ladderOf, meanCosts } from './split-metrics.js';
 import { loadTrainingData } from './training-data.js';
@@ -28,8 +30,10 @@ import { loadTrainingData } from './training-data.js';
  * and a regularised logistic head per tier, λ by 5-fold CV) and supplies the new tier's anchors; half B
  * is the feedback stream, so no head has seen a streamed prompt (their logits, which the correction
  * reads, are out of sample as in serving). The evaluation rows are the split's whole test side.
- * The new tier's head is a plain regularised logistic head on its anchors — the stand-in for
- * `mechroute tiers add`; every other tier keeps its full head.
+ * The new tier's head is fitted on its anchors as `mechroute tiers add` fits it (src/probes/tier-fit.ts:
+ * the method picked by CV on the anchors, reading the other tiers' heads and 16 k-means clusters of half
+ * A), or, with `newHead: 'logistic'`, as a plain regularised logistic head; every other tier keeps its
+ * full head.
  */
 export interface OnlineSimulationOptions {
   tracesFile: string;
@@ -45,6 +49,8 @@ export interface OnlineSimulationOptions {
   settings: LearningSettings;
   /** Tiers to re-add in turn (default every tier). */
   tiers?: readonly string[];
+  /** How the new tier's head is fitted on its anchors (default `tiers-add`, the CLI's fitting). */
+  newHead?: 'tiers-add' | 'logistic';
   progress?: (message: string) => void;
 }
 
@@ -81,6 +87,9 @@ export interface OnlineSimulationReport {
   anchors: number;
   seeds: number;
   settings: LearningSettings;
+  new_head: 'tiers-add' | 'logistic';
+  /** With `tiers-add`: how often each method was picked over every (tier, seed) run. */
+  methods_picked?: Record<string, number>;
   /** The pool with every tier's full head. */
   full_pool_cost_saving_at_parity: number;
   tiers: TierSimulation[];
@@ -115,17 +124,27 @@ const meanSd = (values: readonly number[]) => {
   return { mean, sd };
 };
 
-/** A regularised logistic head on `rows` (λ by stratified 5-fold CV on them); P for every row. */
+/** A regularised logistic head on `rows` (λ by stratified 5-fold CV on them). */
 function fitHead(
   x: FeatureMatrix,
   labels: readonly boolean[],
   rows: readonly number[],
   rng: Rng,
-): Float64Array {
+): LogisticModel {
   const local = rows.map((i) => labels[i]!);
   const folds = mapFolds(kFold(rows.length, Math.min(5, rows.length), rng, local), rows);
-  const { model } = fitLogisticCV(x, labels, { folds, lambdas: [1e-3, 1e-2, 1e-1, 1, 10] });
-  return Float64Array.from(logisticLogits(model, x), sigmoid);
+  return fitLogisticCV(x, labels, { folds, lambdas: [1e-3, 1e-2, 1e-1, 1, 10] }).model;
+}
+
+const probabilities = (model: LogisticModel, x: FeatureMatrix) =>
+  Float64Array.from(logisticLogits(model, x), sigmoid);
+
+/** P(success) of every row under a head as `tiers add` stores it. */
+function fittedP(head: FittedHead, x: FeatureMatrix, clusters: TierFitInputs['clusters']): Float64Array {
+  if (head.kind === 'constant') return new Float64Array(x.rows).fill(head.p);
+  if (head.kind === 'linear') return probabilities({ ...head, weights: Float64Array.from(head.weights) }, x);
+  const a = softAssignments(x, clusters!.centroids, clusters!.temperature);
+  return Float64Array.from(a, (w) => w.reduce((s, v, k) => s + v * head.rates[k]!, 0));
 }
 
 export async function simulateOnline(options: OnlineSimulationOptions): Promise<OnlineSimulationReport> {
@@ -148,10 +167,31 @@ export async function simulateOnline(options: OnlineSimulationOptions): Promise<
     const raw = data.features.layer(options.layer, options.pooling);
     const x = applyStandardizer(fitStandardizer(raw, { rows: poolRows }), raw);
     const labels = data.labels.map((l) => l.map((v) => v === true));
-    const fullP = data.tiers.map((tier, t) => {
+    const fullModels = data.tiers.map((tier, t) => {
       log(`full head: ${tier}`);
       return fitHead(x, labels[t]!, poolRows, createRng(1 + t));
     });
+    const fullP = fullModels.map((m) => probabilities(m, x));
+    const newHead = options.newHead ?? 'tiers-add';
+    const methodsPicked: Record<string, number> = {};
+    // What `tiers clusters` stores: k-means over the pool (half A), 16 clusters, seed 1.
+    const pool = selectRows(x, poolRows);
+    const kmeans = kMeans(pool, 16, createRng(1));
+    const clusters = { centroids: kmeans.centroids, temperature: clusterTemperature(pool, kmeans.centroids) };
+    const anchorHead = (t: number, anchors: readonly number[], rng: Rng): Float64Array => {
+      if (newHead === 'logistic') return probabilities(fitHead(x, labels[t]!, anchors, rng), x);
+      const fit = fitTierHead(
+        {
+          z: selectRows(x, anchors),
+          labels: anchors.map((i) => labels[t]![i]!),
+          heads: fullModels.filter((_, k) => k !== t),
+          clusters,
+        },
+        { rng },
+      );
+      methodsPicked[fit.method] = (methodsPicked[fit.method] ?? 0) + 1;
+      return fittedP(fit.head, x, clusters);
+    };
     const price = meanCosts(data.costs.map((c) => poolRows.map((i) => c[i]!)));
     const sub = <T>(values: readonly T[]) => test.map((i) => values[i]!);
     const ladder = ladderOf(data.labels.map(sub), data.costs.map(sub), price)!;
@@ -185,7 +225,7 @@ export async function simulateOnline(options: OnlineSimulationOptions): Promise<
       for (let seed = 0; seed < options.seeds; seed += 1) {
         const rng = createRng(1000 * (t + 1) + seed);
         const anchors = rng.shuffle([...poolRows]).slice(0, options.anchors);
-        const headP = fitHead(x, labels[t]!, anchors, rng);
+        const headP = anchorHead(t, anchors, rng);
         const stream = rng.shuffle([...streamRows]);
         const decided = (i: number) =>
           Object.fromEntries(data.tiers.map((id, k) => [id, k === t ? headP[i]! : fullP[k]![i]!]));
@@ -241,6 +281,8 @@ export async function simulateOnline(options: OnlineSimulationOptions): Promise<
       anchors: options.anchors,
       seeds: options.seeds,
       settings: options.settings,
+      new_head: newHead,
+      ...(newHead === 'tiers-add' ? { methods_picked: methodsPicked } : {}),
       full_pool_cost_saving_at_parity: savingOf(fullP),
       tiers,
       prequential_log_loss: tiers.reduce((a, s) => a + s.prequential_log_loss, 0) / tiers.length,
