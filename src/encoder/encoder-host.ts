@@ -10,7 +10,7 @@ import { sharedPrefixLength } from '../token-prefix.js';
 import type { AddonActivationContext, AddonActivationModel, AddonCaptureResult } from './addon-types.js';
 import { DecodeCost } from './decode-cost.js';
 import { loadActivationBinding } from './native-binding.js';
-import { promptWindow } from './prompt-window.js';
+import { promptWindow, promptWindowTokens } from './prompt-window.js';
 
 /** Graph tensor names of a block's output per architecture, where it is not llama.cpp's usual `l_out`. */
 const LAYER_TENSOR_PREFIX: Record<string, string> = {};
@@ -173,7 +173,7 @@ export class EncoderHost implements AsyncDisposable {
     this.model = model;
     this.context = context;
     this.options = options;
-    this.maxPromptTokens = Math.min(options.maxPromptTokens ?? options.contextTokens, options.contextTokens);
+    this.maxPromptTokens = promptWindowTokens(options.maxPromptTokens, options.contextTokens);
     const info = model.info;
     this.addsBos = info.addsBos;
     this.info = {

@@ -36,6 +36,13 @@ export const MAX_CHARS_PER_TOKEN = 64;
 
 type Windowed = { tokens: Int32Array; truncated: boolean };
 
+/**
+ * The most tokens of a prompt the encoder reads: its `max_prompt_tokens` within the context, else the
+ * whole context. A probe bundle trained on a window must be served with the same one.
+ */
+export const promptWindowTokens = (maxPromptTokens: number | undefined, contextTokens: number): number =>
+  Math.min(maxPromptTokens ?? contextTokens, contextTokens);
+
 export function promptWindow(text: string, tokenize: Tokenize, options: WindowOptions): Windowed {
   const { maxTokens, overflow, addsBos } = options;
   if (overflow === 'reject') {

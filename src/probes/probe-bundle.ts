@@ -260,12 +260,13 @@ type BundleShape = z.infer<typeof ProbeBundleObjectSchema>;
 export function checkPromptWindow(
   bundle: Pick<BundleShape, 'features'>,
   encoderMaxPromptTokens: number,
+  file?: string,
 ): void {
   const trained = bundle.features.max_prompt_tokens;
   if (trained !== undefined && trained !== encoderMaxPromptTokens) {
     throw new InvalidProbeInputError(
-      `the probe bundle was trained on the last ${trained} tokens of each prompt, but the encoder reads up to ` +
-        `${encoderMaxPromptTokens}: set encoder.max_prompt_tokens to ${trained}`,
+      `the probe bundle${file ? ` ${file}` : ''} was trained on the last ${trained} tokens of each prompt, but ` +
+        `the encoder reads up to ${encoderMaxPromptTokens}: set encoder.max_prompt_tokens to ${trained}`,
     );
   }
 }
@@ -429,11 +430,13 @@ export function parseProbeBundle(value: unknown, file: string): ProbeBundle {
 
 /**
  * The encoder that will produce the activations (a model manifest or an encoder's identity): a bundle
- * trained for another model (by sha256) is refused; the name is for the error message.
+ * trained for another model (by sha256) is refused; the name is for the error message. With
+ * `maxPromptTokens` (the window the encoder will read), a bundle trained on another window is refused too.
  */
 export interface BundleEncoder {
   sha256: string;
   name?: string;
+  maxPromptTokens?: number;
 }
 
 export async function loadProbeBundle(file: string, encoder: BundleEncoder): Promise<ProbeBundle> {
@@ -442,6 +445,7 @@ export async function loadProbeBundle(file: string, encoder: BundleEncoder): Pro
   if (bundle.encoder.sha256 !== encoder.sha256.toLowerCase()) {
     throw new ProbeEncoderMismatchError(file, bundle.encoder, { name: encoder.name, sha256: encoder.sha256 });
   }
+  if (encoder.maxPromptTokens !== undefined) checkPromptWindow(bundle, encoder.maxPromptTokens, file);
   return bundle;
 }
 

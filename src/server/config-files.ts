@@ -1,5 +1,6 @@
 import { loadBaselineModel } from '../baselines/baseline-model.js';
 import type { LoadedConfig } from '../config/config-loader.js';
+import { promptWindowTokens } from '../encoder/prompt-window.js';
 import type { ModelManifest } from '../models/manifest.js';
 import { createManifestRegistry, resolveCachedModel } from '../models/manifest-registry.js';
 import { loadProbeBundle, type ProbeBundle, probedTiers } from '../probes/probe-bundle.js';
@@ -37,6 +38,10 @@ const describeBundle = (bundle: ProbeBundle) =>
   `layer${bundle.features.layers.length === 1 ? '' : 's'} ${bundle.features.layers.join(',')} (${bundle.features.pooling})`;
 
 /** Which probe of the step bundle reads the steps: `steps.probe_tier`, else the worker, else the cheapest tier. */
+/** The prompt window the config's encoder reads: what its probe bundles must have been trained on. */
+export const configPromptWindow = (config: Pick<LoadedConfig, 'encoder'>): number =>
+  promptWindowTokens(config.encoder.max_prompt_tokens, config.encoder.context_tokens);
+
 export function stepProbeTier(config: Pick<LoadedConfig, 'steps' | 'tiers'>): string {
   const { steps } = config;
   return steps?.probe_tier ?? steps?.worker ?? cheapestTier(config.tiers);
@@ -62,7 +67,7 @@ export async function checkConfigFiles(config: LoadedConfig): Promise<ConfigFile
   const manifest = encoder ?? safeManifest(config.encoder.model);
   const bundleOf = (path: string) => {
     if (!manifest) throw new Error(`cannot check it until encoder.model names a known model`);
-    return loadProbeBundle(path, manifest);
+    return loadProbeBundle(path, { ...manifest, maxPromptTokens: configPromptWindow(config) });
   };
   let probed: string[] | undefined;
   checks.push(

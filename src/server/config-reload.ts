@@ -1,7 +1,12 @@
 import { type LoadedConfig, loadConfig } from '../config/config-loader.js';
 import type { PolicyChange, PolicyStore } from '../config/policy-file.js';
 import { MechrouteError, ReloadRefusedError } from '../errors.js';
-import { loadProbeBundle, type ProbeBundle, probedTiers } from '../probes/probe-bundle.js';
+import {
+  type BundleEncoder,
+  loadProbeBundle,
+  type ProbeBundle,
+  probedTiers,
+} from '../probes/probe-bundle.js';
 import type { TierPool } from '../tiers/tier-pool.js';
 
 /**
@@ -27,7 +32,8 @@ export interface ReloadDeps {
   install: (next: LiveConfig) => void;
   pool: Pick<TierPool, 'prepare' | 'draining'>;
   policies: Pick<PolicyStore, 'retier'>;
-  encoder: { sha256: string; name: string };
+  /** The running encoder: a bundle for another model or prompt window is refused. */
+  encoder: BundleEncoder;
   logger?: { info(obj: object, msg?: string): void; error(obj: object, msg?: string): void };
 }
 

@@ -22,7 +22,7 @@ import { stateFilePath } from '../state/state-path.js';
 import type { StateStore } from '../state/state-store.js';
 import { asStepBundle, type StepBundle } from '../steps/step-scorer.js';
 import { createTierPool, type TierLogger, type TierPool } from '../tiers/tier-pool.js';
-import { stepProbeTier } from './config-files.js';
+import { configPromptWindow, stepProbeTier } from './config-files.js';
 import { createConfigReloader, type LiveConfig, type ReloadResult, replacedHeads } from './config-reload.js';
 import { createOnlineLearner, type OnlineLearner } from './online-learner.js';
 import { Telemetry } from './telemetry.js';
@@ -107,10 +107,12 @@ async function createServicesWithState(
     source: config.policy_file ?? config.file,
   });
   const { manifest, path } = resolveCachedModel(config.encoder.model);
-  const bundle = await loadProbeBundle(config.probes.path, manifest);
+  // A bundle trained on another prompt window than the encoder will read is refused here, not per request.
+  const served = { ...manifest, maxPromptTokens: configPromptWindow(config) };
+  const bundle = await loadProbeBundle(config.probes.path, served);
   const stepBundle = config.steps
     ? asStepBundle(
-        await loadProbeBundle(config.steps.probes, manifest),
+        await loadProbeBundle(config.steps.probes, served),
         stepProbeTier(config),
         config.steps.probes,
       )
@@ -206,7 +208,8 @@ async function createServicesWithState(
     },
     pool,
     policies,
-    encoder: { sha256: manifest.sha256, name: manifest.name },
+    // The encoder is not reloaded (its section is restart-only), so neither is its prompt window.
+    encoder: served,
     ...(options.logger ? { logger: options.logger } : {}),
   });
   // The pool is the one judge of availability: credentials (read as config check reads them),

@@ -190,3 +190,16 @@ it('a reload that moves the policy to another file watches that file from then o
   }
   assert.ok(logLines.some((l) => l.msg === 'watching the policy file the reloaded config names'));
 });
+
+it('refuses a reload to a bundle trained on another prompt window than the running encoder reads', async () => {
+  const windowed = JSON.parse(await readFile(DEFAULT_PROBES_PATH, 'utf8'));
+  windowed.features.max_prompt_tokens = 128;
+  const file = join(dir, 'windowed.json');
+  await writeFile(file, JSON.stringify(windowed));
+  const before = (await call('GET', '/admin/tiers')).body.probes;
+  await writeServerConfig(dir, config(file, false));
+  const refused = await call('POST', '/admin/reload');
+  assert.equal(refused.status, 422, JSON.stringify(refused.body));
+  assert.match(refused.body.error.message, /last 128 tokens .* set encoder\.max_prompt_tokens to 128/);
+  assert.equal((await call('GET', '/admin/tiers')).body.probes, before);
+});

@@ -154,6 +154,21 @@ describe('probe bundle', () => {
     });
   });
 
+  test('a bundle trained on a prompt window is refused for an encoder that reads another one', async () => {
+    const file = join(dir, 'window.json');
+    await saveProbeBundle(file, { ...bundle, features: { ...bundle.features, max_prompt_tokens: 128 } });
+    await assert.rejects(
+      loadProbeBundle(file, { sha256: SHA_A, maxPromptTokens: 2048 }),
+      new RegExp(`${file}.* last 128 tokens .* reads up to 2048: set encoder.max_prompt_tokens to 128`),
+    );
+    assert.equal(
+      (await loadProbeBundle(file, { sha256: SHA_A, maxPromptTokens: 128 })).features.max_prompt_tokens,
+      128,
+    );
+    // Without a window to check against (training, eval), the bundle loads as it is.
+    assert.equal((await loadProbeBundle(file, { sha256: SHA_A })).features.max_prompt_tokens, 128);
+  });
+
   test('a malformed bundle fails with every problem and its path', async () => {
     const file = join(dir, 'bad.json');
     const bad = JSON.parse(JSON.stringify(bundle));
