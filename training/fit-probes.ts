@@ -1,5 +1,11 @@
 import { applyCalibrationAll, type Calibration, fitCalibration } from '../src/probes/calibration.js';
-import { type LayerScore, type Pooling, rankLayers, scoreLayers } from '../src/probes/layer-selection.js';
+import {
+  type LayerScore,
+  type Pooling,
+  rankLayers,
+  scoreLayers,
+  shallowestWithinOneSe,
+} from '../src/probes/layer-selection.js';
 import {
   fitLogistic,
   fitLogisticCV,
@@ -36,8 +42,13 @@ export interface FitOptions {
   /** Fixed feature layers (with `pooling`), skipping selection. */
   layers?: readonly number[];
   pooling?: Pooling;
-  /** Offer the concatenation of the two best layers of the best pooling (default true). */
+  /** Offer the concatenation of the two best layers of the best pooling (default true; not with `shallowest`). */
   concatTop2?: boolean;
+  /**
+   * Which scored layer the probes read: the best inner-CV AUROC (`best`, default), or the shallowest within
+   * one standard error of it (`shallowest`: a cheaper encoder pass per decision for about the same AUROC).
+   */
+  layerRule?: 'best' | 'shallowest';
   /** Rows subsampled for layer scoring (default 1000). */
   layerRows?: number;
   /** Rows for Fisher J's scatter and the participation ratio (default 500). */
@@ -66,7 +77,7 @@ export interface FittedProbes {
   /** The layer table of this fit, best first (empty when the layers were fixed). */
   layerTable: LayerScore[];
   selection: {
-    mode: 'fixed' | 'single' | 'concat';
+    mode: 'fixed' | 'single' | 'concat' | 'shallowest';
     single?: { layers: number[]; cvAuroc: number };
     concat?: { layers: number[]; cvAuroc: number };
   };
@@ -187,6 +198,16 @@ function selectLayers(data: ProbeData, rows: readonly number[], options: FitOpti
     options.onLayer?.(k + 1, candidates.length);
   }
   const ranked = rankLayers(table);
+  if (options.layerRule === 'shallowest') {
+    const pick = shallowestWithinOneSe(ranked, folds.length);
+    const single = { layers: [pick.layer], cvAuroc: pick.cvAuroc };
+    return {
+      layers: single.layers,
+      pooling: pick.pooling,
+      table: ranked,
+      mode: { mode: 'shallowest', single },
+    };
+  }
   const best = ranked[0]!;
   const single = { layers: [best.layer], cvAuroc: best.cvAuroc };
   const second = ranked.find((s) => s.pooling === best.pooling && s.layer !== best.layer);

@@ -383,7 +383,15 @@ function notesFor(data: TrainingData, options: TrainOptions, final: FittedProbes
       (local.length > 0 ? ` (${local.join(', ')}: no price known, taken as a free local tier)` : '') +
       '.',
     `Features: ${final.pooling} pooling of layer(s) ${final.layers.join('+')} (${final.selection.mode}), ` +
-      `chosen by ${options.layers ? 'the command line' : `inner-CV AUROC for ${reference} on the training rows`}.`,
+      `chosen by ${
+        options.layers
+          ? 'the command line'
+          : `inner-CV AUROC for ${reference} on the training rows${
+              final.selection.mode === 'shallowest'
+                ? ' (the shallowest layer within one standard error of the best)'
+                : ''
+            }`
+      }.`,
     `Probes: per-tier L2 logistic (λ by inner CV), ${options.fit?.calibration ?? 'platt'} calibration on a held-out ` +
       `${Math.round(100 * (options.fit?.calibrationShare ?? 0.2))} % of the training rows` +
       (data.groups ? ` (whole ${data.groupBy} groups)` : '') +

@@ -253,6 +253,20 @@ export function rankLayers(table: readonly LayerScore[]): LayerScore[] {
 }
 
 /**
+ * The shallowest candidate whose CV AUROC is within one standard error (its fold spread / √folds) of the
+ * best's (ties: the higher AUROC). A decision's encoder pass stops at the probe's block, so a shallower
+ * block that scores as well costs less per decision; the one-SE rule keeps noise from buying depth.
+ */
+export function shallowestWithinOneSe(table: readonly LayerScore[], folds: number): LayerScore {
+  const ranked = rankLayers(table);
+  const best = ranked[0];
+  if (!best) throw new InvalidProbeInputError('shallowestWithinOneSe: no candidates');
+  const floor = best.cvAuroc - best.cvAurocStd / Math.sqrt(Math.max(folds, 1));
+  const within = ranked.filter((s) => s.cvAuroc >= floor);
+  return within.reduce((pick, s) => (s.layer < pick.layer ? s : pick), best);
+}
+
+/**
  * Scores every (layer, pooling) candidate on standardised features (the standardizer fitted on the same
  * training rows, as the probe will be) and returns the whole table ranked, with its first row as `best`.
  */

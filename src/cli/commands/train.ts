@@ -50,6 +50,7 @@ const TrainFlagsSchema = z.object({
   hybrid: z.boolean().default(false),
   layerLatency: z.coerce.number().int().min(0).default(0),
   layerRows: positive.min(50).default(1000),
+  layerRule: z.enum(['best', 'shallowest']).default('best'),
   cvLayerStride: positive.default(1),
   maxK: z.coerce.number().int().min(0).optional(),
   deepestLayer: z.coerce.number().int().min(0).default(DEFAULT_STEP_DEEPEST_LAYER),
@@ -113,6 +114,12 @@ export function registerTrainCommand(program: Command): void {
       'also fit the hybrid head (the probes and a TF-IDF router stacked; policy.signal: hybrid)',
     )
     .option('--layer-rows <n>', 'rows subsampled for layer scoring', '1000')
+    .option(
+      '--layer-rule <rule>',
+      'best: the layer with the highest inner-CV AUROC; shallowest: the shallowest within one standard error ' +
+        'of it (the encoder pass of a decision stops there, so it is cheaper for about the same AUROC)',
+      'best',
+    )
     .option('--cv-layer-stride <n>', 'in the outer CV folds, score only every n-th layer (for speed)', '1')
     .option(
       '--steps',
@@ -188,6 +195,7 @@ export function registerTrainCommand(program: Command): void {
         fit: {
           calibration: flags.calibration,
           layerRows: flags.layerRows,
+          layerRule: flags.layerRule,
           ...(flags.lambdas ? { lambdas: flags.lambdas } : {}),
           ...(flags.mlp ? {} : { mlp: false as const }),
         },

@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { fisherSeparability, participationRatio, scoreLayers } from '../../../src/probes/layer-selection.js';
+import {
+  fisherSeparability,
+  type LayerScore,
+  participationRatio,
+  scoreLayers,
+  shallowestWithinOneSe,
+} from '../../../src/probes/layer-selection.js';
 import { createMatrix } from '../../../src/probes/matrix.js';
 import { kFold } from '../../../src/probes/splits.js';
 import { createRng, type Rng } from '../../../src/seeded-rng.js';
@@ -143,5 +149,25 @@ describe('layer selection', () => {
     assert.ok(best.cvAuroc > 0.9 && table[2]!.cvAuroc < 0.65);
     assert.ok(best.fisherJ > table[2]!.fisherJ);
     for (const s of table) assert.ok(s.participationRatio > 1 && s.dim === 20 && s.lambda > 0);
+  });
+
+  test('the shallowest layer within one standard error of the best, else the best', () => {
+    const score = (layer: number, cvAuroc: number, cvAurocStd = 0.012): LayerScore => ({
+      layer,
+      pooling: 'mean',
+      dim: 640,
+      fisherJ: 1,
+      participationRatio: 8,
+      cvAuroc,
+      cvAurocStd,
+      lambda: 1,
+    });
+    // Best 0.639 ± 0.012 over 3 folds: the floor is 0.639 − 0.012/√3 ≈ 0.632.
+    const table = [score(9, 0.639), score(6, 0.638), score(10, 0.635), score(5, 0.6315), score(3, 0.62)];
+    assert.equal(shallowestWithinOneSe(table, 3).layer, 6);
+    // A tight best leaves nothing else within reach.
+    assert.equal(shallowestWithinOneSe([score(9, 0.639, 0.001), score(6, 0.636)], 3).layer, 9);
+    // The best is already the shallowest.
+    assert.equal(shallowestWithinOneSe([score(4, 0.7), score(8, 0.69)], 3).layer, 4);
   });
 });
