@@ -159,7 +159,10 @@ export function extensionOf(requestId: string, plan: ExecutionPlan, decision: Ro
           usage_estimated: s.usage_estimated,
         })),
         switches: summary.steps?.switches ?? [],
-        answered_by: summary.steps?.writers ?? [],
+        // One string in every mode (as the x-mechroute-answered-by header): the tier of the last step;
+        // every tier that wrote a step, in order of first writing, is `writers`.
+        answered_by: summary.answered_by,
+        writers: summary.steps?.writers ?? [],
       };
     }
     if (plan.mode === 'advisor') {

@@ -177,7 +177,9 @@ describe('live step mode', () => {
     assert.ok(ext.steps.length >= 1);
     for (const step of ext.steps) assert.equal(step.tier, 'gemma-3-270m');
     assert.deepEqual(ext.switches, []);
-    assert.deepEqual(ext.answered_by, ['gemma-3-270m']);
+    assert.equal(ext.answered_by, 'gemma-3-270m');
+    assert.equal(response.headers.get('x-mechroute-answered-by'), 'gemma-3-270m');
+    assert.deepEqual(ext.writers, ['gemma-3-270m']);
     assert.equal(ext.cost_usd, 0);
     // The answer is the steps, one per line.
     assert.equal(body.choices[0].message.content, ext.steps.map((s: Json) => s.text).join('\n'));
