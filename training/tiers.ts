@@ -4,7 +4,7 @@ import { clusterTemperature, kMeans } from '../src/probes/kmeans.js';
 import { type FeatureMatrix, selectRows } from '../src/probes/matrix.js';
 import { saveProbeBundle, type TierHead } from '../src/probes/probe-bundle.js';
 import { addTierHead, withClusters } from '../src/probes/tier-edit.js';
-import { clustersOf, fitTierHead, linearHeadsOf } from '../src/probes/tier-fit.js';
+import { clustersOf, fitTierHead, linearHeadsOf, type TierFitMethod } from '../src/probes/tier-fit.js';
 import type { BundlePrice, Clusters } from '../src/probes/tier-head-schema.js';
 import { createRng } from '../src/seeded-rng.js';
 import { writeTraces } from '../src/traces/jsonl-reader.js';
@@ -148,7 +148,7 @@ export interface AddReport {
   /** Anchor traces without an outcome for the tier (not used). */
   without_outcome: number;
   success_rate: number;
-  method: string;
+  method: TierFitMethod;
   setting: number | null;
   reason: string;
   cv: Record<string, { log_loss: number; auroc: number | null }>;

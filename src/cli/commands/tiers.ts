@@ -11,6 +11,7 @@ import {
 } from '../../../training/tiers.js';
 import { saveProbeBundle } from '../../probes/probe-bundle.js';
 import { removeTierHead, type TierSummary, tierSummaries } from '../../probes/tier-edit.js';
+import { candidateName } from '../../probes/tier-fit.js';
 import { parseFlags } from '../cli-flags.js';
 import { createCountProgress } from '../count-progress.js';
 import { jsonNumbers } from './train.js';
@@ -240,7 +241,7 @@ function renderAdd(r: AddReport): string {
   return [
     `added "${r.tier}" from ${r.anchors} anchors (success rate ${(100 * r.success_rate).toFixed(1)} %` +
       `${r.without_outcome > 0 ? `; ${r.without_outcome} traces without its outcome not used` : ''})`,
-    `method: ${r.method}${r.setting === null ? '' : ` (${r.setting})`} — ${r.reason}`,
+    `method: ${candidateName({ method: r.method, ...(r.setting === null ? {} : { setting: r.setting }) })} — ${r.reason}`,
     ...(cv ? ['cross-validation on the anchors:', cv] : []),
     `price: ${r.price ? `${r.price.input_usd_per_mtok}/${r.price.output_usd_per_mtok} per Mtok` : '-'}; mean cost per call ${usd(r.mean_cost_usd)}`,
     ...r.notices.map((n) => `note: ${n}`),
