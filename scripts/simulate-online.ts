@@ -7,7 +7,8 @@ import { onlineAurocChartSpec, onlineSavingChartSpec } from '../training/online-
 import { simulateOnline } from '../training/online-simulation.js';
 
 /**
- * `node dist/scripts/simulate-online.js [--out docs/online] [--seeds 5] [--tiers a,b] [--new-head logistic]`:
+ * `node dist/scripts/simulate-online.js [--out docs/online] [--seeds 5] [--tiers a,b] [--new-head logistic]
+ * [--routed-lambda 100]`:
  * issue 13's online simulation on RouterBench (training/online-simulation.ts); the new tier's head is fitted
  * as `tiers add` fits it, or as a plain logistic head with `--new-head logistic`; writes online-chart.json (the
  * report, which `npm run charts` redraws from), online-auroc.svg and online-saving.svg into --out,
@@ -23,6 +24,7 @@ const { values } = parseArgs({
     layer: { type: 'string', default: '10' },
     tiers: { type: 'string' },
     'new-head': { type: 'string', default: 'tiers-add' },
+    'routed-lambda': { type: 'string' },
     'learning-rate': { type: 'string', default: '0.01' },
     l2: { type: 'string', default: '0.001' },
     'max-step': { type: 'string', default: '0.1' },
@@ -46,6 +48,7 @@ const report = await simulateOnline({
   },
   ...(values.tiers ? { tiers: values.tiers.split(',') } : {}),
   newHead: values['new-head'] === 'logistic' ? 'logistic' : 'tiers-add',
+  ...(values['routed-lambda'] === undefined ? {} : { routedLambda: Number(values['routed-lambda']) }),
   progress: (m) => console.error(`${new Date().toISOString()} ${m}`),
 });
 await mkdir(values.out!, { recursive: true });
@@ -53,8 +56,14 @@ await writeFile(join(values.out!, 'online-chart.json'), `${JSON.stringify(report
 await writeFile(join(values.out!, 'online-auroc.svg'), await renderChartSvg(onlineAurocChartSpec(report)));
 await writeFile(join(values.out!, 'online-saving.svg'), await renderChartSvg(onlineSavingChartSpec(report)));
 const f = (v: { mean: number; sd: number }) => `${v.mean.toFixed(3)} ± ${v.sd.toFixed(3)}`;
-console.log(`| events | AUROC (re-added tier) | pool cost_saving_at_parity |\n|---:|---:|---:|`);
-for (const c of report.mean) console.log(`| ${c.events} | ${f(c.auroc)} | ${f(c.cost_saving_at_parity)} |`);
+const routed = report.feedback.kind === 'routed';
+console.log(
+  `| streamed prompts |${routed ? ' outcomes the tier got |' : ''} AUROC (re-added tier) | pool cost_saving_at_parity |\n|---:|${routed ? '---:|' : ''}---:|---:|`,
+);
+for (const c of report.mean) {
+  const got = routed ? ` ${c.feedback_events!.toFixed(1)} |` : '';
+  console.log(`| ${c.events} |${got} ${f(c.auroc)} | ${f(c.cost_saving_at_parity)} |`);
+}
 console.log(`\nfull pool cost_saving_at_parity: ${report.full_pool_cost_saving_at_parity.toFixed(3)}`);
 if (report.methods_picked)
   console.log(`methods picked on the anchors: ${JSON.stringify(report.methods_picked)}`);

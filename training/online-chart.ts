@@ -16,7 +16,10 @@ function chart(
   return lineChartSpec({
     title: `Online learning: ${what} of a tier re-added from ${report.anchors} anchors`,
     subtitle: `RouterBench, ${report.rows.eval} held-out prompts; mean over ${report.tiers.length} tiers × ${report.seeds} seeds`,
-    xTitle: 'feedback events for the re-added tier',
+    xTitle:
+      report.feedback.kind === 'routed'
+        ? `prompts streamed (outcomes reported only where utility λ = ${report.feedback.lambda} routed to the tier)`
+        : 'feedback events for the re-added tier',
     yTitle: what,
     series: [
       line,

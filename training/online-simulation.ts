@@ -51,11 +51,20 @@ export interface OnlineSimulationOptions {
   tiers?: readonly string[];
   /** How the new tier's head is fitted on its anchors (default `tiers-add`, the CLI's fitting). */
   newHead?: 'tiers-add' | 'logistic';
+  /**
+   * Without it every streamed prompt reports the tier's outcome (shadow traffic). With it only the prompts
+   * the utility policy argmax P − λ·price (λ = `routedLambda`, prices the pool's mean cost per call) sends
+   * to the tier, with its P as corrected so far: the feedback a deployment gets from routed traffic.
+   */
+  routedLambda?: number;
   progress?: (message: string) => void;
 }
 
 export interface CheckpointResult {
+  /** Streamed prompts so far (each an outcome of the tier when every prompt reports one). */
   events: number;
+  /** With routed feedback: the outcomes the tier got from them (mean over seeds). */
+  feedback_events?: number;
   auroc: { mean: number; sd: number };
   cost_saving_at_parity: { mean: number; sd: number };
 }
@@ -88,6 +97,8 @@ export interface OnlineSimulationReport {
   seeds: number;
   settings: LearningSettings;
   new_head: 'tiers-add' | 'logistic';
+  /** `every` streamed prompt reports the tier's outcome, or only those `routed` to it (λ given). */
+  feedback: { kind: 'every' } | { kind: 'routed'; lambda: number };
   /** With `tiers-add`: how often each method was picked over every (tier, seed) run. */
   methods_picked?: Record<string, number>;
   /** The pool with every tier's full head. */
@@ -221,6 +232,7 @@ export async function simulateOnline(options: OnlineSimulationOptions): Promise<
       const perCheckpoint = options.checkpoints.map(() => ({
         auroc: [] as number[],
         saving: [] as number[],
+        taught: [] as number[],
       }));
       for (let seed = 0; seed < options.seeds; seed += 1) {
         const rng = createRng(1000 * (t + 1) + seed);
@@ -231,17 +243,33 @@ export async function simulateOnline(options: OnlineSimulationOptions): Promise<
           Object.fromEntries(data.tiers.map((id, k) => [id, k === t ? headP[i]! : fullP[k]![i]!]));
         let correction: TierCorrection | undefined;
         let events = 0;
+        let taught = 0;
         let loss = 0;
+        /** Whether the utility policy, with the tier's P as corrected so far, sends prompt i to it. */
+        const routedHere = (i: number) => {
+          const lambda = options.routedLambda!;
+          const p = correction ? applyCorrections(decided(i), { [tier]: correction }) : decided(i);
+          let pick = 0;
+          let top = Number.NEGATIVE_INFINITY;
+          for (const [k, id] of data.tiers.entries()) {
+            const u = p[id]! - lambda * price[k]!;
+            if (u > top) [pick, top] = [k, u];
+          }
+          return pick === t;
+        };
         for (const [c, checkpoint] of options.checkpoints.entries()) {
           const until = Math.min(checkpoint, stream.length);
           for (; events < until; events += 1) {
             const i = stream[events]!;
+            if (options.routedLambda !== undefined && !routedHere(i)) continue;
             const update = updateCorrection(correction, decided(i), tier, labels[t]![i]!, options.settings);
             if (!update) continue;
             correction = update.correction;
+            taught += 1;
             const p = Math.min(1 - 1e-9, Math.max(1e-9, update.p));
             loss -= labels[t]![i]! ? Math.log(p) : Math.log(1 - p);
           }
+          perCheckpoint[c]!.taught.push(taught);
           const corrected = new Float64Array(data.traces.length);
           for (const i of test) {
             corrected[i] = correction
@@ -250,7 +278,7 @@ export async function simulateOnline(options: OnlineSimulationOptions): Promise<
           }
           perCheckpoint[c]!.auroc.push(aurocOn(corrected, t));
           gains[c]!.auroc.push(perCheckpoint[c]!.auroc.at(-1)! - perCheckpoint[0]!.auroc.at(-1)!);
-          if (c === options.checkpoints.length - 1) prequential.push(loss / Math.max(1, events));
+          if (c === options.checkpoints.length - 1) prequential.push(loss / Math.max(1, taught));
           perCheckpoint[c]!.saving.push(
             savingOf(data.tiers.map((_, k) => (k === t ? corrected : fullP[k]!))),
           );
@@ -263,6 +291,9 @@ export async function simulateOnline(options: OnlineSimulationOptions): Promise<
         prequential_log_loss: prequential.reduce((a, b) => a + b, 0) / prequential.length,
         checkpoints: options.checkpoints.map((checkpoint, c) => ({
           events: Math.min(checkpoint, streamRows.length),
+          ...(options.routedLambda === undefined
+            ? {}
+            : { feedback_events: meanSd(perCheckpoint[c]!.taught).mean }),
           auroc: meanSd(perCheckpoint[c]!.auroc),
           cost_saving_at_parity: meanSd(perCheckpoint[c]!.saving),
         })),
@@ -282,6 +313,10 @@ export async function simulateOnline(options: OnlineSimulationOptions): Promise<
       seeds: options.seeds,
       settings: options.settings,
       new_head: newHead,
+      feedback:
+        options.routedLambda === undefined
+          ? { kind: 'every' }
+          : { kind: 'routed', lambda: options.routedLambda },
       ...(newHead === 'tiers-add' ? { methods_picked: methodsPicked } : {}),
       full_pool_cost_saving_at_parity: savingOf(fullP),
       tiers,
@@ -293,6 +328,9 @@ export async function simulateOnline(options: OnlineSimulationOptions): Promise<
       })),
       mean: options.checkpoints.map((checkpoint, c) => ({
         events: Math.min(checkpoint, streamRows.length),
+        ...(options.routedLambda === undefined
+          ? {}
+          : { feedback_events: meanSd(tiers.map((s) => s.checkpoints[c]!.feedback_events!)).mean }),
         auroc: meanSd(tiers.map((s) => s.checkpoints[c]!.auroc.mean)),
         cost_saving_at_parity: meanSd(tiers.map((s) => s.checkpoints[c]!.cost_saving_at_parity.mean)),
       })),
