@@ -8,7 +8,7 @@ import { simulateOnline } from '../training/online-simulation.js';
 
 /**
  * `node dist/scripts/simulate-online.js [--out docs/online] [--seeds 5] [--tiers a,b] [--new-head logistic]
- * [--routed-lambda 100]`:
+ * [--routed-lambda 100 [--explore-share 0.1]]`:
  * issue 13's online simulation on RouterBench (training/online-simulation.ts); the new tier's head is fitted
  * as `tiers add` fits it, or as a plain logistic head with `--new-head logistic`; writes online-chart.json (the
  * report, which `npm run charts` redraws from), online-auroc.svg and online-saving.svg into --out,
@@ -25,6 +25,7 @@ const { values } = parseArgs({
     tiers: { type: 'string' },
     'new-head': { type: 'string', default: 'tiers-add' },
     'routed-lambda': { type: 'string' },
+    'explore-share': { type: 'string', default: '0' },
     'learning-rate': { type: 'string', default: '0.01' },
     l2: { type: 'string', default: '0.001' },
     'max-step': { type: 'string', default: '0.1' },
@@ -48,7 +49,9 @@ const report = await simulateOnline({
   },
   ...(values.tiers ? { tiers: values.tiers.split(',') } : {}),
   newHead: values['new-head'] === 'logistic' ? 'logistic' : 'tiers-add',
-  ...(values['routed-lambda'] === undefined ? {} : { routedLambda: Number(values['routed-lambda']) }),
+  ...(values['routed-lambda'] === undefined
+    ? {}
+    : { routedLambda: Number(values['routed-lambda']), exploreShare: Number(values['explore-share']) }),
   progress: (m) => console.error(`${new Date().toISOString()} ${m}`),
 });
 await mkdir(values.out!, { recursive: true });

@@ -57,6 +57,11 @@ export interface OnlineSimulationOptions {
    * to the tier, with its P as corrected so far: the feedback a deployment gets from routed traffic.
    */
   routedLambda?: number;
+  /**
+   * With routed feedback: the share of streamed prompts sent to the re-added tier whatever the policy says
+   * (exploration, which the server does not do): each reports its outcome too.
+   */
+  exploreShare?: number;
   progress?: (message: string) => void;
 }
 
@@ -98,7 +103,7 @@ export interface OnlineSimulationReport {
   settings: LearningSettings;
   new_head: 'tiers-add' | 'logistic';
   /** `every` streamed prompt reports the tier's outcome, or only those `routed` to it (λ given). */
-  feedback: { kind: 'every' } | { kind: 'routed'; lambda: number };
+  feedback: { kind: 'every' } | { kind: 'routed'; lambda: number; explore_share: number };
   /** With `tiers-add`: how often each method was picked over every (tier, seed) run. */
   methods_picked?: Record<string, number>;
   /** The pool with every tier's full head. */
@@ -244,6 +249,8 @@ export async function simulateOnline(options: OnlineSimulationOptions): Promise<
         let correction: TierCorrection | undefined;
         let events = 0;
         let taught = 0;
+        const exploration = createRng(99 + seed);
+        const explored = () => exploration.next() < (options.exploreShare ?? 0);
         let loss = 0;
         /** Whether the utility policy, with the tier's P as corrected so far, sends prompt i to it. */
         const routedHere = (i: number) => {
@@ -261,7 +268,7 @@ export async function simulateOnline(options: OnlineSimulationOptions): Promise<
           const until = Math.min(checkpoint, stream.length);
           for (; events < until; events += 1) {
             const i = stream[events]!;
-            if (options.routedLambda !== undefined && !routedHere(i)) continue;
+            if (options.routedLambda !== undefined && !explored() && !routedHere(i)) continue;
             const update = updateCorrection(correction, decided(i), tier, labels[t]![i]!, options.settings);
             if (!update) continue;
             correction = update.correction;
@@ -316,7 +323,7 @@ export async function simulateOnline(options: OnlineSimulationOptions): Promise<
       feedback:
         options.routedLambda === undefined
           ? { kind: 'every' }
-          : { kind: 'routed', lambda: options.routedLambda },
+          : { kind: 'routed', lambda: options.routedLambda, explore_share: options.exploreShare ?? 0 },
       ...(newHead === 'tiers-add' ? { methods_picked: methodsPicked } : {}),
       full_pool_cost_saving_at_parity: savingOf(fullP),
       tiers,
