@@ -80,15 +80,22 @@ export function missingHeads(running: LiveConfig, next: LiveConfig): string[] {
  * MLP that predicts it) it replaces: what online learning corrected for them no longer applies.
  */
 export function replacedHeads(running: LiveConfig, next: LiveConfig): string[] {
+  const [before, after] = [running.bundle, next.bundle];
   const head = (bundle: ProbeBundle, id: string) =>
-    JSON.stringify([
-      bundle.tiers.find((t) => t.id === id) ?? null,
-      bundle.mlp?.tiers.includes(id) ? bundle.mlp : null,
-    ]);
+    JSON.stringify(bundle.tiers.find((t) => t.id === id) ?? null);
+  // The MLP (the largest part of a bundle) is compared once, not once per tier it predicts.
+  const mlpChanged = JSON.stringify(before.mlp ?? null) !== JSON.stringify(after.mlp ?? null);
+  const inMlp = (bundle: ProbeBundle, id: string) => bundle.mlp?.tiers.includes(id) ?? false;
   const kept = new Set(next.config.tiers.map((t) => t.id));
   return running.config.tiers
     .map((t) => t.id)
-    .filter((id) => !kept.has(id) || head(running.bundle, id) !== head(next.bundle, id));
+    .filter(
+      (id) =>
+        !kept.has(id) ||
+        head(before, id) !== head(after, id) ||
+        inMlp(before, id) !== inMlp(after, id) ||
+        (inMlp(before, id) && mlpChanged),
+    );
 }
 
 const changed = (a: unknown, b: unknown) => JSON.stringify(a ?? null) !== JSON.stringify(b ?? null);
