@@ -9,6 +9,7 @@ import {
 import { auroc } from '../src/metrics/classification.js';
 import { multiTierFigures } from '../src/metrics/multi-tier.js';
 import type { LabelledRows } from '../src/metrics/operating-points.js';
+import { utilityOf } from '../src/policy/utility.js';
 import { clusterTemperature, kMeans, softAssignments } from '../src/probes/kmeans.js';
 import type { Pooling } from '../src/probes/layer-selection.js';
 import { fitLogisticCV, type LogisticModel, logisticLogits } from '../src/probes/logistic-regression.js';
@@ -256,10 +257,11 @@ export async function simulateOnline(options: OnlineSimulationOptions): Promise<
         const routedHere = (i: number) => {
           const lambda = options.routedLambda!;
           const p = correction ? applyCorrections(decided(i), { [tier]: correction }) : decided(i);
+          // Tiers are cheapest first, so keeping the first maximum breaks ties to the cheaper, as the policy does.
           let pick = 0;
           let top = Number.NEGATIVE_INFINITY;
           for (const [k, id] of data.tiers.entries()) {
-            const u = p[id]! - lambda * price[k]!;
+            const u = utilityOf(p[id]!, price[k]!, lambda);
             if (u > top) [pick, top] = [k, u];
           }
           return pick === t;
