@@ -45,6 +45,7 @@ const { positionals, values } = parseArgs({
     layers: { type: 'string', default: '10' },
     pooling: { type: 'string', default: 'mean' },
     repeats: { type: 'string', default: '3' },
+    inner: { type: 'boolean', default: false },
   },
 });
 const suite = positionals[0] ?? 'encoder';
@@ -228,10 +229,14 @@ if (suite === 'server') {
   if (!set) throw new Error(`--set: rb or ze, not ${values.set}`);
   const splits = join(packageRoot, 'docs', 'ladder', 'splits');
   const pooling = values.pooling === 'last' ? 'last' : 'mean';
+  // --inner: 70/30 of the training prompts only (docs/ladder/splits/*-inner-*.ids), for choosing
+  // between fitting rules without reading the held-out prompts.
+  const split = values.inner ? `${set.split}-inner` : set.split;
+  const key = values.inner ? `${values.set}-inner` : values.set;
   const result = await benchTiers({
     tracesFile: join(SHARED_DATA, set.file),
-    trainIds: join(splits, `${set.split}-train.ids`),
-    testIds: join(splits, `${set.split}-test.ids`),
+    trainIds: join(splits, `${split}-train.ids`),
+    testIds: join(splits, `${split}-test.ids`),
     storeDir: join(mechrouteHome(), set.store),
     layers: values.layers.split(',').map(Number),
     pooling,
@@ -240,10 +245,10 @@ if (suite === 'server') {
   });
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   writeResults(
-    `tiers-${values.set}`,
+    `tiers-${key}`,
     result,
-    tiersMarkdown(result, `${set.title} (\`${set.split}\` split)`),
-    `nice -n 10 npm run bench -- tiers --set ${values.set} --layers ${values.layers} --pooling ${pooling} --repeats ${values.repeats}`,
+    tiersMarkdown(result, `${set.title} (\`${split}\` split)`),
+    `nice -n 10 npm run bench -- tiers --set ${values.set} --layers ${values.layers} --pooling ${pooling} --repeats ${values.repeats}${values.inner ? ' --inner' : ''}`,
   );
 } else {
   log(
