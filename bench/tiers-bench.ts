@@ -1,3 +1,4 @@
+import type { PairedDifference } from '../src/metrics/paired-bootstrap.js';
 import type { ReaddRow, TiersBenchResult } from '../training/bench-tiers.js';
 
 /**
@@ -91,19 +92,29 @@ export function tiersMarkdown(r: TiersBenchResult, title: string): string {
     }
   }
   const at = sizes.includes(200) ? 200 : sizes.at(-1)!;
+  const intervals = r.goal_intervals?.anchors === at ? r.goal_intervals : undefined;
+  const ci = (d: PairedDifference | undefined, f: (v: number) => string) =>
+    d ? `${f(d.difference)} [${f(d.low)}, ${f(d.high)}]` : '–';
+  const points = (v: number) => `${(100 * v).toFixed(1)}`;
   lines.push(
     '',
-    `Per tier at ${at} anchors (\`tiers anchors\`; random: mean of the draws):`,
+    `Per tier at ${at} anchors (\`tiers anchors\`; random: mean of the draws)` +
+      (intervals
+        ? `; the intervals are paired bootstrap 95 % intervals over the held-out prompts (${intervals.resamples} resamples), ` +
+          'of the AUROC gap and of the pool’s saving at parity with the re-added tier minus the fully trained pool’s, in points:'
+        : ':'),
     '',
-    '| tier | full AUROC | re-added AUROC | random AUROC | method | saving at parity, re-added | random | without the tier |',
-    '|---|---|---|---|---|---|---|---|',
+    `| tier | full AUROC | re-added AUROC | random AUROC | method |${intervals ? ' AUROC gap [95 % CI] |' : ''} saving at parity, re-added |${intervals ? ' Δ saving [95 % CI] |' : ''} random | without the tier |`,
+    `|---|---|---|---|---|${intervals ? '---|' : ''}---|${intervals ? '---|' : ''}---|---|`,
   );
   for (const id of r.tiers) {
     const a = r.rows.find((row) => row.tier === id && row.n === at && row.selection === 'anchors');
     const b = r.rows.find((row) => row.tier === id && row.n === at && row.selection === 'random');
+    const gapCi = intervals ? ` ${ci(intervals.tiers[id]?.auroc_gap, (v) => v.toFixed(3))} |` : '';
+    const savingCi = intervals ? ` ${ci(intervals.tiers[id]?.saving_difference, points)} |` : '';
     lines.push(
-      `| ${id} | ${f3(r.full.auroc[id])} | ${f3(a?.auroc)} | ${f3(b?.auroc)} | ${a?.methods.join(', ') ?? '–'} | ` +
-        `${pct(a?.cost_saving_at_parity)} | ${pct(b?.cost_saving_at_parity)} | ${pct(r.without[id]?.cost_saving_at_parity)} |`,
+      `| ${id} | ${f3(r.full.auroc[id])} | ${f3(a?.auroc)} | ${f3(b?.auroc)} | ${a?.methods.join(', ') ?? '–'} |${gapCi} ` +
+        `${pct(a?.cost_saving_at_parity)} |${savingCi} ${pct(b?.cost_saving_at_parity)} | ${pct(r.without[id]?.cost_saving_at_parity)} |`,
     );
   }
   const g = tiersGoals(r, at);

@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TrainingDataError } from '../src/errors.js';
 import { auroc } from '../src/metrics/classification.js';
+import { multiTierFigures } from '../src/metrics/multi-tier.js';
+import { type PairedDifference, pairedBootstrap } from '../src/metrics/paired-bootstrap.js';
 import { selectAnchors } from '../src/probes/anchor-selection.js';
 import { type FeatureMatrix, selectRows } from '../src/probes/matrix.js';
 import type { ProbeBundle, TierHead } from '../src/probes/probe-bundle.js';
@@ -13,7 +15,7 @@ import { createRng } from '../src/seeded-rng.js';
 import { readTraces, writeTraces } from '../src/traces/jsonl-reader.js';
 import { successOf } from '../src/traces/trace-schema.js';
 import { bundleFeatures } from './bundle-features.js';
-import { ladderOf, multiOf } from './split-metrics.js';
+import { type Ladder, ladderOf, ladderRows, multiOf } from './split-metrics.js';
 import { costTable } from './tier-costs.js';
 import { clustersFromPool } from './tiers.js';
 import { trainProbes } from './train-probes.js';
@@ -39,6 +41,8 @@ export interface TiersBenchOptions {
   randomRepeats?: number;
   clusters?: number;
   seed?: number;
+  /** Paired bootstrap resamples of the held-out prompts for the goal intervals (default 1000; 0: none). */
+  resamples?: number;
   /** Settings of the tier fit (default its own). */
   fit?: Pick<TierFitOptions, 'standardErrors' | 'repeats'>;
   onProgress?: (line: string) => void;
@@ -72,8 +76,21 @@ export interface TiersBenchResult {
   /** The pool with each tier left out altogether (no head, not routed to). */
   without: Record<string, { cost_saving_at_parity: number | null }>;
   rows: ReaddRow[];
+  /**
+   * At the goal's anchor count (200, `tiers anchors`), per tier: paired bootstrap 95 % intervals over the
+   * held-out prompts of the AUROC gap (full head − re-added) and of the pool's cost_saving_at_parity with
+   * the re-added tier − the fully trained pool's (absent when the full pool saves nothing at parity).
+   */
+  goal_intervals?: {
+    anchors: number;
+    resamples: number;
+    tiers: Record<string, { auroc_gap: PairedDifference; saving_difference?: PairedDifference }>;
+  };
   seconds: number;
 }
+
+/** The anchor count the issue's goals are stated at. */
+export const GOAL_ANCHORS = 200;
 
 const orNull = (v: number) => (Number.isFinite(v) ? v : null);
 
@@ -180,6 +197,7 @@ export async function benchTiers(options: TiersBenchOptions): Promise<TiersBench
       seconds: 0,
     };
     const random = createRng(seed + 7);
+    const atGoal = new Map<number, Float64Array[]>();
     for (const [t, id] of tiers.entries()) {
       const removed = removeTierHead(full, id).bundle;
       result.without[id] = { cost_saving_at_parity: withoutTier(ladder, tiers, fullProbs, t) };
@@ -206,6 +224,7 @@ export async function benchTiers(options: TiersBenchOptions): Promise<TiersBench
         const probs = score(onZ(addTierHead(removed, head).bundle), test.z);
         const m = multi(probs);
         return {
+          probs,
           method: fit.method,
           auroc: aurocOf(probs[t]!, t),
           csp: m.cost_saving_at_parity,
@@ -222,6 +241,7 @@ export async function benchTiers(options: TiersBenchOptions): Promise<TiersBench
           n,
         );
         const a = readd(chosen.rows.map((r) => labelled[r]!));
+        if (n === GOAL_ANCHORS) atGoal.set(t, a.probs);
         result.rows.push({
           tier: id,
           selection: 'anchors',
@@ -251,6 +271,11 @@ export async function benchTiers(options: TiersBenchOptions): Promise<TiersBench
         });
       }
     }
+    const resamples = options.resamples ?? 1000;
+    if (atGoal.size > 0 && resamples > 0) {
+      say(`goal intervals: ${resamples} paired bootstrap resamples of the held-out prompts`);
+      result.goal_intervals = goalIntervals(ladder, tiers, fullProbs, atGoal, testLabels, resamples, seed);
+    }
     result.seconds = Math.round((performance.now() - started) / 1000);
     return result;
   } finally {
@@ -274,4 +299,65 @@ function withoutTier(
     price: keep.map((k) => ladder.price[k]!),
   };
   return multiOf(smaller, tiers, probs).cost_saving_at_parity;
+}
+
+/**
+ * One paired bootstrap over the held-out prompts for every re-added tier at once (the full pool's saving
+ * is computed once per draw and shared): the AUROC gap and the difference in the pool's saving.
+ */
+function goalIntervals(
+  ladder: Ladder,
+  tiers: readonly string[],
+  fullProbs: readonly Float64Array[],
+  readded: ReadonlyMap<number, Float64Array[]>,
+  labels: readonly (readonly (boolean | null)[])[],
+  resamples: number,
+  seed: number,
+): NonNullable<TiersBenchResult['goal_intervals']> {
+  const entries = [...readded.entries()];
+  const saving = (probs: readonly Float64Array[], subset: readonly number[]) =>
+    multiTierFigures(ladderRows(ladder, tiers, probs), ladder.price, subset).costSavingAtParity;
+  const n = ladder.correct[0]!.length;
+  const all = Array.from({ length: n }, (_, i) => i);
+  const withSaving = saving(fullProbs, all) > 0;
+  const aurocOn = (p: Float64Array, t: number, subset: readonly number[]) => {
+    const rows = subset.filter((i) => labels[t]![i] !== null);
+    return auroc(
+      rows.map((i) => p[i]!),
+      rows.map((i) => labels[t]![i]!),
+    );
+  };
+  const differences = pairedBootstrap(
+    n,
+    (subset) => {
+      const a: number[] = [];
+      const b: number[] = [];
+      for (const [t, probs] of entries) {
+        a.push(aurocOn(fullProbs[t]!, t, subset));
+        b.push(aurocOn(probs[t]!, t, subset));
+      }
+      if (withSaving) {
+        const full = saving(fullProbs, subset);
+        for (const [, probs] of entries) {
+          a.push(saving(probs, subset));
+          b.push(full);
+        }
+      }
+      return { a, b };
+    },
+    { resamples, seed, confidence: 0.95 },
+  );
+  return {
+    anchors: GOAL_ANCHORS,
+    resamples,
+    tiers: Object.fromEntries(
+      entries.map(([t], k) => [
+        tiers[t]!,
+        {
+          auroc_gap: differences[k]!,
+          ...(withSaving ? { saving_difference: differences[entries.length + k]! } : {}),
+        },
+      ]),
+    ),
+  };
 }

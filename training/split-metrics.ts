@@ -222,21 +222,23 @@ export function ladderOf(
   };
 }
 
+/** The ladder's rows with one head's P(success) per tier (indexed like the ladder's rows). */
+export function ladderRows(ladder: Ladder, tierIds: readonly string[], probs: readonly ArrayLike<number>[]) {
+  return {
+    tiers: ladder.tiers.map((t) => tierIds[t]!),
+    p: ladder.tiers.map((t) => probs[t]!),
+    correct: ladder.correct,
+    cost: ladder.cost,
+  };
+}
+
 /** The `multi` object of one head's P(success) per tier (indexed like the ladder's rows). */
 export function multiOf(
   ladder: Ladder,
   tierIds: readonly string[],
   probs: readonly ArrayLike<number>[],
 ): MultiTierMetrics {
-  return multiTierMetrics(
-    {
-      tiers: ladder.tiers.map((t) => tierIds[t]!),
-      p: ladder.tiers.map((t) => probs[t]!),
-      correct: ladder.correct,
-      cost: ladder.cost,
-    },
-    ladder.price,
-  );
+  return multiTierMetrics(ladderRows(ladder, tierIds, probs), ladder.price);
 }
 
 /** Mean of each tier's costs: the price a router knows before it calls (USD per call). */
