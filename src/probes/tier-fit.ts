@@ -110,8 +110,9 @@ const LOGISTIC_LAMBDAS = [30, 3, 0.3];
  * the heads picked the other times cost 0.0025 nats of held-out log loss on average, 0.0094 at most
  * (tier-fit.test.ts). Before the constant had to be lowest outright it was also picked whenever it was
  * within one SE of the best, 27 times in 30 on the noise, but then it was kept as well for tiers whose
- * features carry signal: on RouterBench's inner split (training prompts only) that rule ranked worse at
- * every anchor count, e.g. mean AUROC 0.561 against 0.622 from 25 random anchors (BENCHMARKS.md).
+ * features carry signal: on RouterBench's inner split (training prompts only) that rule ranked no better
+ * at any anchor count and worse at most, e.g. mean AUROC 0.561 against 0.622 from 25 random anchors
+ * (BENCHMARKS.md).
  */
 export const DEFAULT_STANDARD_ERRORS = 1;
 export const DEFAULT_REPEATS = 3;
