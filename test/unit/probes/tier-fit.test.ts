@@ -163,6 +163,8 @@ describe('fitting a new tier from anchors', () => {
       const fit = fitTierHead(inputsOf(noSignal, selectRows(x, anchorRows), anchorLabels), {
         rng: createRng(seed),
       });
+      const lowest = Math.min(...Object.values(fit.cv).map((c) => c.log_loss));
+      assert.equal(fit.method === 'constant', fit.cv.constant!.log_loss === lowest, fit.reason);
       if (fit.method === 'constant') {
         assert.match(fit.reason, /^constant has the lowest .*no reliable signal in the features$/);
         constant += 1;
