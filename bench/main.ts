@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { mechrouteHome, packageRoot } from '../src/paths.js';
+import { TierFitSchema } from '../src/probes/tier-head-schema.js';
 import { defaultEncoderPath } from '../test/support/default-encoder.js';
 import { SHARED_DATA, SHARED_GSM8K } from '../test/support/mmlu-slice.js';
 import { benchTiers } from '../training/bench-tiers.js';
@@ -46,6 +47,7 @@ const { positionals, values } = parseArgs({
     pooling: { type: 'string', default: 'mean' },
     repeats: { type: 'string', default: '3' },
     inner: { type: 'boolean', default: false },
+    methods: { type: 'string' },
   },
 });
 const suite = positionals[0] ?? 'encoder';
@@ -232,7 +234,9 @@ if (suite === 'server') {
   // --inner: 70/30 of the training prompts only (docs/ladder/splits/*-inner-*.ids), for choosing
   // between fitting rules without reading the held-out prompts.
   const split = values.inner ? `${set.split}-inner` : set.split;
-  const key = values.inner ? `${values.set}-inner` : values.set;
+  // --methods: only these fitting methods (an ablation; its own section of BENCHMARKS.md).
+  const methods = values.methods?.split(',').map((m) => TierFitSchema.shape.method.parse(m));
+  const key = `${values.set}${values.inner ? '-inner' : ''}${methods ? `-${methods.join('+')}` : ''}`;
   const result = await benchTiers({
     tracesFile: join(SHARED_DATA, set.file),
     trainIds: join(splits, `${split}-train.ids`),
@@ -241,6 +245,7 @@ if (suite === 'server') {
     layers: values.layers.split(',').map(Number),
     pooling,
     randomRepeats: Number(values.repeats),
+    ...(methods ? { fit: { methods } } : {}),
     onProgress: log,
   });
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
@@ -248,7 +253,7 @@ if (suite === 'server') {
     `tiers-${key}`,
     result,
     tiersMarkdown(result, `${set.title} (\`${split}\` split)`),
-    `nice -n 10 npm run bench -- tiers --set ${values.set} --layers ${values.layers} --pooling ${pooling} --repeats ${values.repeats}${values.inner ? ' --inner' : ''}`,
+    `nice -n 10 npm run bench -- tiers --set ${values.set} --layers ${values.layers} --pooling ${pooling} --repeats ${values.repeats}${values.inner ? ' --inner' : ''}${methods ? ` --methods ${methods.join(',')}` : ''}`,
   );
 } else {
   log(

@@ -44,7 +44,7 @@ export interface TiersBenchOptions {
   /** Paired bootstrap resamples of the held-out prompts for the goal intervals (default 1000; 0: none). */
   resamples?: number;
   /** Settings of the tier fit (default its own). */
-  fit?: Pick<TierFitOptions, 'standardErrors' | 'repeats'>;
+  fit?: Pick<TierFitOptions, 'standardErrors' | 'repeats' | 'methods'>;
   onProgress?: (line: string) => void;
 }
 
