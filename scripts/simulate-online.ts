@@ -8,7 +8,7 @@ import { simulateOnline } from '../training/online-simulation.js';
 
 /**
  * `node dist/scripts/simulate-online.js [--out docs/online] [--seeds 5] [--tiers a,b] [--new-head logistic]
- * [--routed-lambda 100 [--explore-share 0.1]]`:
+ * [--routed-lambda 100 [--explore-share 0.1]] [--own-head-only]`:
  * issue 13's online simulation on RouterBench (training/online-simulation.ts); the new tier's head is fitted
  * as `tiers add` fits it, or as a plain logistic head with `--new-head logistic`; writes online-chart.json (the
  * report, which `npm run charts` redraws from), online-auroc.svg and online-saving.svg into --out,
@@ -29,6 +29,7 @@ const { values } = parseArgs({
     'learning-rate': { type: 'string', default: '0.01' },
     l2: { type: 'string', default: '0.001' },
     'max-step': { type: 'string', default: '0.1' },
+    'own-head-only': { type: 'boolean', default: false },
   },
 });
 
@@ -49,6 +50,7 @@ const report = await simulateOnline({
   },
   ...(values.tiers ? { tiers: values.tiers.split(',') } : {}),
   newHead: values['new-head'] === 'logistic' ? 'logistic' : 'tiers-add',
+  correctionInputs: values['own-head-only'] ? 'own-head' : 'all-heads',
   ...(values['routed-lambda'] === undefined
     ? {}
     : { routedLambda: Number(values['routed-lambda']), exploreShare: Number(values['explore-share']) }),

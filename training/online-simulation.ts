@@ -63,6 +63,12 @@ export interface OnlineSimulationOptions {
    * (exploration, which the server does not do): each reports its outcome too.
    */
   exploreShare?: number;
+  /**
+   * What the correction reads: every head's logit (`all-heads`, the server's correction), or only the
+   * re-added tier's own (`own-head`: a scale and a bias on its logit — recalibration, which cannot change
+   * its ranking).
+   */
+  correctionInputs?: 'all-heads' | 'own-head';
   progress?: (message: string) => void;
 }
 
@@ -103,6 +109,7 @@ export interface OnlineSimulationReport {
   seeds: number;
   settings: LearningSettings;
   new_head: 'tiers-add' | 'logistic';
+  correction_inputs: 'all-heads' | 'own-head';
   /** `every` streamed prompt reports the tier's outcome, or only those `routed` to it (λ given). */
   feedback: { kind: 'every' } | { kind: 'routed'; lambda: number; explore_share: number };
   /** With `tiers-add`: how often each method was picked over every (tier, seed) run. */
@@ -190,6 +197,7 @@ export async function simulateOnline(options: OnlineSimulationOptions): Promise<
     });
     const fullP = fullModels.map((m) => probabilities(m, x));
     const newHead = options.newHead ?? 'tiers-add';
+    const ownHead = options.correctionInputs === 'own-head';
     const methodsPicked: Record<string, number> = {};
     // What `tiers clusters` stores: k-means over the pool (half A), 16 clusters, seed 1.
     const pool = selectRows(x, poolRows);
@@ -271,7 +279,8 @@ export async function simulateOnline(options: OnlineSimulationOptions): Promise<
           for (; events < until; events += 1) {
             const i = stream[events]!;
             if (options.routedLambda !== undefined && !explored() && !routedHere(i)) continue;
-            const update = updateCorrection(correction, decided(i), tier, labels[t]![i]!, options.settings);
+            const inputs = ownHead ? { [tier]: decided(i)[tier]! } : decided(i);
+            const update = updateCorrection(correction, inputs, tier, labels[t]![i]!, options.settings);
             if (!update) continue;
             correction = update.correction;
             taught += 1;
@@ -322,6 +331,7 @@ export async function simulateOnline(options: OnlineSimulationOptions): Promise<
       seeds: options.seeds,
       settings: options.settings,
       new_head: newHead,
+      correction_inputs: options.correctionInputs ?? 'all-heads',
       feedback:
         options.routedLambda === undefined
           ? { kind: 'every' }
