@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { z } from 'zod';
 import { loadBundleFor } from '../../../training/bundle-features.js';
 import {
@@ -12,7 +12,7 @@ import {
 import { saveProbeBundle } from '../../probes/probe-bundle.js';
 import { removeTierHead, type TierSummary, tierSummaries } from '../../probes/tier-edit.js';
 import { candidateName } from '../../probes/tier-fit.js';
-import { parseFlags } from '../cli-flags.js';
+import { CliOptionError, parseFlags } from '../cli-flags.js';
 import { createCountProgress } from '../count-progress.js';
 import { jsonNumbers } from './train.js';
 
@@ -77,6 +77,21 @@ const ClustersFlagsSchema = z.object({
 const RemoveFlagsSchema = z.object({ ...Common, tier: z.string().min(1), out: z.string().min(1) });
 const ListFlagsSchema = z.object(Common);
 
+/**
+ * The flags of a `tiers` command: `--probes` is taken for `--bundle` (the issue's name for it here, the
+ * other commands' `--probes`), so either works; naming two different files is refused.
+ */
+function parseTierFlags<S extends z.ZodType>(
+  schema: S,
+  raw: Record<string, unknown>,
+  command: string,
+): z.infer<S> {
+  const { probes, ...rest } = raw;
+  if (probes !== undefined && rest.bundle !== undefined && probes !== rest.bundle)
+    throw new CliOptionError(command, '--bundle and --probes name different files; give one');
+  return parseFlags(schema, { ...rest, bundle: rest.bundle ?? probes }, command);
+}
+
 function storeOptions(flags: { store?: string | undefined; model?: string | undefined }) {
   return {
     ...(flags.store ? { storeDir: flags.store } : {}),
@@ -101,7 +116,10 @@ export function registerTiersCommand(program: Command): void {
     .description('list, add (from a few hundred labelled anchors) and remove a probe bundle’s tiers');
   const withStore = (c: Command) =>
     c
-      .requiredOption('--bundle <file>', 'probe bundle (JSON)')
+      .option('--bundle <file>', 'probe bundle (JSON)')
+      .addOption(
+        new Option('--probes <file>', 'the same as --bundle, as the other commands name it').hideHelp(),
+      )
       .option('--store <dir>', 'activation store (default: <mechroute home>/activations/<encoder sha256>/)')
       .option('--model <name>', 'encoder model (must be the bundle’s); default: the bundle’s')
       .option('--json', 'print one JSON object');
@@ -109,7 +127,7 @@ export function registerTiersCommand(program: Command): void {
   withStore(
     tiers.command('list').description('the bundle’s tiers: head kind, how an added tier was fitted, price'),
   ).action(async (raw: Record<string, unknown>) => {
-    const flags = parseFlags(ListFlagsSchema, raw, 'tiers list');
+    const flags = parseTierFlags(ListFlagsSchema, raw, 'tiers list');
     const rows = tierSummaries(await loadBundleFor(flags.bundle, flags.model));
     print(flags.json, { bundle: flags.bundle, tiers: rows }, () => renderList(rows));
   });
@@ -118,7 +136,7 @@ export function registerTiersCommand(program: Command): void {
     .requiredOption('--tier <id>', 'the tier to remove')
     .requiredOption('--out <file>', 'where to write the new bundle (may be --bundle itself)')
     .action(async (raw: Record<string, unknown>) => {
-      const flags = parseFlags(RemoveFlagsSchema, raw, 'tiers remove');
+      const flags = parseTierFlags(RemoveFlagsSchema, raw, 'tiers remove');
       const edit = removeTierHead(await loadBundleFor(flags.bundle, flags.model), flags.tier);
       await saveProbeBundle(flags.out, edit.bundle);
       const report = {
@@ -148,7 +166,7 @@ export function registerTiersCommand(program: Command): void {
     .option('--seed <n>', 'seed of k-means++', '1')
     .requiredOption('--out <file>', 'where to write the bundle with its clusters')
     .action(async (raw: Record<string, unknown>) => {
-      const flags = parseFlags(ClustersFlagsSchema, raw, 'tiers clusters');
+      const flags = parseTierFlags(ClustersFlagsSchema, raw, 'tiers clusters');
       const { progress, onProgress } = encodingProgress('clusters');
       const report = await fitBundleClusters({ ...flags, ...storeOptions(flags), onProgress }).finally(() =>
         progress.stop(),
@@ -168,7 +186,7 @@ export function registerTiersCommand(program: Command): void {
       'where to write the chosen traces (JSONL), to label with `mechroute label`',
     )
     .action(async (raw: Record<string, unknown>) => {
-      const flags = parseFlags(AnchorsFlagsSchema, raw, 'tiers anchors');
+      const flags = parseTierFlags(AnchorsFlagsSchema, raw, 'tiers anchors');
       const { progress, onProgress } = encodingProgress('anchors');
       const report = await chooseAnchors({ ...flags, ...storeOptions(flags), onProgress }).finally(() =>
         progress.stop(),
@@ -191,7 +209,7 @@ export function registerTiersCommand(program: Command): void {
     .option('--seed <n>', 'seed of the cross-validation folds', '1')
     .requiredOption('--out <file>', 'where to write the new bundle (may be --bundle itself)')
     .action(async (raw: Record<string, unknown>) => {
-      const flags = parseFlags(AddFlagsSchema, raw, 'tiers add');
+      const flags = parseTierFlags(AddFlagsSchema, raw, 'tiers add');
       const { progress, onProgress } = encodingProgress('add');
       const report = await addTier({
         ...flags,

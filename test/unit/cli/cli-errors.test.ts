@@ -110,6 +110,30 @@ describe('CLI failures: one line that says what to do, a stack only for a bug', 
     assert.match(calibrate.stderr, /required option '--probes <file>' not specified/);
   });
 
+  test('tiers takes --probes for --bundle, as the other commands name the bundle, and refuses two files', async () => {
+    const bundle = join(packageRoot, 'probes', 'routerbench.json');
+    const [byBundle, byProbes] = await Promise.all([
+      cli('tiers', 'list', '--bundle', bundle, '--json'),
+      cli('tiers', 'list', '--probes', bundle, '--json'),
+    ]);
+    assert.equal(byProbes.code, 0, byProbes.stderr);
+    assert.equal(byProbes.stdout, byBundle.stdout);
+    assert.equal((JSON.parse(byProbes.stdout) as { tiers: unknown[] }).tiers.length, 8);
+    const neither = await cli('tiers', 'list');
+    assert.equal(neither.code, 1);
+    assert.match(neither.stderr, /tiers list: --bundle: is required/);
+    const both = await cli(
+      'tiers',
+      'list',
+      '--bundle',
+      bundle,
+      '--probes',
+      join(packageRoot, 'probes', 'default.json'),
+    );
+    assert.equal(both.code, 1);
+    assert.match(both.stderr, /--bundle and --probes name different files/);
+  });
+
   test('describeFailure: coded errors and system errors in one line, anything else with its stack', async () => {
     assert.equal(
       describeFailure(new ModelNotCachedError('m', '/cache/m.gguf')),
