@@ -3,6 +3,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { renderChartSvg } from '../src/charts/render-svg.js';
+import { SHARED_DATA } from '../test/support/mmlu-slice.js';
 import { onlineAurocChartSpec, onlineSavingChartSpec } from '../training/online-chart.js';
 import { simulateOnline } from '../training/online-simulation.js';
 
@@ -17,7 +18,7 @@ import { simulateOnline } from '../training/online-simulation.js';
 const { values } = parseArgs({
   options: {
     out: { type: 'string', default: 'docs/online' },
-    traces: { type: 'string', default: '/work/shared/data/routerbench-traces.jsonl' },
+    traces: { type: 'string', default: join(SHARED_DATA, 'routerbench-traces.jsonl') },
     store: { type: 'string', default: join(homedir(), '.cache/mechroute/activations-tail128') },
     seeds: { type: 'string', default: '5' },
     anchors: { type: 'string', default: '50' },
