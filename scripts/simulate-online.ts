@@ -1,8 +1,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { renderChartSvg } from '../src/charts/render-svg.js';
+import { mechrouteHome } from '../src/paths.js';
 import { SHARED_DATA } from '../test/support/mmlu-slice.js';
 import { onlineAurocChartSpec, onlineSavingChartSpec } from '../training/online-chart.js';
 import { simulateOnline } from '../training/online-simulation.js';
@@ -19,7 +19,7 @@ const { values } = parseArgs({
   options: {
     out: { type: 'string', default: 'docs/online' },
     traces: { type: 'string', default: join(SHARED_DATA, 'routerbench-traces.jsonl') },
-    store: { type: 'string', default: join(homedir(), '.cache/mechroute/activations-tail128') },
+    store: { type: 'string', default: join(mechrouteHome(), 'activations-tail128') },
     seeds: { type: 'string', default: '5' },
     anchors: { type: 'string', default: '50' },
     layer: { type: 'string', default: '10' },
