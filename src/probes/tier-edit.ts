@@ -1,5 +1,5 @@
 import { InvalidProbeInputError } from '../errors.js';
-import type { ProbeBundle, TierHead } from './probe-bundle.js';
+import { type ProbeBundle, probedTiers, type TierHead } from './probe-bundle.js';
 import type { Clusters } from './tier-head-schema.js';
 
 /**
@@ -26,7 +26,7 @@ function withoutHybrid(bundle: ProbeBundle, why: string, notices: string[]): Pro
 }
 
 export function addTierHead(bundle: ProbeBundle, head: TierHead): BundleEdit {
-  if (bundle.tiers.some((t) => t.id === head.id) || bundle.mlp?.tiers.includes(head.id)) {
+  if (probedTiers(bundle).has(head.id)) {
     throw new InvalidProbeInputError(
       `tier "${head.id}" is already in the bundle (${tierIds(bundle).join(', ')}); remove it first with \`mechroute tiers remove\``,
     );

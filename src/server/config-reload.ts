@@ -75,16 +75,18 @@ export function missingHeads(running: LiveConfig, next: LiveConfig): string[] {
   return next.config.tiers.filter((t) => !after.has(t.id) && !ranWithout.has(t.id)).map((t) => t.id);
 }
 
+/** Whether a section (or head) differs between two configs (or bundles); absent and null alike. */
+const changed = (a: unknown, b: unknown) => JSON.stringify(a ?? null) !== JSON.stringify(b ?? null);
+
 /**
  * Tiers of the running config that the reload removes or whose head (linear, cluster or constant, or the
  * MLP that predicts it) it replaces: what online learning corrected for them no longer applies.
  */
 export function replacedHeads(running: LiveConfig, next: LiveConfig): string[] {
   const [before, after] = [running.bundle, next.bundle];
-  const head = (bundle: ProbeBundle, id: string) =>
-    JSON.stringify(bundle.tiers.find((t) => t.id === id) ?? null);
+  const head = (bundle: ProbeBundle, id: string) => bundle.tiers.find((t) => t.id === id);
   // The MLP (the largest part of a bundle) is compared once, not once per tier it predicts.
-  const mlpChanged = JSON.stringify(before.mlp ?? null) !== JSON.stringify(after.mlp ?? null);
+  const mlpChanged = changed(before.mlp, after.mlp);
   const inMlp = (bundle: ProbeBundle, id: string) => bundle.mlp?.tiers.includes(id) ?? false;
   const kept = new Set(next.config.tiers.map((t) => t.id));
   return running.config.tiers
@@ -92,13 +94,11 @@ export function replacedHeads(running: LiveConfig, next: LiveConfig): string[] {
     .filter(
       (id) =>
         !kept.has(id) ||
-        head(before, id) !== head(after, id) ||
+        changed(head(before, id), head(after, id)) ||
         inMlp(before, id) !== inMlp(after, id) ||
         (inMlp(before, id) && mlpChanged),
     );
 }
-
-const changed = (a: unknown, b: unknown) => JSON.stringify(a ?? null) !== JSON.stringify(b ?? null);
 
 /** One reload at a time, in order: a SIGHUP and an admin call may come together. */
 export function createConfigReloader(deps: ReloadDeps): { reload(trigger: string): Promise<ReloadResult> } {

@@ -102,13 +102,16 @@ function storeOptions(flags: { store?: string | undefined; model?: string | unde
 const print = (json: boolean, value: unknown, text: () => string) =>
   process.stdout.write(json ? `${JSON.stringify(value, jsonNumbers, 2)}\n` : text());
 
-function encodingProgress(command: string) {
+/** Runs a command's work with a progress bar for the prompts it encodes (those not in the store). */
+function withEncodingProgress<R>(
+  command: string,
+  work: (onProgress: EncodeProgress) => Promise<R>,
+): Promise<R> {
   const progress = createCountProgress(`tiers ${command}: encoding prompts not in the store`, 'prompts');
-  return {
-    progress,
-    onProgress: (done: number, total: number, ms: number) => progress.update(done, total, ms),
-  };
+  return work((done, total, ms) => progress.update(done, total, ms)).finally(() => progress.stop());
 }
+
+type EncodeProgress = (done: number, total: number, ms: number) => void;
 
 export function registerTiersCommand(program: Command): void {
   const tiers = program
@@ -167,9 +170,8 @@ export function registerTiersCommand(program: Command): void {
     .requiredOption('--out <file>', 'where to write the bundle with its clusters')
     .action(async (raw: Record<string, unknown>) => {
       const flags = parseTierFlags(ClustersFlagsSchema, raw, 'tiers clusters');
-      const { progress, onProgress } = encodingProgress('clusters');
-      const report = await fitBundleClusters({ ...flags, ...storeOptions(flags), onProgress }).finally(() =>
-        progress.stop(),
+      const report = await withEncodingProgress('clusters', (onProgress) =>
+        fitBundleClusters({ ...flags, ...storeOptions(flags), onProgress }),
       );
       print(flags.json, report, () => renderClusters(report));
     });
@@ -187,9 +189,8 @@ export function registerTiersCommand(program: Command): void {
     )
     .action(async (raw: Record<string, unknown>) => {
       const flags = parseTierFlags(AnchorsFlagsSchema, raw, 'tiers anchors');
-      const { progress, onProgress } = encodingProgress('anchors');
-      const report = await chooseAnchors({ ...flags, ...storeOptions(flags), onProgress }).finally(() =>
-        progress.stop(),
+      const report = await withEncodingProgress('anchors', (onProgress) =>
+        chooseAnchors({ ...flags, ...storeOptions(flags), onProgress }),
       );
       print(flags.json, report, () => renderAnchors(report));
     });
@@ -210,13 +211,14 @@ export function registerTiersCommand(program: Command): void {
     .requiredOption('--out <file>', 'where to write the new bundle (may be --bundle itself)')
     .action(async (raw: Record<string, unknown>) => {
       const flags = parseTierFlags(AddFlagsSchema, raw, 'tiers add');
-      const { progress, onProgress } = encodingProgress('add');
-      const report = await addTier({
-        ...flags,
-        ...(flags.price ? { price: flags.price } : {}),
-        ...storeOptions(flags),
-        onProgress,
-      }).finally(() => progress.stop());
+      const report = await withEncodingProgress('add', (onProgress) =>
+        addTier({
+          ...flags,
+          ...(flags.price ? { price: flags.price } : {}),
+          ...storeOptions(flags),
+          onProgress,
+        }),
+      );
       print(flags.json, report, () => renderAdd(report));
     });
 }
