@@ -66,6 +66,16 @@ const systemClock: TierClock = {
   },
 };
 
+/** The tiers' ids; a tier declared twice is refused before any tier is built. */
+function uniqueIds(tiers: readonly TierConfig[]): Set<string> {
+  const ids = new Set<string>();
+  for (const { id } of tiers) {
+    if (ids.has(id)) throw new Error(`tier "${id}" is declared twice`);
+    ids.add(id);
+  }
+  return ids;
+}
+
 export async function createTierPool(
   tiers: readonly TierConfig[],
   deps: TierPoolDeps = {},
@@ -81,10 +91,8 @@ export async function createTierPool(
   const draining = new Set<TierRuntime>();
   const disposals: Promise<void>[] = [];
 
-  for (const config of tiers) {
-    if (runtimes.has(config.id)) throw new Error(`tier "${config.id}" is declared twice`);
-    runtimes.set(config.id, await buildTier(config));
-  }
+  uniqueIds(tiers);
+  for (const config of tiers) runtimes.set(config.id, await buildTier(config));
 
   const disposeRuntime = (tier: TierRuntime) => {
     const done = (tier.dispose?.() ?? Promise.resolve()).catch((error: unknown) =>
@@ -452,11 +460,7 @@ export async function createTierPool(
       return [...draining].map((t) => ({ id: t.config.id, in_flight: t.active }));
     },
     async prepare(next) {
-      const seen = new Set<string>();
-      for (const config of next) {
-        if (seen.has(config.id)) throw new Error(`tier "${config.id}" is declared twice`);
-        seen.add(config.id);
-      }
+      const seen = uniqueIds(next);
       // A tier whose settings are unchanged keeps its runtime (and its breakers' state); a changed one
       // gets a new runtime, and the old one drains like a removed tier.
       const same = (a: TierConfig, b: TierConfig) => JSON.stringify(a) === JSON.stringify(b);
