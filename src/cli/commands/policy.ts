@@ -31,101 +31,89 @@ const LearningResponseSchema = z.object({
   tiers: z.record(z.string(), z.object({ norm: z.number(), updates: z.number() })),
 });
 
-const admin = (base: string, env: NodeJS.ProcessEnv) =>
-  ({ base, env, command: 'policy', tokenEnv: ADMIN_TOKEN_ENV }) as const;
+/** One admin endpoint as a subcommand: `--url`, `--json` (the raw answer) or a line of text. */
+interface AdminCommand<S extends z.ZodType> {
+  name: string;
+  description: string;
+  path: string;
+  method: 'GET' | 'POST';
+  schema: S;
+  text: (answer: z.infer<S>) => string;
+}
+
+function addAdminCommand<S extends z.ZodType>(
+  parent: Command,
+  env: NodeJS.ProcessEnv,
+  spec: AdminCommand<S>,
+) {
+  parent
+    .command(spec.name)
+    .description(spec.description)
+    .option('--url <url>', 'the server', 'http://127.0.0.1:8080')
+    .option('--json', 'print the raw JSON')
+    .action(async (options: { url: string; json?: boolean }, command: Command) => {
+      const answer = await requestServer({
+        base: options.url,
+        env,
+        command: 'policy',
+        tokenEnv: ADMIN_TOKEN_ENV,
+        path: spec.path,
+        method: spec.method,
+        schema: spec.schema,
+      });
+      const write = command.configureOutput().writeOut ?? process.stdout.write.bind(process.stdout);
+      write(options.json ? `${JSON.stringify(answer, null, 2)}\n` : `${spec.text(answer)}\n`);
+    });
+}
+
+const list = (ids: readonly string[]) => ids.join(', ') || 'none';
 
 /** `mechroute policy …`: the running server's policy versions (admin endpoints, bearer token from env). */
 export function registerPolicyCommand(program: Command, env: NodeJS.ProcessEnv = process.env): void {
   const policy = program
     .command('policy')
     .description(`a running server's routing policy (token from ${ADMIN_TOKEN_ENV.join(' or ')})`);
-  const write = (command: Command, s: string) =>
-    (command.configureOutput().writeOut ?? process.stdout.write.bind(process.stdout))(s);
 
-  policy
-    .command('show')
-    .description('the running policy version and the versions kept for rollback')
-    .option('--url <url>', 'the server', 'http://127.0.0.1:8080')
-    .option('--json', 'print the raw JSON')
-    .action(async (options: { url: string; json?: boolean }, command: Command) => {
-      const shown = await requestServer({
-        ...admin(options.url, env),
-        path: '/admin/policy',
-        method: 'GET',
-        schema: ShowResponseSchema,
-      });
-      write(
-        command,
-        options.json
-          ? `${JSON.stringify(shown, null, 2)}\n`
-          : `policy ${shown.policy_version} (${shown.policy_kind}); earlier versions kept: ${shown.history.join(', ') || 'none'}\n`,
-      );
-    });
+  addAdminCommand(policy, env, {
+    name: 'show',
+    description: 'the running policy version and the versions kept for rollback',
+    path: '/admin/policy',
+    method: 'GET',
+    schema: ShowResponseSchema,
+    text: (shown) =>
+      `policy ${shown.policy_version} (${shown.policy_kind}); earlier versions kept: ${list(shown.history)}`,
+  });
 
-  policy
-    .command('rollback')
-    .description('return the running server to its previous policy version, without a restart')
-    .option('--url <url>', 'the server', 'http://127.0.0.1:8080')
-    .option('--json', 'print the raw JSON')
-    .action(async (options: { url: string; json?: boolean }, command: Command) => {
-      const result = await requestServer({
-        ...admin(options.url, env),
-        path: '/admin/policy/rollback',
-        method: 'POST',
-        schema: RollbackResponseSchema,
-      });
-      write(
-        command,
-        options.json
-          ? `${JSON.stringify(result, null, 2)}\n`
-          : `rolled back from ${result.previous_version ?? '?'} to policy version ${result.policy_version}\n`,
-      );
-    });
+  addAdminCommand(policy, env, {
+    name: 'rollback',
+    description: 'return the running server to its previous policy version, without a restart',
+    path: '/admin/policy/rollback',
+    method: 'POST',
+    schema: RollbackResponseSchema,
+    text: (result) =>
+      `rolled back from ${result.previous_version ?? '?'} to policy version ${result.policy_version}`,
+  });
 
-  policy
-    .command('reload')
-    .description(
+  addAdminCommand(policy, env, {
+    name: 'reload',
+    description:
       "reload the server's config file (tiers, probe bundle, policy) without a restart; refused as a whole if invalid",
-    )
-    .option('--url <url>', 'the server', 'http://127.0.0.1:8080')
-    .option('--json', 'print the raw JSON')
-    .action(async (options: { url: string; json?: boolean }, command: Command) => {
-      const r = await requestServer({
-        ...admin(options.url, env),
-        path: '/admin/reload',
-        method: 'POST',
-        schema: ReloadResponseSchema,
-      });
-      const list = (ids: readonly string[]) => ids.join(', ') || 'none';
-      write(
-        command,
-        options.json
-          ? `${JSON.stringify(r, null, 2)}\n`
-          : `reloaded: tiers ${list(r.tiers)} (added ${list(r.added)}, removed ${list(r.removed)}, ` +
-              `draining ${list(r.draining.map((d) => `${d.id} (${d.in_flight} in flight)`))}); ` +
-              `policy ${r.policy_version}; probes ${r.probes}` +
-              (r.restart_required.length ? `; needs a restart to apply: ${list(r.restart_required)}` : '') +
-              '\n',
-      );
-    });
+    path: '/admin/reload',
+    method: 'POST',
+    schema: ReloadResponseSchema,
+    text: (r) =>
+      `reloaded: tiers ${list(r.tiers)} (added ${list(r.added)}, removed ${list(r.removed)}, ` +
+      `draining ${list(r.draining.map((d) => `${d.id} (${d.in_flight} in flight)`))}); ` +
+      `policy ${r.policy_version}; probes ${r.probes}` +
+      (r.restart_required.length ? `; needs a restart to apply: ${list(r.restart_required)}` : ''),
+  });
 
-  policy
-    .command('reset-learning')
-    .description("set online learning's corrections back to 0 (snapshots per policy version are kept)")
-    .option('--url <url>', 'the server', 'http://127.0.0.1:8080')
-    .option('--json', 'print the raw JSON')
-    .action(async (options: { url: string; json?: boolean }, command: Command) => {
-      const r = await requestServer({
-        ...admin(options.url, env),
-        path: '/admin/learning/reset',
-        method: 'POST',
-        schema: LearningResponseSchema,
-      });
-      write(
-        command,
-        options.json
-          ? `${JSON.stringify(r, null, 2)}\n`
-          : `online learning reset: ${Object.keys(r.tiers).length} tier corrections at 0\n`,
-      );
-    });
+  addAdminCommand(policy, env, {
+    name: 'reset-learning',
+    description: "set online learning's corrections back to 0 (snapshots per policy version are kept)",
+    path: '/admin/learning/reset',
+    method: 'POST',
+    schema: LearningResponseSchema,
+    text: (r) => `online learning reset: ${Object.keys(r.tiers).length} tier corrections at 0`,
+  });
 }
