@@ -93,10 +93,16 @@ function migrate(db: Database.Database, path: string, migrations: readonly Migra
  * the newest `keep` rows go, which is always a prefix, so only the rows that go are read.
  */
 function pruneInOrder(
-  lastSeq: Database.Statement,
-  firstYoungSeq: Database.Statement,
-  deleteBefore: Database.Statement,
+  db: Database.Database,
+  table: 'answered_requests' | 'learning_decisions',
+  timeColumn: 'answered_at' | 'decided_at',
 ): (before: number, keep: number) => number {
+  const lastSeq = db.prepare(`SELECT max(seq) FROM ${table}`).pluck();
+  // Rows are in time order: this reads only the rows that are about to go.
+  const firstYoungSeq = db
+    .prepare(`SELECT seq FROM ${table} WHERE ${timeColumn} >= ? ORDER BY seq LIMIT 1`)
+    .pluck();
+  const deleteBefore = db.prepare(`DELETE FROM ${table} WHERE seq < ?`);
   return (before, keep) => {
     const last = lastSeq.get() as number | null;
     if (last === null) return 0;
@@ -120,12 +126,6 @@ function createStore(db: Database.Database, path: string): StateStore {
   const rateRequest = db.prepare(
     'UPDATE answered_requests SET success = ?, rated_at = ? WHERE request_id = ?',
   );
-  const lastSeq = db.prepare('SELECT max(seq) FROM answered_requests').pluck();
-  // Rows are in answer-time order: this reads only the rows that are about to go.
-  const firstYoungSeq = db
-    .prepare('SELECT seq FROM answered_requests WHERE answered_at >= ? ORDER BY seq LIMIT 1')
-    .pluck();
-  const deleteBefore = db.prepare('DELETE FROM answered_requests WHERE seq < ?');
 
   const columns = COUNTER_FIELDS.join(', ');
   const addCounter = db.prepare(
@@ -154,11 +154,6 @@ function createStore(db: Database.Database, path: string): StateStore {
   const selectDecision = db.prepare<[string], { decided_at: number; p_success: string }>(
     'SELECT decided_at, p_success FROM learning_decisions WHERE request_id = ?',
   );
-  const lastDecision = db.prepare('SELECT max(seq) FROM learning_decisions').pluck();
-  const firstYoungDecision = db
-    .prepare('SELECT seq FROM learning_decisions WHERE decided_at >= ? ORDER BY seq LIMIT 1')
-    .pluck();
-  const deleteDecisionsBefore = db.prepare('DELETE FROM learning_decisions WHERE seq < ?');
   const selectCorrections = db.prepare<[], { tier: string; weights: string; bias: number; updates: number }>(
     'SELECT tier, weights, bias, updates FROM learning_corrections ORDER BY tier',
   );
@@ -216,7 +211,7 @@ function createStore(db: Database.Database, path: string): StateStore {
     rateAnswered(requestId, success, at) {
       rateRequest.run(success ? 1 : 0, at, requestId);
     },
-    pruneAnswered: pruneInOrder(lastSeq, firstYoungSeq, deleteBefore),
+    pruneAnswered: pruneInOrder(db, 'answered_requests', 'answered_at'),
     addCounters(deltas: readonly CounterDelta[]) {
       transaction(() => {
         for (const { scope, key, add } of deltas) {
@@ -252,7 +247,7 @@ function createStore(db: Database.Database, path: string): StateStore {
       if (!row) return undefined;
       return { request_id: requestId, decided_at: row.decided_at, p_success: JSON.parse(row.p_success) };
     },
-    pruneDecisions: pruneInOrder(lastDecision, firstYoungDecision, deleteDecisionsBefore),
+    pruneDecisions: pruneInOrder(db, 'learning_decisions', 'decided_at'),
     loadCorrections() {
       return correctionsFromJson(
         Object.fromEntries(
